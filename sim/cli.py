@@ -1,0 +1,193 @@
+"""The `capsim` command: a thin layer over the Python API.
+
+User mistakes (bad scenario files, unknown policies, bad options) print one clear line per problem
+and exit with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_USER_ERROR = 2
+
+
+class UserError(Exception):
+    """A mistake in what the user asked for; its message is shown as is."""
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        if abs(value) >= 1e6:
+            text = f"{value:,.0f}"
+        elif abs(value) >= 100:
+            text = f"{value:,.1f}"
+        else:
+            text = f"{value:.3g}"
+    else:
+        text = str(value)
+    return f"{text}{unit}"
+
+
+def summary_text(summary: dict[str, Any]) -> str:
+    """The summary as a readable table, grouped by the planner's questions."""
+    s = summary
+    lines = [f"capsim · {s['scenario']} · policy {s['policy']} · seed {s['seed']} "
+             f"· replication {s['replication']}", ""]
+
+    def row(label: str, value: Any, unit: str = "") -> None:
+        lines.append(f"  {label:<38} {_fmt(value, unit)}")
+
+    lines.append("Spend")
+    row("total", s["spend_total"], " $")
+    for prov, v in s["spend_by_provider"].items():
+        share = s["provider_share_of_spend"].get(prov)
+        row(f"  {prov}", v, f" $  ({_fmt(share * 100 if share is not None else None)}%)")
+    row("committed (take-or-pay)", s["spend_committed"], " $")
+    row("committed utilisation", None if s["committed_utilisation"] is None
+        else s["committed_utilisation"] * 100, " %")
+    row("paid for idle commitments", s["committed_idle_cost"], " $")
+    lines.append("First refusal")
+    fr = s["first_refusal"]
+    row("offers / accepted / declined", f"{fr['offers']} / {fr['accepted']} / {fr['declined']}")
+    row("mean answer delay", fr["mean_delay_h"], " h")
+    lines.append("Training")
+    row("jobs arrived / finished", f"{s['jobs_total']} / {s['jobs_finished']}")
+    row("running / waiting at end", f"{s['jobs_running_at_end']} / {s['jobs_waiting_at_end']}")
+    row("wait mean / p95", f"{_fmt(s['training_wait_mean_h'])} / "
+        f"{_fmt(s['training_wait_p95_h'])} h")
+    row("restarts / work lost", f"{s['training_restarts']} / "
+        f"{_fmt(s['training_work_lost_unit_hours'])} unit-h")
+    for f in s["frontier"]:
+        row(f"frontier {f['job']} ({f['units']:,} units)",
+            f"start {f['start'] or '—'} · end {f['end'] or '—'} · {f['provider'] or '—'}")
+    for kind in ("inference", "agents"):
+        k = s[kind]
+        if k["demand_unit_hours"]:
+            lines.append(kind.capitalize())
+            row("served share of demand", k["served_share"] * 100, " %")
+            row("steps meeting the SLO", None if k["slo_attainment"] is None
+                else k["slo_attainment"] * 100, " %")
+            reasons = k["unmet_by_reason_unit_hours"]
+            row("unmet: outage / exclusivity / capacity",
+                " / ".join(_fmt(reasons[r]) for r in ("outage", "exclusivity", "capacity")),
+                " unit-h")
+            for name, v in k["services"].items():
+                row(f"  {name}: served / SLO steps", f"{_fmt(v['served_share'] * 100)} % / "
+                    f"{_fmt(v['slo_attainment'] * 100)} %")
+    lines.append("Power and concentration")
+    row("peak power", s["peak_power_mw"], " MW")
+    row("least headroom under ceiling", s["min_power_headroom_mw"], " MW")
+    row("HHI of spend / accelerator-hours", f"{_fmt(s['hhi_spend'])} / "
+        f"{_fmt(s['hhi_accelerator_hours'])}")
+    row("outages / spot reclaims / preemptions",
+        f"{s['outages']} / {s['spot_reclaims']} / {s['preemptions']}")
+    return "\n".join(lines)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from sim.scenario import load_scenario
+
+    for file in args.files:
+        s = load_scenario(file)
+        pools = sum(len(p.pools) for p in s.providers.values())
+        print(f"{file}: ok ({len(s.providers)} providers, {pools} pools, "
+              f"{len(s.training.jobs)} jobs, {len(s.training.generators)} job generators, "
+              f"{len(s.inference)} inference services, {len(s.agents)} agent fleets)")
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from sim.scenario.schema import scenario_schema
+
+    text = json.dumps(scenario_schema(), indent=2) + "\n"
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _cmd_policies(args: argparse.Namespace) -> int:
+    from sim.policies import REGISTRY
+
+    for name in sorted(REGISTRY):
+        cls = REGISTRY[name]
+        params = ", ".join(f"{k}={v.default!r}" for k, v in cls.Params.model_fields.items())
+        print(f"{name:<18} {cls.summary}" + (f"\n{'':<18} params: {params}" if params else ""))
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from sim.api import load, run
+    from sim.policies import REGISTRY, policy_names
+
+    scenario = load(args.file)
+    policy = args.policy or scenario.policy.default
+    if policy not in REGISTRY:
+        raise UserError(f"--policy: unknown policy {policy!r}; known: {', '.join(policy_names())}")
+    seed = scenario.seed if args.seed is None else args.seed
+    t0 = time.perf_counter()
+    result = run(scenario, policy=policy, seed=seed)
+    elapsed = time.perf_counter() - t0
+    out = Path(args.out) if args.out else Path("results") / scenario.name / f"{policy}-seed{seed}"
+    result.save(out)
+    print(summary_text(result.summary))
+    print(f"\nsimulated in {elapsed:.2f} s ({result.meta['events_processed']:,} events); "
+          f"tables in {out}/")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="capsim", description="Multi-cloud capacity planning simulator for AI compute.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("run", help="run a scenario file and write its tables to results/")
+    p.add_argument("file", help="scenario YAML file")
+    p.add_argument("--policy", help="placement policy (default: the scenario's policy.default)")
+    p.add_argument("--seed", type=int, help="random seed (default: the scenario's seed)")
+    p.add_argument("--out", help="output folder (default: results/<scenario>/<policy>-seed<N>)")
+    p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("validate", help="check scenario files and report every problem")
+    p.add_argument("files", nargs="+", help="scenario YAML files")
+    p.set_defaults(func=_cmd_validate)
+    p = sub.add_parser("schema", help="print the JSON Schema of scenario files")
+    p.add_argument("--out", help="write to this file instead of standard output")
+    p.set_defaults(func=_cmd_schema)
+    p = sub.add_parser("policies", help="list the placement policies and their parameters")
+    p.set_defaults(func=_cmd_policies)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `capsim` command; returns the exit code."""
+    from sim.scenario import ScenarioError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "seed", None) is not None and args.seed < 0:
+        parser.error("--seed must be a non-negative integer")
+    try:
+        return int(args.func(args))
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

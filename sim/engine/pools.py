@@ -1,0 +1,95 @@
+"""Run-time state of one pool: levels in units, and exact per-step integrals of what varies in a step.
+
+Supply (installed, outage loss, tenant cap, commitments) changes only at step boundaries and rate
+demand is set once per step, so only training use (and the on-demand overage it causes) can
+change inside a step; those two are integrated exactly, so no unit-hour is created or lost.
+"""
+
+from __future__ import annotations
+
+import math
+
+from sim.engine.compile import CompiledPool
+
+
+class PoolState:
+    """Levels of one pool now, plus the per-step records the results are built from."""
+
+    __slots__ = (
+        "agents", "avail", "cap", "commit_rate", "committed", "family_cpu", "index", "infer",
+        "info", "installed", "kw", "last_t", "lost", "n_steps", "outage_units", "over_acc",
+        "price", "reserve", "running", "step", "supply_log", "train", "train_acc",
+    )
+
+    def __init__(self, compiled: CompiledPool, step: float, n_steps: int) -> None:
+        info = compiled.info
+        self.info = info
+        self.index = info.index
+        self.price = info.price_per_hour
+        self.kw = info.power_kw
+        self.family_cpu = info.family == "cpu"
+        self.step = step
+        self.n_steps = n_steps
+        self.installed = 0.0
+        self.lost = 0.0
+        self.outage_units: dict[int, float] = {}
+        self.cap = math.inf
+        self.avail = 0.0
+        self.committed = 0.0
+        self.commit_rate = 0.0
+        self.train = 0.0
+        self.infer = 0.0
+        self.agents = 0.0
+        self.reserve = 0.0
+        self.last_t = 0.0
+        self.train_acc = [0.0] * n_steps
+        self.over_acc = [0.0] * n_steps
+        self.running: dict[int, object] = {}
+        # (step index, installed, lost, cap, committed, commit $/h), one row per supply change.
+        self.supply_log: list[tuple[int, float, float, float, float, float]] = []
+
+    def used(self) -> float:
+        return self.train + self.infer + self.agents
+
+    def flush(self, t: float) -> None:
+        """Integrate training use and on-demand overage from the last change up to `t`."""
+        t0 = self.last_t
+        if t <= t0:
+            return
+        self.last_t = t
+        train = self.train
+        over = train + self.infer + self.agents - self.committed
+        if over < 0.0:
+            over = 0.0
+        step = self.step
+        k = int(t0 / step + 1e-9)
+        boundary = (k + 1) * step
+        if t <= boundary + 1e-9:
+            dt = t - t0
+            self.train_acc[k] += train * dt
+            self.over_acc[k] += over * dt
+            return
+        # The interval spans step boundaries (only when nothing ticks each step).
+        self.train_acc[k] += train * (boundary - t0)
+        self.over_acc[k] += over * (boundary - t0)
+        last = min(int(t / step + 1e-9), self.n_steps)
+        for j in range(k + 1, last):
+            self.train_acc[j] += train * step
+            self.over_acc[j] += over * step
+        if last < self.n_steps and t > last * step:
+            self.train_acc[last] += train * (t - last * step)
+            self.over_acc[last] += over * (t - last * step)
+
+    def update_avail(self, t: float) -> None:
+        """Recompute available units after a supply change at step boundary `t`."""
+        self.avail = max(0.0, min(self.installed - self.lost, self.cap))
+        k = min(int(t / self.step + 1e-9), self.n_steps - 1)
+        row = (k, self.installed, self.lost, self.cap, self.committed, self.commit_rate)
+        if self.supply_log and self.supply_log[-1][0] == k:
+            self.supply_log[-1] = row
+        else:
+            self.supply_log.append(row)
+
+    def free(self) -> float:
+        """Units not in use now."""
+        return self.avail - self.train - self.infer - self.agents

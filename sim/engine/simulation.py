@@ -1,0 +1,594 @@
+"""The engine: one simpy clock for discrete events, numpy-fed steps for rate demand.
+
+Discrete events (job arrivals and ends, outages, capacity coming online, caps, commitments,
+first-refusal answers) are simpy events with callbacks; supply changes are scheduled at step
+boundaries with URGENT priority so they precede the step's rate-demand allocation.
+A policy only ranks pools; this module applies its rankings, the right of first refusal,
+gang placement, preemption and checkpoint/restart.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import simpy
+from simpy.core import NORMAL, URGENT
+
+from sim.engine import rng as streams
+from sim.engine.compile import Compiled, CompiledJob, CompiledService
+from sim.engine.pools import PoolState
+from sim.policies import Policy, PoolInfo, Request
+
+
+@dataclass(slots=True, eq=False)
+class Job:
+    """A training run in progress: its spec plus what has happened to it."""
+
+    spec: CompiledJob
+    remaining: float
+    token: int = 0
+    start: float = math.nan
+    end: float = math.nan
+    pool: int = -1
+    seg_start: float = 0.0
+    seg_setup: float = 0.0
+    seg_speed: float = 1.0
+    restarts: int = 0
+    lost: float = 0.0
+    productive: float = 0.0  # reference-accelerator hours of useful work done (incl. lost)
+    held: float = 0.0  # unit-hours held
+    cost: float = 0.0  # at list price
+    ported: set[str] = field(default_factory=set)
+    offer: str = ""
+    holder_free_at_placement: float = math.nan
+    status: str = "waiting"
+
+
+@dataclass
+class RawRun:
+    """What the engine hands to the results layer: per-step arrays and row lists, no I/O."""
+
+    compiled: Compiled
+    policy: str
+    pools: list[PoolState]
+    jobs: list[Job]
+    infer_steps: np.ndarray  # (steps, pools) units
+    agent_steps: np.ndarray
+    served: np.ndarray  # (steps, services) reference units
+    unmet_reason: np.ndarray  # (steps, services, 3): outage, exclusivity, capacity
+    served_by: np.ndarray  # (steps, services, providers)
+    power_ceiling_steps: np.ndarray  # (steps,) kW
+    events: list[tuple[float, str, str, str, str, float, str, float]]
+    event_count: int
+    providers: list[str]
+
+
+class Simulation:
+    """One replication of one scenario under one policy."""
+
+    def __init__(self, compiled: Compiled, policy: Policy) -> None:
+        s = compiled.scenario
+        self.c = compiled
+        self.policy = policy
+        self.env = simpy.Environment()
+        self.step = compiled.step
+        self.end = compiled.end
+        self.infos: list[PoolInfo] = [cp.info for cp in compiled.pools]
+        self.pools = [PoolState(cp, compiled.step, compiled.n_steps) for cp in compiled.pools]
+        self.providers = list(dict.fromkeys(p.provider for p in self.infos))
+        self.provider_index = {name: i for i, name in enumerate(self.providers)}
+        self.rofr = policy.first_refusal
+        self.holder = self.rofr.provider if self.rofr else None
+        self.backfill = s.scheduling.backfill
+        self.reserve_steps = max(1, round(s.scheduling.inference_reserve / compiled.step))
+        self.preempt = s.preemption.inference_preempts_training
+        self.interrupt_rng = streams.stream(compiled.seed, compiled.replication, streams.INTERRUPTS)
+        self.power_cap = math.inf
+        self.power_kw = 0.0
+        self.queue: list[tuple[tuple[int, float, int], Job]] = []
+        self.jobs: list[Job] = []
+        self.events: list[tuple[float, str, str, str, str, float, str, float]] = []
+        self.n_events = 0
+        self._rank_cache: dict[tuple[str, tuple[int, ...]], list[int]] = {}
+        n, m = compiled.n_steps, len(self.pools)
+        ns = len(compiled.services)
+        self.infer_steps = np.zeros((n, m))
+        self.agent_steps = np.zeros((n, m))
+        self.served = np.zeros((n, ns))
+        self.unmet_reason = np.zeros((n, ns, 3))
+        self.served_by = np.zeros((n, ns, len(self.providers)))
+        self.power_steps = np.full(n, math.inf)
+        self.released_until = [-math.inf] * ns
+        self.offer_pending = [False] * ns
+        self.last_unmet = [0.0] * ns
+        self.services = sorted(compiled.services, key=lambda sv: (-sv.priority, sv.index))
+        self._use: list[float] = [0.0] * m
+
+    # ------------------------------------------------------------------ scheduling helpers
+
+    def at(self, t: float, fn: Callable[[], None], urgent: bool = False) -> None:
+        """Run `fn` at simulation hour `t` (supply changes are URGENT: before demand at `t`)."""
+        ev = simpy.Event(self.env)
+        ev._ok = True
+        ev._value = None
+        ev.callbacks.append(lambda _ev: self._fire(fn))
+        self.env.schedule(ev, URGENT if urgent else NORMAL, max(0.0, t - self.env.now))
+
+    def _fire(self, fn: Callable[[], None]) -> None:
+        self.n_events += 1
+        fn()
+
+    def log(self, kind: str, pool: int | None, subject: str = "", units: float = math.nan,
+            detail: str = "", delay: float = math.nan, provider: str | None = None) -> None:
+        info = self.infos[pool] if pool is not None else None
+        self.events.append((self.env.now, kind, provider or (info.provider if info else ""),
+                            info.name if info else "", subject, units, detail, delay))
+
+    # ------------------------------------------------------------------ world view for policies
+
+    @property
+    def now(self) -> float:
+        return self.env.now
+
+    def free_units(self, pool: int) -> float:
+        p = self.pools[pool]
+        free = p.free()
+        if self.power_cap < math.inf and p.kw > 0:
+            free = min(free, (self.power_cap - self.power_kw) / p.kw)
+        return max(0.0, free)
+
+    def committed_idle(self, pool: int) -> float:
+        p = self.pools[pool]
+        return max(0.0, p.committed - p.used())
+
+    def provider_units(self, provider: str, cpu: bool) -> float:
+        return sum(p.used() for p in self.pools
+                   if p.info.provider == provider and p.family_cpu == cpu)
+
+    def total_units(self, cpu: bool) -> float:
+        return sum(p.used() for p in self.pools if p.family_cpu == cpu)
+
+    def rank(self, kind: str, name: str, units: float, priority: int,
+             candidates: tuple[int, ...], spec: CompiledJob | None = None) -> list[int]:
+        """The policy's ranking of `candidates` (cached when the policy says it may be)."""
+        if self.policy.static_ranking:
+            key = (kind, candidates)
+            cached = self._rank_cache.get(key)
+            if cached is None:
+                cached = self.policy.rank(Request(kind, name, units, priority, candidates),  # type: ignore[arg-type]
+                                          self.infos, self)
+                self._rank_cache[key] = cached
+            return cached
+        req = Request(kind, name, units, priority, candidates,  # type: ignore[arg-type]
+                      native_family=spec.native_family if spec else "gpu",
+                      porting_hours=spec.porting if spec else 0.0,
+                      duration_hours=spec.duration if spec else 0.0)
+        return self.policy.rank(req, self.infos, self)
+
+    # ------------------------------------------------------------------ set-up and run
+
+    def run(self) -> RawRun:
+        c = self.c
+        for cp, p in zip(c.pools, self.pools, strict=True):
+            p.update_avail(0.0)
+            for t, delta, label in cp.installed:
+                self.at(t, lambda p=p, d=delta, lab=label: self._installed(p, d, lab), urgent=True)
+            for t, cap in cp.caps:
+                self.at(t, lambda p=p, cap=cap: self._cap(p, cap), urgent=True)
+            for t, du, dr in cp.commits:
+                self.at(t, lambda p=p, du=du, dr=dr: self._commit(p, du, dr), urgent=True)
+            for n, (t0, t1, share, kind) in enumerate(cp.outages):
+                self.at(t0, lambda p=p, n=n, s=share, k=kind: self._outage(p, n, s, k), urgent=True)
+                self.at(t1, lambda p=p, n=n, k=kind: self._recover(p, n, k), urgent=True)
+        for t, kw in c.power:
+            self.at(t, lambda kw=kw: self._power(kw), urgent=True)
+        for t, kind, prov, pool, detail in c.notes:
+            self.events.append((t, kind, prov, pool, "", math.nan, detail, math.nan))
+        if c.jobs:
+            self.at(c.jobs[0].arrival, lambda: self._arrive(0))
+        if c.services:
+            self.at(0.0, lambda: self._tick(0), urgent=True)
+        self.env.run(until=self.end)
+        for p in self.pools:
+            p.flush(self.end)
+        for job in self.jobs:
+            if job.status == "running":
+                self._close_segment(job, self.end, finished=False)
+        self.events.sort(key=lambda e: e[0])
+        return RawRun(c, self.policy.name, self.pools, self.jobs, self.infer_steps,
+                      self.agent_steps, self.served, self.unmet_reason, self.served_by,
+                      self.power_steps, self.events, self.n_events, self.providers)
+
+    # ------------------------------------------------------------------ supply changes
+
+    def _installed(self, p: PoolState, delta: float, label: str) -> None:
+        p.flush(self.env.now)
+        p.installed = max(0.0, p.installed + delta)
+        p.update_avail(self.env.now)
+        if label != "schedule" or self.env.now > 0:
+            self.log("capacity_change", p.index, label, delta)
+        self._after_supply(p, increased=delta > 0)
+
+    def _cap(self, p: PoolState, cap: float) -> None:
+        p.flush(self.env.now)
+        before = p.cap
+        p.cap = cap
+        p.update_avail(self.env.now)
+        self.log("tenant_cap", p.index, "", cap)
+        self._after_supply(p, increased=cap > before)
+
+    def _commit(self, p: PoolState, du: float, dr: float) -> None:
+        p.flush(self.env.now)
+        p.committed += du
+        p.commit_rate += dr
+        if abs(p.committed) < 1e-9:
+            p.committed = p.commit_rate = 0.0
+        p.update_avail(self.env.now)
+        self.log("commitment_start" if du > 0 else "commitment_end", p.index, "", du)
+
+    def _outage(self, p: PoolState, n: int, share: float, kind: str) -> None:
+        p.flush(self.env.now)
+        units = share * p.installed
+        p.outage_units[n] = units
+        p.lost += units
+        p.update_avail(self.env.now)
+        self.log(f"{kind}_start", p.index, "", units, f"share {share:g}")
+        # A gang fails if any of its units is in the failed share.
+        for job in sorted(p.running.values(), key=lambda j: j.spec.index):  # type: ignore[attr-defined]
+            hit = 1.0 - (1.0 - share) ** job.spec.units  # type: ignore[attr-defined]
+            if self.interrupt_rng.random() < hit:
+                self._interrupt(job, kind)  # type: ignore[arg-type]
+        self._after_supply(p, increased=False)
+
+    def _recover(self, p: PoolState, n: int, kind: str) -> None:
+        p.flush(self.env.now)
+        p.lost = max(0.0, p.lost - p.outage_units.pop(n, 0.0))
+        p.update_avail(self.env.now)
+        self.log(f"{kind}_end", p.index)
+        self._after_supply(p, increased=True)
+
+    def _power(self, kw: float) -> None:
+        before = self.power_cap
+        self.power_cap = kw
+        k = min(int(self.env.now / self.step + 1e-9), self.c.n_steps - 1)
+        self.power_steps[k:] = kw
+        self.log("power_ceiling", None, "", kw / 1000.0, "MW", provider="")
+        if kw < before:
+            while self.power_kw > self.power_cap + 1e-6:
+                victims = [j for p in self.pools for j in p.running.values()]
+                if not victims:
+                    break
+                self._interrupt(min(victims, key=_eviction_order), "power")  # type: ignore[arg-type]
+        else:
+            self._schedule_queue()
+
+    def _after_supply(self, p: PoolState, increased: bool) -> None:
+        if increased:
+            self._schedule_queue()
+            return
+        # Never hold more than is available: evict lowest priority, most recent first.
+        while p.train > p.avail + 1e-9 and p.running:
+            self._interrupt(min(p.running.values(), key=_eviction_order), "capacity")  # type: ignore[arg-type]
+        over = p.used() - p.avail
+        if over > 1e-9:  # rate demand loses what no longer fits until the next step reallocates
+            cut = min(p.agents, over)
+            p.agents -= cut
+            p.infer = max(0.0, p.infer - (over - cut))
+
+    # ------------------------------------------------------------------ training
+
+    def _arrive(self, i: int) -> None:
+        spec = self.c.jobs[i]
+        if i + 1 < len(self.c.jobs):
+            self.at(self.c.jobs[i + 1].arrival, lambda: self._arrive(i + 1))
+        job = Job(spec, spec.duration)
+        self.jobs.append(job)
+        if not spec.candidates:
+            job.status = "unplaceable"
+            return
+        holder = self.holder
+        if holder is not None and self.rofr is not None:
+            on_holder = [k for k in spec.candidates if self.infos[k].provider == holder]
+            if on_holder and len(on_holder) < len(spec.candidates):
+                job.offer = "pending"
+                self.log("rofr_offer", None, spec.name, spec.units, "training", provider=holder)
+                window = self.rofr.window_hours
+                if window > 0:
+                    self.at(self.env.now + window, lambda: self._answer_job(job))
+                else:
+                    self._answer_job(job)
+                return
+        self._enqueue(job)
+
+    def _answer_job(self, job: Job) -> None:
+        assert self.rofr is not None
+        holder_pools = tuple(k for k in job.spec.candidates if self.infos[k].provider == self.holder)
+        placed = self._place(job, holder_pools, frozenset())
+        job.offer = "accepted" if placed else "declined"
+        self.log("rofr_answer", None, job.spec.name, job.spec.units, job.offer,
+                 self.rofr.window_hours, provider=self.holder)
+        if not placed:
+            self._enqueue(job)
+
+    def _enqueue(self, job: Job) -> None:
+        key = (-job.spec.priority, job.spec.arrival, job.spec.index)
+        bisect.insort(self.queue, (key, job), key=lambda e: e[0])
+        self._schedule_queue()
+
+    def _training_free(self, p: PoolState) -> float:
+        return p.avail - p.train - max(p.reserve, p.infer + p.agents)
+
+    def _holder_free(self, candidates: tuple[int, ...]) -> float:
+        return max((self._training_free(self.pools[k]) for k in candidates
+                    if self.infos[k].provider == self.holder), default=0.0)
+
+    def _place(self, job: Job, candidates: tuple[int, ...], blocked: frozenset[int] | set[int]
+               ) -> bool:
+        spec = job.spec
+        units = spec.units
+        for k in self.rank("training", spec.name, units, spec.priority, candidates, spec):
+            if k in blocked:
+                continue
+            p = self.pools[k]
+            if self._training_free(p) + 1e-9 < units:
+                continue
+            if p.kw and self.power_kw + units * p.kw > self.power_cap + 1e-6:
+                continue
+            if self.holder is not None and self.infos[k].provider != self.holder:
+                job.holder_free_at_placement = self._holder_free(spec.candidates)
+            self._start(job, p)
+            return True
+        return False
+
+    def _schedule_queue(self) -> None:
+        """Start waiting jobs in queue order; with backfill, later jobs may pass a blocked one."""
+        queue = self.queue
+        if not queue:
+            return
+        blocked: set[int] = set()
+        i = 0
+        while i < len(queue):
+            job = queue[i][1]
+            if self._place(job, job.spec.candidates, blocked):
+                del queue[i]
+                continue
+            if not self.backfill:
+                break
+            # The blocked job keeps first claim on the pool it ranks first and could ever fit in.
+            for k in self.rank("training", job.spec.name, job.spec.units, job.spec.priority,
+                               job.spec.candidates, job.spec):
+                p = self.pools[k]
+                if p.avail - max(p.reserve, p.infer + p.agents) >= job.spec.units:
+                    blocked.add(k)
+                    break
+            if len(blocked) == len(self.pools):
+                break
+            i += 1
+
+    def _start(self, job: Job, p: PoolState) -> None:
+        now = self.env.now
+        spec = job.spec
+        p.flush(now)
+        p.train += spec.units
+        self.power_kw += spec.units * p.kw
+        p.running[spec.index] = job
+        setup = spec.restart_overhead if job.restarts else 0.0
+        family = p.info.family
+        if family != spec.native_family and family not in job.ported:
+            setup += spec.porting
+            job.ported.add(family)
+        job.pool = p.index
+        job.seg_start = now
+        job.seg_setup = setup
+        job.seg_speed = p.info.train_speed
+        job.token += 1
+        job.status = "running"
+        if math.isnan(job.start):
+            job.start = now
+        token = job.token
+        finish = now + setup + job.remaining / job.seg_speed
+        if finish < self.end:
+            self.at(finish, lambda: self._finish(job, token))
+
+    def _release(self, job: Job, now: float) -> PoolState:
+        p = self.pools[job.pool]
+        p.flush(now)
+        p.train -= job.spec.units
+        if p.train < 1e-9:
+            p.train = 0.0
+        self.power_kw -= job.spec.units * p.kw
+        del p.running[job.spec.index]
+        job.token += 1
+        return p
+
+    def _close_segment(self, job: Job, now: float, finished: bool) -> float:
+        """Account a segment's held hours, cost and useful work; returns work done in it."""
+        wall = now - job.seg_start
+        units = job.spec.units
+        job.held += units * wall
+        job.cost += units * wall * self.infos[job.pool].price_per_hour
+        productive = max(0.0, wall - job.seg_setup) * job.seg_speed
+        if finished:
+            productive = job.remaining
+        job.productive += productive
+        return productive
+
+    def _finish(self, job: Job, token: int) -> None:
+        if token != job.token:
+            return  # interrupted since this end was scheduled
+        now = self.env.now
+        self._release(job, now)
+        self._close_segment(job, now, finished=True)
+        job.remaining = 0.0
+        job.end = now
+        job.status = "finished"
+        self._schedule_queue()
+
+    def _interrupt(self, job: Job, reason: str) -> None:
+        """Stop a running job: work since its last checkpoint is lost; it waits again."""
+        now = self.env.now
+        spec = job.spec
+        p = self._release(job, now)
+        progress = self._close_segment(job, now, finished=False)
+        saved_work = 0.0  # without checkpoints a restart starts from scratch
+        if spec.checkpoint_interval:
+            productive_wall = progress / job.seg_speed
+            saved = math.floor(productive_wall / spec.checkpoint_interval + 1e-9)
+            saved_work = min(saved * spec.checkpoint_interval * job.seg_speed, job.remaining)
+        lost = progress - saved_work
+        job.remaining -= saved_work
+        job.lost += lost
+        job.restarts += 1
+        job.status = "waiting"
+        self.log("preemption" if reason == "inference" else "job_interrupted", p.index, spec.name,
+                 spec.units, f"{reason}; lost {lost:.1f} ref-h")
+        key = (-spec.priority, spec.arrival, spec.index)
+        bisect.insort(self.queue, (key, job), key=lambda e: e[0])
+
+    # ------------------------------------------------------------------ rate demand, per step
+
+    def _tick(self, k: int) -> None:
+        now = self.env.now
+        if k + 1 < self.c.n_steps:
+            self.at((k + 1) * self.step, lambda: self._tick(k + 1), urgent=True)
+        pools = self.pools
+        m = len(pools)
+        new_infer = [0.0] * m
+        new_agents = [0.0] * m
+        self._use = [0.0] * m  # rate demand placed in each pool so far this step
+        for p in pools:
+            p.flush(now)
+            if p.infer or p.agents:
+                self.power_kw -= (p.infer + p.agents) * p.kw
+                p.infer = p.agents = 0.0
+        if self.power_cap < math.inf:
+            self.power_steps[k] = self.power_cap
+        for svc in self.services:
+            self._serve(svc, k, new_infer if svc.section == "inference" else new_agents)
+        for i, p in enumerate(pools):
+            p.infer, p.agents = new_infer[i], new_agents[i]
+        self.infer_steps[k] = new_infer
+        self.agent_steps[k] = new_agents
+        lo = max(0, k - self.reserve_steps + 1)
+        window = self.infer_steps[lo:k + 1] + self.agent_steps[lo:k + 1]
+        peaks = window.max(axis=0)
+        for i, p in enumerate(pools):
+            p.reserve = float(peaks[i])
+        if self.queue:
+            self._schedule_queue()
+
+    def _usable(self, svc: CompiledService, k: int) -> bool:
+        """May the service use pool `k` now (first refusal declined or not in force)?"""
+        return (self.holder is None or self.infos[k].provider == self.holder
+                or self.released_until[svc.index] > self.env.now)
+
+    def _serve(self, svc: CompiledService, k: int, level: list[float]) -> None:
+        now = self.env.now
+        si = svc.index
+        demand = float(svc.demand[k])
+        remaining = demand
+        ranked = self.rank(svc.section, svc.name, demand, svc.priority, svc.candidates)
+        served_by = self.served_by[k, si]
+        for i in ranked:
+            if remaining <= 1e-12:
+                break
+            if not self._usable(svc, i):
+                continue
+            remaining = self._fill(svc, i, remaining, level, served_by)
+        if remaining > 1e-9 and self.preempt:
+            for i in ranked:
+                if remaining <= 1e-9:
+                    break
+                if not self._usable(svc, i):
+                    continue
+                p = self.pools[i]
+                victims = sorted((j for j in p.running.values() if j.spec.priority < svc.priority),  # type: ignore[attr-defined]
+                                 key=_eviction_order)
+                for victim in victims:
+                    if remaining <= 1e-9:
+                        break
+                    self._interrupt(victim, "inference")  # type: ignore[arg-type]
+                    remaining = self._fill(svc, i, remaining, level, served_by)
+        if remaining > 1e-9 and self.rofr is not None:
+            self._offer_service(svc, remaining)
+            if self.released_until[si] > now:  # a zero-length window answered at once
+                for i in ranked:
+                    if remaining <= 1e-12:
+                        break
+                    if self.infos[i].provider != self.holder:
+                        remaining = self._fill(svc, i, remaining, level, served_by)
+        remaining = max(0.0, remaining)
+        self.served[k, si] = demand - remaining
+        self.last_unmet[si] = remaining
+        if remaining > 0:
+            self._explain_unmet(svc, k, remaining)
+
+    def _fill(self, svc: CompiledService, i: int, remaining: float, level: list[float],
+              served_by: np.ndarray) -> float:
+        p = self.pools[i]
+        speed = p.info.infer_speed
+        use = self._use
+        free = p.avail - p.train - use[i]
+        if p.kw and self.power_cap < math.inf:
+            free = min(free, (self.power_cap - self.power_kw) / p.kw)
+        if free <= 1e-12:
+            return remaining
+        units = min(remaining / speed, free)
+        level[i] += units
+        use[i] += units
+        self.power_kw += units * p.kw
+        served_by[self.provider_index[p.info.provider]] += units * speed
+        return remaining - units * speed
+
+    def _offer_service(self, svc: CompiledService, shortfall: float) -> None:
+        assert self.rofr is not None
+        si = svc.index
+        now = self.env.now
+        if self.released_until[si] > now or self.offer_pending[si]:
+            return
+        if all(self.infos[i].provider == self.holder for i in svc.candidates):
+            return  # exclusive to the holder: nothing to offer elsewhere
+        self.offer_pending[si] = True
+        self.log("rofr_offer", None, svc.name, shortfall, svc.section, provider=self.holder)
+        if self.rofr.window_hours > 0:
+            self.at(now + self.rofr.window_hours, lambda: self._answer_service(svc))
+        else:
+            self._answer_service(svc)
+
+    def _answer_service(self, svc: CompiledService) -> None:
+        assert self.rofr is not None
+        si = svc.index
+        self.offer_pending[si] = False
+        shortfall = self.last_unmet[si]
+        holder_free = sum(self.free_units(i) * self.infos[i].infer_speed for i in svc.candidates
+                          if self.infos[i].provider == self.holder)
+        if shortfall > 1e-9 and holder_free + 1e-9 < shortfall:
+            self.released_until[si] = self.env.now + self.rofr.release_hours
+            answer = "declined"
+        else:
+            answer = "accepted"
+        self.log("rofr_answer", None, svc.name, shortfall, answer, self.rofr.window_hours,
+                 provider=self.holder)
+
+    def _explain_unmet(self, svc: CompiledService, k: int, unmet: float) -> None:
+        """Split unmet demand into outage, exclusivity (or first refusal) and capacity."""
+        outage = sum(min(self.pools[i].lost, self.pools[i].installed) * self.infos[i].infer_speed
+                     for i in svc.candidates)
+        u_out = min(unmet, outage)
+        elsewhere = 0.0
+        for i in svc.compatible:
+            if i in svc.candidates and self._usable(svc, i):
+                continue
+            p = self.pools[i]
+            elsewhere += max(0.0, p.avail - p.train - self._use[i]) * self.infos[i].infer_speed
+        u_ex = min(unmet - u_out, elsewhere)
+        self.unmet_reason[k, svc.index] = (u_out, u_ex, unmet - u_out - u_ex)
+
+
+def _eviction_order(job: Job) -> tuple[int, float]:
+    """Evict lowest priority first, then the most recently started."""
+    return (job.spec.priority, -job.seg_start)

@@ -1,0 +1,143 @@
+"""The run summary: answers to the planner's questions, computed from the result tables."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def _num(x: float) -> float | None:
+    """JSON-friendly float: NaN and infinities become None; values rounded to 6 significant."""
+    x = float(x)
+    if not math.isfinite(x):
+        return None
+    return float(f"{x:.10g}")
+
+
+def hhi(shares: dict[str, float]) -> float:
+    """Herfindahl–Hirschman index of shares (0..1): 1 means everything at one provider."""
+    return float(sum(s * s for s in shares.values()))
+
+
+def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
+              events: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
+    """Key figures of one run: spend, commitments, training, inference, power, concentration."""
+    start = datetime.fromisoformat(meta["start"])
+    step_h = float(meta["step_h"])
+
+    def when(h: float) -> str | None:
+        return None if not math.isfinite(h) else (start + timedelta(hours=h)).isoformat(
+            timespec="minutes")
+
+    out: dict[str, Any] = {k: meta[k] for k in ("scenario", "policy", "replication", "seed",
+                                                  "start", "horizon_h", "step_h")}
+    spend_by = steps.groupby("provider", sort=False)["spend"].sum()
+    total = float(spend_by.sum())
+    out["spend_total"] = _num(total)
+    out["spend_by_provider"] = {k: _num(v) for k, v in spend_by.items()}
+    out["spend_committed"] = _num(steps["spend_committed"].sum())
+    out["spend_on_demand"] = _num(steps["spend_on_demand"].sum())
+    committed_h = float((steps["committed"] * step_h).sum())
+    used_h = float((steps["committed_used"] * step_h).sum())
+    util = used_h / committed_h if committed_h > 0 else math.nan
+    price = steps["spend_committed"].sum() / committed_h if committed_h > 0 else 0.0
+    out["committed_unit_hours"] = _num(committed_h)
+    out["committed_utilisation"] = _num(util)
+    out["committed_idle_cost"] = _num((committed_h - used_h) * price)
+
+    started = jobs[jobs["start_h"].notna()]
+    waits = started["wait_h"].to_numpy(dtype=float)
+    out["jobs_total"] = len(jobs)
+    out["jobs_finished"] = int((jobs["status"] == "finished").sum())
+    out["jobs_running_at_end"] = int((jobs["status"] == "running").sum())
+    out["jobs_waiting_at_end"] = int((jobs["status"] == "waiting").sum())
+    out["jobs_unplaceable"] = int((jobs["status"] == "unplaceable").sum())
+    out["training_wait_mean_h"] = _num(waits.mean()) if len(waits) else None
+    out["training_wait_p95_h"] = _num(np.percentile(waits, 95)) if len(waits) else None
+    out["training_restarts"] = int(jobs["restarts"].sum())
+    out["training_work_lost_unit_hours"] = _num(jobs["work_lost_unit_hours"].sum())
+    frontier = jobs[jobs["frontier"]] if len(jobs) else jobs
+    out["frontier"] = [
+        {"job": r.job, "units": int(r.units), "arrival": when(r.arrival_h),
+         "start": when(r.start_h), "end": when(r.end_h), "provider": r.provider or None,
+         "wait_h": _num(r.wait_h), "status": r.status}
+        for r in frontier.itertuples()
+    ]
+    done = frontier["end_h"].to_numpy(dtype=float)
+    out["frontier_start_h"] = _num(frontier["start_h"].max()) if len(frontier) else None
+    out["frontier_end_h"] = _num(done.max()) if len(done) and np.isfinite(done).all() else None
+
+    for kind in ("inference", "agents"):
+        svc = services[services["kind"] == kind]
+        demand = float(svc["demand"].sum() * step_h)
+        served = float(svc["served"].sum() * step_h)
+        out[kind] = {
+            "demand_unit_hours": _num(demand),
+            "served_unit_hours": _num(served),
+            "served_share": _num(served / demand) if demand > 0 else None,
+            "slo_attainment": _num(svc["slo_met"].mean()) if len(svc) else None,
+            "unmet_unit_hours": _num(demand - served),
+            "unmet_by_reason_unit_hours": {
+                r: _num(svc[f"unmet_{r}"].sum() * step_h)
+                for r in ("outage", "exclusivity", "capacity")
+            },
+            "services": {
+                name: {
+                    "served_share": _num(g["served"].sum() / g["demand"].sum()),
+                    "slo_attainment": _num(g["slo_met"].mean()),
+                    "unmet_unit_hours": _num(g["unmet"].sum() * step_h),
+                }
+                for name, g in svc.groupby("service", sort=False)
+            },
+        }
+
+    power = steps.groupby("step")["power_mw"].sum()
+    ceiling = steps.groupby("step")["power_ceiling_mw"].first()
+    out["peak_power_mw"] = _num(power.max()) if len(power) else 0.0
+    headroom = (ceiling - power).dropna()
+    out["min_power_headroom_mw"] = _num(headroom.min()) if len(headroom) else None
+    out["power_ceiling_breach_steps"] = int((headroom < -1e-6).sum())
+
+    acc = steps[steps["family"] != "cpu"]
+    use_by = (acc["in_use"] * step_h).groupby(acc["provider"], sort=False).sum()
+    use_total = float(use_by.sum())
+    spend_share = {k: v / total for k, v in spend_by.items()} if total > 0 else {}
+    unit_share = {k: v / use_total for k, v in use_by.items()} if use_total > 0 else {}
+    out["provider_share_of_spend"] = {k: _num(v) for k, v in spend_share.items()}
+    out["provider_share_of_accelerator_hours"] = {k: _num(v) for k, v in unit_share.items()}
+    out["hhi_spend"] = _num(hhi(spend_share))
+    out["hhi_accelerator_hours"] = _num(hhi(unit_share))
+
+    offers = events[events["kind"] == "rofr_offer"]
+    answers = events[events["kind"] == "rofr_answer"]
+    out["first_refusal"] = {
+        "offers": len(offers),
+        "accepted": int((answers["detail"] == "accepted").sum()),
+        "declined": int((answers["detail"] == "declined").sum()),
+        "mean_delay_h": _num(answers["delay_h"].mean()) if len(answers) else None,
+    }
+    out["outages"] = int(events["kind"].isin(["outage_start", "scheduled_outage_start"]).sum())
+    out["spot_reclaims"] = int((events["kind"] == "spot_reclaim_start").sum())
+    out["preemptions"] = int((events["kind"] == "preemption").sum())
+    return out
+
+
+def flatten(summary: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """Numeric summary entries as `a.b.c -> value`, for comparisons across runs."""
+    flat: dict[str, float] = {}
+    for key, value in summary.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float):
+            if key not in {"replication", "seed", "horizon_h", "step_h"}:
+                flat[name] = float(value)
+        elif isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        elif value is None:
+            flat[name] = math.nan
+    return flat

@@ -1,0 +1,150 @@
+"""Tidy tables from an engine run: one row per step and pool, job, step and service, and event."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+
+from sim.engine.simulation import RawRun
+
+
+def _stamp(df: pd.DataFrame, raw: RawRun) -> pd.DataFrame:
+    c = raw.compiled
+    df.insert(0, "seed", c.seed)
+    df.insert(0, "replication", c.replication)
+    df.insert(0, "policy", raw.policy)
+    df.insert(0, "scenario", c.scenario.name)
+    return df
+
+
+def _times(raw: RawRun, hours: np.ndarray) -> pd.Series:
+    start = pd.Timestamp(raw.compiled.scenario.start)
+    return start + pd.to_timedelta(np.asarray(hours, dtype=float), unit="h")
+
+
+def steps_table(raw: RawRun) -> pd.DataFrame:
+    """Per step and pool: capacity, use by kind, idle, commitments, spend and power."""
+    c = raw.compiled
+    n, step = c.n_steps, c.step
+    frames = []
+    hours = np.arange(n) * step
+    for p in raw.pools:
+        supply = np.zeros((n, 5))
+        log = p.supply_log
+        for j, (k, *values) in enumerate(log):
+            k_end = log[j + 1][0] if j + 1 < len(log) else n
+            supply[k:k_end] = values
+        installed, lost, cap, committed, commit_rate = supply.T
+        capacity = np.maximum(0.0, np.minimum(installed - lost, cap))
+        training = np.asarray(p.train_acc) / step
+        inference = raw.infer_steps[:, p.index]
+        agents = raw.agent_steps[:, p.index]
+        in_use = training + inference + agents
+        overage = np.asarray(p.over_acc) / step
+        spend_on_demand = overage * step * p.price
+        spend_committed = commit_rate * step
+        frames.append(pd.DataFrame({
+            "step": np.arange(n), "hour": hours, "provider": p.info.provider, "pool": p.info.name,
+            "accelerator": p.info.accelerator, "family": p.info.family,
+            "installed": installed, "outage_lost": np.minimum(lost, installed),
+            "tenant_cap": cap, "capacity": capacity, "training": training,
+            "inference": inference, "agents": agents, "in_use": in_use,
+            "idle": capacity - in_use, "committed": committed,
+            "committed_used": np.minimum(in_use - overage, committed),
+            "price_per_hour": p.price, "spend_on_demand": spend_on_demand,
+            "spend_committed": spend_committed, "spend": spend_on_demand + spend_committed,
+            "power_mw": in_use * p.kw / 1000.0,
+        }))
+    df = pd.concat(frames, ignore_index=True).sort_values(["step", "provider", "pool"], kind="stable")
+    df.insert(2, "time", _times(raw, df["hour"].to_numpy()))
+    ceiling = raw.power_ceiling_steps
+    df["power_ceiling_mw"] = np.where(np.isfinite(ceiling), ceiling / 1000.0, np.nan)[df["step"]]
+    return _stamp(df.reset_index(drop=True), raw)
+
+
+def jobs_table(raw: RawRun) -> pd.DataFrame:
+    """One row per training job: when it arrived, started, ended, where, and what it cost."""
+    rows = []
+    infos = [p.info for p in raw.pools]
+    for job in raw.jobs:
+        spec = job.spec
+        info = infos[job.pool] if job.pool >= 0 else None
+        started = not math.isnan(job.start)
+        rows.append({
+            "job": spec.name, "source": spec.source, "frontier": spec.frontier,
+            "priority": spec.priority, "units": spec.units, "duration_h": spec.duration,
+            "arrival_h": spec.arrival, "start_h": job.start, "end_h": job.end,
+            "status": job.status,
+            "wait_h": (job.start if started else raw.compiled.end) - spec.arrival,
+            "provider": info.provider if info else "", "pool": info.name if info else "",
+            "accelerator": info.accelerator if info else "", "restarts": job.restarts,
+            "work_done_h": job.productive - job.lost, "work_lost_h": job.lost,
+            "work_lost_unit_hours": job.lost * spec.units, "unit_hours": job.held,
+            "cost_at_list_price": job.cost, "rofr_offer": job.offer,
+            "rofr_holder_free_units": job.holder_free_at_placement,
+        })
+    columns = ["job", "source", "frontier", "priority", "units", "duration_h", "arrival_h",
+               "start_h", "end_h", "status", "wait_h", "provider", "pool", "accelerator",
+               "restarts", "work_done_h", "work_lost_h", "work_lost_unit_hours", "unit_hours",
+               "cost_at_list_price", "rofr_offer", "rofr_holder_free_units"]
+    df = pd.DataFrame(rows, columns=columns)
+    for col in ("arrival", "start", "end"):
+        df.insert(df.columns.get_loc(f"{col}_h") + 1, col, _times(raw, df[f"{col}_h"].to_numpy()))
+    return _stamp(df, raw)
+
+
+def services_table(raw: RawRun) -> pd.DataFrame:
+    """Per step and service: demand, served, unmet and why (outage, exclusivity, capacity)."""
+    c = raw.compiled
+    n = c.n_steps
+    frames = []
+    for svc in c.services:
+        demand = svc.demand
+        served = raw.served[:, svc.index]
+        reasons = raw.unmet_reason[:, svc.index]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(demand > 0, served / demand, 1.0)
+        frames.append(pd.DataFrame({
+            "step": np.arange(n), "hour": np.arange(n) * c.step, "service": svc.name,
+            "kind": svc.section, "demand": demand, "served": served,
+            "unmet": np.maximum(0.0, demand - served), "unmet_outage": reasons[:, 0],
+            "unmet_exclusivity": reasons[:, 1], "unmet_capacity": reasons[:, 2],
+            "served_share": share, "slo": svc.slo, "slo_met": share >= svc.slo - 1e-12,
+        }))
+    columns = ["step", "hour", "service", "kind", "demand", "served", "unmet", "unmet_outage",
+               "unmet_exclusivity", "unmet_capacity", "served_share", "slo", "slo_met"]
+    df = (pd.concat(frames, ignore_index=True).sort_values(["step", "service"], kind="stable")
+          if frames else pd.DataFrame(columns=columns))
+    df.insert(2, "time", _times(raw, df["hour"].to_numpy()))
+    return _stamp(df.reset_index(drop=True), raw)
+
+
+def service_providers_table(raw: RawRun) -> pd.DataFrame:
+    """Where each service was served: per step, service and provider (rows with service only)."""
+    c = raw.compiled
+    k, s, p = np.nonzero(raw.served_by > 0)
+    df = pd.DataFrame({
+        "step": k, "hour": k * c.step,
+        "service": [c.services[i].name for i in s],
+        "provider": [raw.providers[i] for i in p],
+        "served": raw.served_by[k, s, p],
+    })
+    return _stamp(df, raw)
+
+
+def events_table(raw: RawRun) -> pd.DataFrame:
+    """The event log: outages, capacity changes, first-refusal offers and answers, preemptions."""
+    df = pd.DataFrame(raw.events, columns=["hour", "kind", "provider", "pool", "subject", "units",
+                                           "detail", "delay_h"])
+    df.insert(1, "time", _times(raw, df["hour"].to_numpy()))
+    return _stamp(df, raw)
+
+
+def format_time(raw: RawRun, hours: float) -> str:
+    """ISO date-time of a simulation hour, or an empty string for NaN."""
+    if math.isnan(hours):
+        return ""
+    return (raw.compiled.scenario.start + timedelta(hours=hours)).isoformat(timespec="minutes")

@@ -1,0 +1,324 @@
+"""Pydantic models of a scenario file: supply, demand, policy and the run's clock.
+
+Every model is frozen and forbids unknown keys; field descriptions double as the
+documentation shown by `capsim schema` and editors.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from sim.timeparse import parse_datetime, parse_duration
+
+_DURATION_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "pattern": r"^\s*[0-9]*\.?[0-9]+\s*(min|mo|m|h|d|w|y)\s*$"},
+    ],
+    "description": "hours, or a duration with a unit: 30min, 6h, 90d, 2w, 3mo, 1y",
+}
+_DATE_SCHEMA = {"type": "string", "format": "date", "description": "ISO date or date-time"}
+
+Hours = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
+"""A duration in hours; scenario files may write `90d`, `6h`, `2w`, `3mo`, `1y`."""
+When = Annotated[datetime, BeforeValidator(parse_datetime), WithJsonSchema(_DATE_SCHEMA)]
+"""A calendar moment; converted to simulation hours from the scenario start at build time."""
+Family = Literal["gpu", "tpu", "cpu"]
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Strict(BaseModel):
+    """Base of every scenario model: immutable, unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- supply
+
+
+class Accelerator(Strict):
+    """One kind of chip, with its speed relative to the reference accelerator."""
+
+    family: Family = Field(description="gpu, tpu or cpu: porting costs apply across families")
+    generation: int = Field(default=0, ge=0, description="release year or generation number")
+    train_speed: float = Field(
+        default=1.0, gt=0, description="training throughput per unit, reference accelerator = 1"
+    )
+    infer_speed: float = Field(
+        default=1.0, gt=0, description="inference throughput per unit, reference accelerator = 1"
+    )
+    power_kw: float = Field(ge=0, description="power per unit in kW, host and cooling share included")
+
+
+class CapacityStep(Strict):
+    """From `at` on, the pool has `units` (until the next step)."""
+
+    at: When = Field(description="date from which this level holds")
+    units: float = Field(ge=0, description="units available from that date")
+
+
+class Site(Strict):
+    """A data centre that brings `units` online on a date, ramping up, possibly late."""
+
+    name: str = Field(description="site name, shown in the event log")
+    online: When = Field(description="planned date the first units come online")
+    units: float = Field(gt=0, description="units at full build-out")
+    ramp: Hours = Field(default=0.0, description="time from first units to full size (linear)")
+    slip_mean: Hours | None = Field(
+        default=None,
+        description="mean random delay (exponential) of this site; default: the build-out's",
+    )
+
+
+class Buildout(Strict):
+    """Sites under construction that add capacity to the pool as each comes online."""
+
+    slip_mean: Hours = Field(default=0.0, description="mean random delay per site (exponential)")
+    ramp_increments: int = Field(
+        default=4, ge=1, le=52, description="a ramp adds its units in this many equal tranches"
+    )
+    sites: list[Site] = Field(min_length=1, description="the sites, each with its own date")
+
+
+class CapStep(Strict):
+    """From `at` on, this customer may hold at most `units` in the pool."""
+
+    at: When
+    units: float = Field(ge=0)
+
+
+class Commitment(Strict):
+    """A take-or-pay contract: `units` billed every hour of the term, used or not."""
+
+    units: float = Field(gt=0, description="committed units")
+    price_per_hour: float = Field(ge=0, description="price per committed unit-hour")
+    start: When = Field(description="contract start (may precede the scenario start)")
+    term: Hours = Field(gt=0, description="contract length, e.g. 3y")
+
+
+class Spot(Strict):
+    """The pool is spot capacity: cheap, and the provider takes units back at random."""
+
+    reclaim_mtbf: Hours = Field(gt=0, description="mean time between reclaims")
+    reclaim_duration: Hours = Field(gt=0, description="mean length of a reclaim")
+    reclaim_share: Share = Field(default=0.5, gt=0, description="share of the pool taken back")
+
+
+class Reliability(Strict):
+    """Random outages of a pool: exponential up and repair times."""
+
+    mtbf: Hours = Field(gt=0, description="mean time between failures")
+    mttr: Hours = Field(gt=0, description="mean time to repair")
+    share: Share = Field(default=1.0, gt=0, description="share of the pool lost in an outage")
+
+
+class Pool(Strict):
+    """One accelerator type at one provider: capacity over time, caps, prices, reliability."""
+
+    accelerator: str = Field(description="name from the accelerators catalogue")
+    capacity: list[CapacityStep] = Field(
+        default_factory=list, description="step schedule of installed units"
+    )
+    buildout: Buildout | None = Field(default=None, description="sites adding units over time")
+    tenant_cap: list[CapStep] | None = Field(
+        default=None, description="the most this customer may hold, over time (default: no cap)"
+    )
+    price_per_hour: float = Field(ge=0, description="on-demand (or spot) price per unit-hour")
+    commitments: list[Commitment] = Field(default_factory=list, description="take-or-pay contracts")
+    spot: Spot | None = Field(default=None, description="set if this pool is reclaimable spot")
+    outages: Reliability | None = Field(default=None, description="random outages")
+
+
+class Provider(Strict):
+    """A cloud or builder that owns pools."""
+
+    description: str = ""
+    pools: dict[str, Pool] = Field(min_length=1, description="pools by name")
+
+
+class ScheduledOutage(Strict):
+    """A planned or scripted outage: part of a provider (or one pool) lost for a while."""
+
+    provider: str = Field(description="provider that fails")
+    pool: str | None = Field(default=None, description="one pool of it; default: all its pools")
+    start: When
+    duration: Hours = Field(gt=0)
+    share: Share = Field(default=1.0, gt=0, description="share of the capacity lost")
+
+
+class PowerStep(Strict):
+    """From `at` on, the power ceiling is `mw`."""
+
+    at: When
+    mw: float = Field(gt=0)
+
+
+class Power(Strict):
+    """The ceiling on power drawn by everything in use, across providers."""
+
+    ceiling: list[PowerStep] = Field(min_length=1, description="ceiling in MW, over time")
+
+
+# ---------------------------------------------------------------- demand
+
+
+class Fixed(Strict):
+    dist: Literal["fixed"]
+    value: Hours = Field(gt=0)
+
+
+class Exponential(Strict):
+    dist: Literal["exponential"]
+    mean: Hours = Field(gt=0)
+
+
+class LogNormal(Strict):
+    dist: Literal["lognormal"]
+    median: Hours = Field(gt=0)
+    sigma: float = Field(ge=0, le=5)
+
+
+class Uniform(Strict):
+    dist: Literal["uniform"]
+    low: Hours = Field(ge=0)
+    high: Hours = Field(gt=0)
+
+
+class Choice(Strict):
+    dist: Literal["choice"]
+    values: list[Hours] = Field(min_length=1)
+    weights: list[float] | None = Field(default=None, description="default: equal weights")
+
+
+Distribution = Annotated[
+    Fixed | Exponential | LogNormal | Uniform | Choice, Field(discriminator="dist")
+]
+"""A random quantity. Durations may be written with units (`30d`); sizes are plain numbers."""
+
+
+class JobTraits(Strict):
+    """What any training job needs from the capacity it runs on."""
+
+    families: list[Family] = Field(
+        default_factory=lambda: ["gpu", "tpu"], description="accelerator families it can use"
+    )
+    accelerators: list[str] | None = Field(
+        default=None, description="only these accelerators (default: any in the families)"
+    )
+    providers: list[str] | None = Field(default=None, description="only these providers")
+    native_family: Family = Field(default="gpu", description="family the code is written for")
+    porting: Hours = Field(default=0.0, description="extra time when run off the native family")
+    checkpoint_interval: Hours | None = Field(
+        default=None, description="time between checkpoints; none means a restart loses all work"
+    )
+    restart_overhead: Hours = Field(default=0.0, description="time to reload after an interruption")
+    priority: int = Field(default=0, description="higher runs first and is preempted last")
+
+
+class TrainingJob(JobTraits):
+    """One gang-scheduled run: all units at once, at one provider."""
+
+    name: str
+    arrival: When = Field(description="date the run asks for capacity")
+    units: int = Field(ge=1, description="accelerators it needs at once")
+    duration: Hours = Field(gt=0, description="run time on reference accelerators")
+    frontier: bool = Field(default=False, description="report its start and end in the summary")
+
+
+class JobGenerator(JobTraits):
+    """A Poisson stream of runs with random sizes and lengths."""
+
+    arrivals_per_day: float = Field(gt=0, description="mean arrival rate")
+    start: When | None = Field(default=None, description="first possible arrival (default: start)")
+    end: When | None = Field(default=None, description="last possible arrival (default: horizon)")
+    units: Distribution = Field(description="accelerators per run")
+    duration: Distribution = Field(description="run time on reference accelerators")
+
+
+class Training(Strict):
+    """Training demand: explicit runs and generated streams."""
+
+    jobs: list[TrainingJob] = Field(default_factory=list)
+    generators: dict[str, JobGenerator] = Field(default_factory=dict)
+
+
+class Spike(Strict):
+    """A launch: demand multiplied at a date, fading back linearly."""
+
+    at: When
+    multiplier: float = Field(gt=0, description="demand multiplier at the peak, e.g. 1.5")
+    duration: Hours = Field(gt=0, description="time for the spike to fade")
+
+
+class Service(Strict):
+    """Rate demand in reference-accelerator units (or CPU units for agents), per step."""
+
+    base_units: float = Field(gt=0, description="demand at the start, in reference units")
+    growth_per_month: float = Field(default=0.0, gt=-1, description="compound growth per month")
+    daily_amplitude: float = Field(default=0.0, ge=0, lt=1, description="daily swing ±share")
+    peak_hour: float = Field(default=17.0, ge=0, lt=24, description="hour of the daily peak")
+    weekly_amplitude: float = Field(default=0.0, ge=0, lt=1, description="weekend dip share")
+    noise: float = Field(default=0.0, ge=0, le=2, description="lognormal sigma per step")
+    spikes: list[Spike] = Field(default_factory=list, description="launch spikes")
+    providers: list[str] | None = Field(
+        default=None, description="providers allowed to serve it (API traffic: [azure])"
+    )
+    families: list[Family] | None = Field(
+        default=None, description="families that can serve it (inference: gpu, tpu; agents: cpu)"
+    )
+    slo: Share = Field(default=0.99, gt=0, description="target share of demand served per step")
+    priority: int = Field(default=10, description="against training; higher is served first")
+
+
+class Preemption(Strict):
+    """Whether higher-priority demand may evict lower-priority work, and spot reclaim."""
+
+    inference_preempts_training: bool = Field(
+        default=True, description="inference short of capacity evicts lower-priority training"
+    )
+    spot_reclaim: bool = Field(default=True, description="spot pools are reclaimed at random")
+
+
+class Scheduling(Strict):
+    """How waiting training jobs are placed."""
+
+    backfill: bool = Field(
+        default=True, description="smaller jobs may start while a larger one waits"
+    )
+    inference_reserve: Hours = Field(
+        default=24.0,
+        description="training leaves free the peak inference use of this look-back window",
+    )
+
+
+class PolicySection(Strict):
+    """Which placement policy runs by default, and parameters for any policy by name."""
+
+    default: str = Field(default="microsoft_first", description="policy used by `capsim run`")
+    params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="parameters per policy name, e.g. decision_window"
+    )
+
+
+class Scenario(Strict):
+    """A whole capacity-planning scenario: the clock, supply, demand and policy."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="used in results paths")
+    description: str = ""
+    start: When = Field(description="date of simulation hour 0")
+    horizon: Hours = Field(gt=0, description="length of the run, e.g. 365d")
+    step: Hours = Field(default=1.0, gt=0, description="time step for rate demand")
+    seed: int = Field(default=0, ge=0, description="root of every random stream")
+    accelerators: dict[str, Accelerator] = Field(min_length=1)
+    providers: dict[str, Provider] = Field(min_length=1)
+    outages: list[ScheduledOutage] = Field(default_factory=list, description="scripted outages")
+    power: Power | None = Field(default=None, description="power ceiling (default: none)")
+    training: Training = Field(default_factory=Training)
+    inference: dict[str, Service] = Field(default_factory=dict)
+    agents: dict[str, Service] = Field(default_factory=dict)
+    policy: PolicySection = Field(default_factory=PolicySection)
+    preemption: Preemption = Field(default_factory=Preemption)
+    scheduling: Scheduling = Field(default_factory=Scheduling)
