@@ -51,6 +51,7 @@ class CompiledJob:
     restart_overhead: float
     priority: int
     frontier: bool
+    max_wait: float | None = None
 
 
 @dataclass
@@ -238,6 +239,7 @@ def _jobs(s: Scenario, infos: list[PoolInfo], seed: int, replication: int,
             candidates=job_candidates(s, infos, traits), native_family=traits.native_family,
             porting=traits.porting, checkpoint_interval=traits.checkpoint_interval,
             restart_overhead=traits.restart_overhead, priority=traits.priority, frontier=frontier,
+            max_wait=traits.max_wait,
         ))
 
     for job in s.training.jobs:

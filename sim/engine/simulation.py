@@ -318,6 +318,24 @@ class Simulation:
         key = (-job.spec.priority, job.spec.arrival, job.spec.index)
         bisect.insort(self.queue, (key, job), key=lambda e: e[0])
         self._schedule_queue()
+        max_wait = job.spec.max_wait
+        if max_wait is not None and job.status == "waiting" and math.isnan(job.start):
+            deadline = job.spec.arrival + max_wait
+            if deadline <= self.env.now:
+                self._abandon(job)
+            elif deadline < self.end:
+                self.at(deadline, lambda: self._abandon(job))
+
+    def _abandon(self, job: Job) -> None:
+        """A job that never started within its `max_wait` leaves the queue unserved."""
+        if job.status != "waiting" or not math.isnan(job.start):
+            return
+        for i, (_, queued) in enumerate(self.queue):
+            if queued is job:
+                del self.queue[i]
+                break
+        job.status = "abandoned"
+        job.end = self.env.now
 
     def _training_free(self, p: PoolState) -> float:
         return p.avail - p.train - max(p.reserve, p.infer + p.agents)

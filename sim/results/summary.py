@@ -56,6 +56,7 @@ def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
     out["jobs_running_at_end"] = int((jobs["status"] == "running").sum())
     out["jobs_waiting_at_end"] = int((jobs["status"] == "waiting").sum())
     out["jobs_unplaceable"] = int((jobs["status"] == "unplaceable").sum())
+    out["jobs_abandoned"] = int((jobs["status"] == "abandoned").sum())
     out["training_wait_mean_h"] = _num(waits.mean()) if len(waits) else None
     out["training_wait_p95_h"] = _num(np.percentile(waits, 95)) if len(waits) else None
     out["training_restarts"] = int(jobs["restarts"].sum())

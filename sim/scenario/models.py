@@ -216,6 +216,11 @@ class JobTraits(Strict):
     )
     restart_overhead: Hours = Field(default=0.0, description="time to reload after an interruption")
     priority: int = Field(default=0, description="higher runs first and is preempted last")
+    max_wait: Hours | None = Field(
+        default=None,
+        description="a run not started this long after it asks gives up (0: start at once or "
+        "never, a loss system); default: waits as long as it takes",
+    )
 
 
 class TrainingJob(JobTraits):
