@@ -12,7 +12,9 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from heapq import heappush
+from typing import Any
 
 import numpy as np
 import simpy
@@ -22,6 +24,18 @@ from sim.engine import rng as streams
 from sim.engine.compile import Compiled, CompiledJob, CompiledService
 from sim.engine.pools import PoolState
 from sim.policies import Policy, PoolInfo, Request
+
+
+class _Call:
+    """The lightest event simpy's loop accepts: already triggered, with our callback and data."""
+
+    __slots__ = ("args", "callbacks")
+    _ok = True
+    _value = None
+
+    def __init__(self, callback: Callable[[Any], None], args: Any) -> None:
+        self.callbacks = [callback]
+        self.args = args
 
 
 @dataclass(slots=True, eq=False)
@@ -42,7 +56,7 @@ class Job:
     productive: float = 0.0  # reference-accelerator hours of useful work done (incl. lost)
     held: float = 0.0  # unit-hours held
     cost: float = 0.0  # at list price
-    ported: set[str] = field(default_factory=set)
+    ported: set[str] | None = None
     offer: str = ""
     holder_free_at_placement: float = math.nan
     status: str = "waiting"
@@ -92,7 +106,6 @@ class Simulation:
         self.queue: list[tuple[tuple[int, float, int], Job]] = []
         self.jobs: list[Job] = []
         self.events: list[tuple[float, str, str, str, str, float, str, float]] = []
-        self.n_events = 0
         self._rank_cache: dict[tuple[str, tuple[int, ...]], list[int]] = {}
         n, m = compiled.n_steps, len(self.pools)
         ns = len(compiled.services)
@@ -112,15 +125,14 @@ class Simulation:
 
     def at(self, t: float, fn: Callable[[], None], urgent: bool = False) -> None:
         """Run `fn` at simulation hour `t` (supply changes are URGENT: before demand at `t`)."""
-        ev = simpy.Event(self.env)
-        ev._ok = True
-        ev._value = None
-        ev.callbacks.append(lambda _ev: self._fire(fn))
-        self.env.schedule(ev, URGENT if urgent else NORMAL, max(0.0, t - self.env.now))
+        self.push(t, _call_plain, fn, urgent)
 
-    def _fire(self, fn: Callable[[], None]) -> None:
-        self.n_events += 1
-        fn()
+    def push(self, t: float, callback: Callable[[Any], None], args: Any,
+             urgent: bool = False) -> None:
+        """Schedule `callback(event)` at hour `t`, with `args` on the event (the hot path)."""
+        env = self.env
+        heappush(env._queue, (t if t > env._now else env._now, URGENT if urgent else NORMAL,
+                              next(env._eid), _Call(callback, args)))
 
     def log(self, kind: str, pool: int | None, subject: str = "", units: float = math.nan,
             detail: str = "", delay: float = math.nan, provider: str | None = None) -> None:
@@ -189,7 +201,7 @@ class Simulation:
         for t, kind, prov, pool, detail in c.notes:
             self.events.append((t, kind, prov, pool, "", math.nan, detail, math.nan))
         if c.jobs:
-            self.at(c.jobs[0].arrival, lambda: self._arrive(0))
+            self.push(c.jobs[0].arrival, self._arrive_ev, 0)
         if c.services:
             self.at(0.0, lambda: self._tick(0), urgent=True)
         self.env.run(until=self.end)
@@ -199,9 +211,10 @@ class Simulation:
             if job.status == "running":
                 self._close_segment(job, self.end, finished=False)
         self.events.sort(key=lambda e: e[0])
+        n_events = next(self.env._eid)  # every event ever scheduled on this clock
         return RawRun(c, self.policy.name, self.pools, self.jobs, self.infer_steps,
                       self.agent_steps, self.served, self.unmet_reason, self.served_by,
-                      self.power_steps, self.events, self.n_events, self.providers)
+                      self.power_steps, self.events, n_events, self.providers)
 
     # ------------------------------------------------------------------ supply changes
 
@@ -281,10 +294,14 @@ class Simulation:
 
     # ------------------------------------------------------------------ training
 
-    def _arrive(self, i: int) -> None:
-        spec = self.c.jobs[i]
-        if i + 1 < len(self.c.jobs):
-            self.at(self.c.jobs[i + 1].arrival, lambda: self._arrive(i + 1))
+    def _arrive_ev(self, ev: _Call) -> None:
+        i = ev.args
+        jobs = self.c.jobs
+        if i + 1 < len(jobs):
+            self.push(jobs[i + 1].arrival, self._arrive_ev, i + 1)
+        self._arrive(jobs[i])
+
+    def _arrive(self, spec: CompiledJob) -> None:
         job = Job(spec, spec.duration)
         self.jobs.append(job)
         if not spec.candidates:
@@ -315,9 +332,10 @@ class Simulation:
             self._enqueue(job)
 
     def _enqueue(self, job: Job) -> None:
-        key = (-job.spec.priority, job.spec.arrival, job.spec.index)
-        bisect.insort(self.queue, (key, job), key=lambda e: e[0])
-        self._schedule_queue()
+        if self.queue or not self._place(job, job.spec.candidates, ()):
+            key = (-job.spec.priority, job.spec.arrival, job.spec.index)
+            bisect.insort(self.queue, (key, job), key=_queue_key)
+            self._schedule_queue()
         max_wait = job.spec.max_wait
         if max_wait is not None and job.status == "waiting" and math.isnan(job.start):
             deadline = job.spec.arrival + max_wait
@@ -344,15 +362,17 @@ class Simulation:
         return max((self._training_free(self.pools[k]) for k in candidates
                     if self.infos[k].provider == self.holder), default=0.0)
 
-    def _place(self, job: Job, candidates: tuple[int, ...], blocked: frozenset[int] | set[int]
-               ) -> bool:
+    def _place(self, job: Job, candidates: tuple[int, ...],
+               blocked: frozenset[int] | set[int] | tuple[()]) -> bool:
         spec = job.spec
         units = spec.units
+        pools = self.pools
         for k in self.rank("training", spec.name, units, spec.priority, candidates, spec):
-            if k in blocked:
+            if blocked and k in blocked:
                 continue
-            p = self.pools[k]
-            if self._training_free(p) + 1e-9 < units:
+            p = pools[k]
+            rate = p.infer + p.agents
+            if p.avail - p.train - (p.reserve if p.reserve > rate else rate) + 1e-9 < units:
                 continue
             if p.kw and self.power_kw + units * p.kw > self.power_cap + 1e-6:
                 continue
@@ -396,21 +416,20 @@ class Simulation:
         p.running[spec.index] = job
         setup = spec.restart_overhead if job.restarts else 0.0
         family = p.info.family
-        if family != spec.native_family and family not in job.ported:
+        if family != spec.native_family and (job.ported is None or family not in job.ported):
             setup += spec.porting
-            job.ported.add(family)
+            job.ported = {family} if job.ported is None else job.ported | {family}
         job.pool = p.index
         job.seg_start = now
         job.seg_setup = setup
         job.seg_speed = p.info.train_speed
         job.token += 1
         job.status = "running"
-        if math.isnan(job.start):
+        if job.start != job.start:  # NaN: first start
             job.start = now
-        token = job.token
         finish = now + setup + job.remaining / job.seg_speed
         if finish < self.end:
-            self.at(finish, lambda: self._finish(job, token))
+            self.push(finish, self._finish_ev, (job, job.token))
 
     def _release(self, job: Job, now: float) -> PoolState:
         p = self.pools[job.pool]
@@ -435,7 +454,8 @@ class Simulation:
         job.productive += productive
         return productive
 
-    def _finish(self, job: Job, token: int) -> None:
+    def _finish_ev(self, ev: _Call) -> None:
+        job, token = ev.args
         if token != job.token:
             return  # interrupted since this end was scheduled
         now = self.env.now
@@ -465,7 +485,7 @@ class Simulation:
         self.log("preemption" if reason == "inference" else "job_interrupted", p.index, spec.name,
                  spec.units, f"{reason}; lost {lost:.1f} ref-h")
         key = (-spec.priority, spec.arrival, spec.index)
-        bisect.insort(self.queue, (key, job), key=lambda e: e[0])
+        bisect.insort(self.queue, (key, job), key=_queue_key)
 
     # ------------------------------------------------------------------ rate demand, per step
 
@@ -605,6 +625,14 @@ class Simulation:
             elsewhere += max(0.0, p.avail - p.train - self._use[i]) * self.infos[i].infer_speed
         u_ex = min(unmet - u_out, elsewhere)
         self.unmet_reason[k, svc.index] = (u_out, u_ex, unmet - u_out - u_ex)
+
+
+def _call_plain(ev: _Call) -> None:
+    ev.args()
+
+
+def _queue_key(entry: tuple[tuple[int, float, int], Job]) -> tuple[int, float, int]:
+    return entry[0]
 
 
 def _eviction_order(job: Job) -> tuple[int, float]:

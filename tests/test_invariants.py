@@ -1,0 +1,159 @@
+"""Invariants that must hold on every shipped scenario under every policy.
+
+Capacity is never exceeded; spend is price × usage plus committed charges; every finished job
+received exactly its work; API inference never leaves Azure; under `microsoft_first` nothing
+lands elsewhere that Azure could have taken.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sim
+
+SCENARIOS = sorted(Path(__file__).parent.parent.glob("scenarios/*.yaml"))
+EPS = 1e-6
+# Long scenarios are cut to keep the suite quick; the invariants do not depend on length.
+MAX_HORIZON_H = 24 * 90
+
+
+@cache
+def result(path: Path, policy: str) -> sim.RunResult:
+    s = sim.load(path)
+    if s.horizon > MAX_HORIZON_H:
+        s = sim.with_changes(s, {"horizon": MAX_HORIZON_H})
+    return sim.run(s, policy=policy)
+
+
+CASES = [pytest.param(p, pol, id=f"{p.stem}-{pol}") for p in SCENARIOS for pol in sim.policy_names()]
+
+
+@pytest.mark.parametrize(("path", "policy"), CASES)
+def test_capacity_never_exceeded(path: Path, policy: str) -> None:
+    st = result(path, policy).steps
+    assert (st.in_use <= st.capacity + EPS).all(), st[st.in_use > st.capacity + EPS].head()
+    assert (st.capacity <= st.installed + EPS).all()
+    assert (st[["training", "inference", "agents"]] >= -EPS).all().all()
+    np.testing.assert_allclose(st.in_use + st.idle, st.capacity, atol=EPS)
+
+
+@pytest.mark.parametrize(("path", "policy"), CASES)
+def test_spend_is_price_times_usage_plus_commitments(path: Path, policy: str) -> None:
+    r = result(path, policy)
+    st, step = r.steps, r.meta["step_h"]
+    s = sim.load(path)
+    # Committed charge: the units of every contract in force in that step times its price.
+    expected_committed = np.zeros(len(st))
+    for prov, provider in s.providers.items():
+        for name, pool in provider.pools.items():
+            mask = ((st.provider == prov) & (st.pool == name)).to_numpy()
+            for c in pool.commitments:
+                t0 = (pd.Timestamp(c.start) - pd.Timestamp(s.start)) / pd.Timedelta(hours=1)
+                active = (st.hour[mask] >= round(t0 / step) * step - EPS) & (
+                    st.hour[mask] < round((t0 + c.term) / step) * step - EPS)
+                expected_committed[mask] += active.to_numpy() * c.units * c.price_per_hour * step
+    np.testing.assert_allclose(st.spend_committed, expected_committed, rtol=1e-9, atol=1e-6)
+    # On-demand charge lies between price × (use above commitment, step average) and price × use,
+    # and equals price × use exactly where nothing is committed.
+    use_h = st.in_use * step
+    lower = st.price_per_hour * np.maximum(0.0, st.in_use - st.committed) * step
+    assert (st.spend_on_demand >= lower - 1e-6 * (1 + lower)).all()
+    assert (st.spend_on_demand <= st.price_per_hour * use_h + 1e-6 * (1 + use_h)).all()
+    free = st.committed == 0
+    np.testing.assert_allclose(st.spend_on_demand[free], (st.price_per_hour * use_h)[free],
+                               rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(st.spend, st.spend_on_demand + st.spend_committed, rtol=1e-12)
+    assert r.summary["spend_total"] == pytest.approx(st.spend.sum(), rel=1e-9)
+
+
+@pytest.mark.parametrize(("path", "policy"), CASES)
+def test_accelerator_hours_of_jobs_match_the_pools(path: Path, policy: str) -> None:
+    """Jobs' held unit-hours (from their segments) equal the pools' training unit-hours."""
+    r = result(path, policy)
+    step = r.meta["step_h"]
+    pool_hours = (r.steps.training * step).sum()
+    assert r.jobs.unit_hours.sum() == pytest.approx(pool_hours, rel=1e-9, abs=1e-6)
+    list_cost = (r.steps.training * step * r.steps.price_per_hour).sum()
+    assert r.jobs.cost_at_list_price.sum() == pytest.approx(list_cost, rel=1e-9, abs=1e-6)
+
+
+@pytest.mark.parametrize(("path", "policy"), CASES)
+def test_finished_jobs_received_exactly_their_work(path: Path, policy: str) -> None:
+    r = result(path, policy)
+    s = sim.load(path)
+    done = r.jobs[r.jobs.status == "finished"]
+    np.testing.assert_allclose(done.work_done_h, done.duration_h, rtol=1e-9)
+    assert (done.work_lost_h >= -EPS).all()
+    # Uninterrupted jobs ran exactly duration / speed (+ porting off their native family).
+    clean = done[done.restarts == 0]
+    speed = clean.accelerator.map(lambda a: s.accelerators[a].train_speed)
+    wall = clean.end_h - clean.start_h
+    assert (wall >= clean.duration_h / speed - 1e-6).all()
+    assert (clean.unit_hours >= clean.units * clean.duration_h / speed - 1e-6).all()
+    # Never more useful work than the job needs, and never served before it arrived.
+    assert (r.jobs.work_done_h <= r.jobs.duration_h + 1e-6).all()
+    started = r.jobs[r.jobs.start_h.notna()]
+    assert (started.start_h >= started.arrival_h - EPS).all()
+
+
+@pytest.mark.parametrize(("path", "policy"), CASES)
+def test_exclusive_services_stay_on_their_providers(path: Path, policy: str) -> None:
+    r = result(path, policy)
+    s = sim.load(path)
+    for section in ("inference", "agents"):
+        for name, svc in getattr(s, section).items():
+            if svc.providers is None:
+                continue
+            where = set(r.service_providers[r.service_providers.service == name].provider)
+            assert where <= set(svc.providers), (name, where)
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_microsoft_first_never_places_elsewhere_what_azure_could_take(path: Path) -> None:
+    r = result(path, "microsoft_first")
+    s = sim.load(path)
+    params = s.policy.params.get("microsoft_first", {})
+    holder = params.get("provider", "azure")
+    window = sim.make_policy("microsoft_first", params).first_refusal.window_hours
+    jobs = r.jobs
+    offered = jobs[jobs.rofr_offer != ""]
+    elsewhere = offered[offered.provider.ne(holder) & offered.start_h.notna()]
+    # Nothing starts elsewhere before the holder has answered...
+    assert (elsewhere.start_h >= elsewhere.arrival_h + window - EPS).all()
+    # ...and when it does, the holder had too little free capacity for the whole gang.
+    assert (elsewhere.rofr_holder_free_units < elsewhere.units).all()
+    # Rate demand is served elsewhere only after the holder declined it (within the release).
+    declined = r.events[(r.events.kind == "rofr_answer") & (r.events.detail == "declined")]
+    sp = r.service_providers[r.service_providers.provider != holder]
+    release = sim.make_policy("microsoft_first", params).first_refusal.release_hours
+    for (service, hour) in sp[["service", "hour"]].itertuples(index=False):
+        answers = declined[(declined.subject == service) & (declined.hour <= hour + EPS)]
+        assert len(answers) and hour < answers.hour.max() + release + EPS, (service, hour)
+
+
+def test_same_seed_gives_byte_identical_tables(tmp_path: Path) -> None:
+    path = Path(__file__).parent.parent / "scenarios" / "tiny.yaml"
+    a = sim.run(path, seed=11).save(tmp_path / "a")
+    b = sim.run(path, seed=11).save(tmp_path / "b")
+    c = sim.run(path, seed=12).save(tmp_path / "c")
+    for name in ("steps", "jobs", "services", "service_providers", "events"):
+        assert (a / f"{name}.csv").read_bytes() == (b / f"{name}.csv").read_bytes(), name
+    assert (a / "summary.json").read_bytes() == (b / "summary.json").read_bytes()
+    assert (a / "jobs.csv").read_bytes() != (c / "jobs.csv").read_bytes()
+
+
+def test_replications_share_the_world_across_policies() -> None:
+    """Common random numbers: the same replication sees the same arrivals under every policy."""
+    path = Path(__file__).parent.parent / "scenarios" / "tiny.yaml"
+    arrivals = {p: sim.run(path, policy=p, replication=1).jobs.set_index("job").arrival_h
+                for p in sim.policy_names()}
+    first = next(iter(arrivals.values()))
+    for series in arrivals.values():
+        pd.testing.assert_series_equal(series.sort_index(), first.sort_index())
+    other = sim.run(path, replication=2).jobs.arrival_h
+    assert not np.array_equal(np.sort(other), np.sort(first))
