@@ -3,12 +3,50 @@
 >>> import sim
 >>> result = sim.run("scenarios/tiny.yaml", policy="cheapest_first")
 >>> result.steps.head()  # doctest: +SKIP
+
+Names are imported on first use, so `capsim validate` does not pay for pandas and simpy.
 """
 
-from sim.api import load, resolved_yaml, run, with_changes
-from sim.policies import make_policy, policy_names
-from sim.results import RunResult
-from sim.scenario import Scenario, ScenarioError, load_scenario
+from __future__ import annotations
 
-__all__ = ["RunResult", "Scenario", "ScenarioError", "load", "load_scenario", "make_policy",
-           "policy_names", "resolved_yaml", "run", "with_changes"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "load": "sim.api",
+    "resolved_yaml": "sim.api",
+    "run": "sim.api",
+    "with_changes": "sim.api",
+    "make_policy": "sim.policies",
+    "policy_names": "sim.policies",
+    "RunResult": "sim.results",
+    "Scenario": "sim.scenario",
+    "ScenarioError": "sim.scenario",
+    "load_scenario": "sim.scenario",
+}
+
+__all__ = [  # noqa: RUF022 - grouped as in _EXPORTS
+    "load", "resolved_yaml", "run", "with_changes", "make_policy", "policy_names", "RunResult",
+    "Scenario", "ScenarioError", "load_scenario",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+if TYPE_CHECKING:
+    from sim.api import load, resolved_yaml, run, with_changes
+    from sim.policies import make_policy, policy_names
+    from sim.results import RunResult
+    from sim.scenario import Scenario, ScenarioError, load_scenario
