@@ -288,9 +288,11 @@ class Simulation:
             self._interrupt(min(p.running.values(), key=_eviction_order), "capacity")  # type: ignore[arg-type]
         over = p.used() - p.avail
         if over > 1e-9:  # rate demand loses what no longer fits until the next step reallocates
-            cut = min(p.agents, over)
-            p.agents -= cut
-            p.infer = max(0.0, p.infer - (over - cut))
+            cut_agents = min(p.agents, over)
+            cut_infer = min(p.infer, over - cut_agents)
+            p.agents -= cut_agents
+            p.infer -= cut_infer
+            self.power_kw -= (cut_agents + cut_infer) * p.kw
 
     # ------------------------------------------------------------------ training
 
