@@ -260,3 +260,43 @@ def test_abandoned_job_with_max_wait() -> None:
                         "capacity": [{"at": "2025-01-01", "units": 200}]}}}}})
     b = sim.run(s).jobs.set_index("job").loc["b"]
     assert (b.status, b.end_h) == ("abandoned", 2.0)
+
+
+def test_first_refusal_does_not_gate_demand_the_holder_cannot_serve() -> None:
+    r = sim.run(scenario(**{
+        "inference": {"chat": {"base_units": 50, "providers": ["other"]}},
+        "policy.params": {"microsoft_first": {"decision_window": "48h"}},
+    }), policy="microsoft_first")
+    assert r.summary["inference"]["served_share"] == pytest.approx(1.0)
+    assert r.summary["first_refusal"]["offers"] == 0
+
+
+def test_back_to_back_outages_interrupt_a_run_once() -> None:
+    # One outage ends at 12:00 as the next begins: waiting runs must not start in between.
+    s = scenario(**{
+        "training.jobs": [job(duration="40h", checkpoint_interval="1h", restart_overhead="1h")],
+        "providers": {"azure": BASE["providers"]["azure"]},
+        "outages": [{"provider": "azure", "start": "2025-01-01T06:00", "duration": "6h"},
+                    {"provider": "azure", "start": "2025-01-01T12:00", "duration": "6h",
+                     "share": 0.5}],
+    })
+    r = sim.run(s)
+    j = only_job(r)
+    assert j.restarts == 1
+    assert j.start_h == 0.0 and j.end_h == pytest.approx(12 + 1 + 40 - 6)
+
+
+def test_interrupted_run_keeps_its_claim_against_inference() -> None:
+    # Inference would flow into the units freed by the outage; the interrupted run keeps its
+    # claim and restarts the moment the pool is repaired, reserve window or not.
+    s = scenario(**{
+        "training.jobs": [job(units=80, duration="3d", checkpoint_interval="1h")],
+        "providers": {"azure": BASE["providers"]["azure"]},
+        "inference": {"chat": {"base_units": 15}},
+        "outages": [{"provider": "azure", "start": "2025-01-02", "duration": "6h", "share": 0.5}],
+        "scheduling": {"inference_reserve": "2d"},
+    })
+    r = sim.run(s)
+    restart = r.events[r.events.kind == "job_restart"]
+    assert restart.hour.tolist() == [30.0]
+    assert r.summary["inference"]["served_share"] == pytest.approx(1.0)

@@ -16,7 +16,7 @@ class PoolState:
     """Levels of one pool now, plus the per-step records the results are built from."""
 
     __slots__ = (
-        "agents", "avail", "cap", "commit_rate", "committed", "family_cpu", "index", "infer",
+        "agents", "avail", "cap", "claimed", "commit_rate", "committed", "family_cpu", "index", "infer",
         "info", "installed", "kw", "last_t", "lost", "n_steps", "outage_units", "over_acc",
         "price", "reserve", "running", "step", "supply_log", "train", "train_acc",
     )
@@ -41,6 +41,7 @@ class PoolState:
         self.infer = 0.0
         self.agents = 0.0
         self.reserve = 0.0
+        self.claimed = 0.0  # units held for runs interrupted here by an outage, until they restart
         self.last_t = 0.0
         self.train_acc = [0.0] * n_steps
         self.over_acc = [0.0] * n_steps

@@ -60,6 +60,8 @@ class Job:
     offer: str = ""
     holder_free_at_placement: float = math.nan
     status: str = "waiting"
+    claim: int = -1  # pool whose units this interrupted run keeps a claim on
+    first_pool: int = -1
 
 
 @dataclass
@@ -116,8 +118,16 @@ class Simulation:
         self.served_by = np.zeros((n, ns, len(self.providers)))
         self.power_steps = np.full(n, math.inf)
         self.released_until = [-math.inf] * ns
+        holder = self.holder
+        # Services subject to first refusal: the holder can serve them, and others could too.
+        self.gated = [holder is not None
+                      and any(self.infos[i].provider == holder for i in sv.candidates)
+                      and any(self.infos[i].provider != holder for i in sv.candidates)
+                      for sv in compiled.services]
+        self._queue_pending = False
         self.offer_pending = [False] * ns
         self.last_unmet = [0.0] * ns
+        self.last_elsewhere = [0.0] * ns
         self.services = sorted(compiled.services, key=lambda sv: (-sv.priority, sv.index))
         self._use: list[float] = [0.0] * m
 
@@ -148,7 +158,7 @@ class Simulation:
 
     def free_units(self, pool: int) -> float:
         p = self.pools[pool]
-        free = p.free()
+        free = p.free() - p.claimed
         if self.power_cap < math.inf and p.kw > 0:
             free = min(free, (self.power_cap - self.power_kw) / p.kw)
         return max(0.0, free)
@@ -277,11 +287,21 @@ class Simulation:
                     break
                 self._interrupt(min(victims, key=_eviction_order), "power")  # type: ignore[arg-type]
         else:
-            self._schedule_queue()
+            self._queue_soon()
+
+    def _queue_soon(self) -> None:
+        """Start waiting jobs once every supply change of this moment has been applied."""
+        if not self._queue_pending and self.queue:
+            self._queue_pending = True
+            self.push(self.env.now, self._queue_ev, None)
+
+    def _queue_ev(self, ev: _Call) -> None:
+        self._queue_pending = False
+        self._schedule_queue()
 
     def _after_supply(self, p: PoolState, increased: bool) -> None:
         if increased:
-            self._schedule_queue()
+            self._queue_soon()
             return
         # Never hold more than is available: evict lowest priority, most recent first.
         while p.train > p.avail + 1e-9 and p.running:
@@ -358,7 +378,7 @@ class Simulation:
         job.end = self.env.now
 
     def _training_free(self, p: PoolState) -> float:
-        return p.avail - p.train - max(p.reserve, p.infer + p.agents)
+        return p.avail - p.train - p.claimed - max(p.reserve, p.infer + p.agents)
 
     def _holder_free(self, candidates: tuple[int, ...]) -> float:
         return max((self._training_free(self.pools[k]) for k in candidates
@@ -369,13 +389,19 @@ class Simulation:
         spec = job.spec
         units = spec.units
         pools = self.pools
+        claim = job.claim
         for k in self.rank("training", spec.name, units, spec.priority, candidates, spec):
-            if blocked and k in blocked:
-                continue
             p = pools[k]
             rate = p.infer + p.agents
-            if p.avail - p.train - (p.reserve if p.reserve > rate else rate) + 1e-9 < units:
-                continue
+            if k == claim:  # back on its own claim: the reserve does not apply to it
+                if p.avail - p.train - (p.claimed - units) - rate + 1e-9 < units:
+                    continue
+            else:
+                if blocked and k in blocked:
+                    continue
+                reserve = p.reserve if p.reserve > rate else rate
+                if p.avail - p.train - p.claimed - reserve + 1e-9 < units:
+                    continue
             if p.kw and self.power_kw + units * p.kw > self.power_cap + 1e-6:
                 continue
             if self.holder is not None and self.infos[k].provider != self.holder:
@@ -421,6 +447,15 @@ class Simulation:
         if family != spec.native_family and (job.ported is None or family not in job.ported):
             setup += spec.porting
             job.ported = {family} if job.ported is None else job.ported | {family}
+        if job.claim >= 0:
+            self.pools[job.claim].claimed -= spec.units
+            job.claim = -1
+        if job.restarts:
+            self.log("job_restart", p.index, spec.name, spec.units, f"restart {job.restarts}")
+        elif spec.frontier:
+            self.log("job_start", p.index, spec.name, spec.units, "frontier run")
+        if job.first_pool < 0:
+            job.first_pool = p.index
         job.pool = p.index
         job.seg_start = now
         job.seg_setup = setup
@@ -484,6 +519,10 @@ class Simulation:
         job.lost += lost
         job.restarts += 1
         job.status = "waiting"
+        if reason in {"outage", "scheduled_outage", "spot_reclaim"}:
+            # The run keeps a claim on its pool's units: it restarts there once they are back.
+            job.claim = p.index
+            p.claimed += spec.units
         self.log("preemption" if reason == "inference" else "job_interrupted", p.index, spec.name,
                  spec.units, f"{reason}; lost {lost:.1f} ref-h")
         key = (-spec.priority, spec.arrival, spec.index)
@@ -523,7 +562,7 @@ class Simulation:
 
     def _usable(self, svc: CompiledService, k: int) -> bool:
         """May the service use pool `k` now (first refusal declined or not in force)?"""
-        return (self.holder is None or self.infos[k].provider == self.holder
+        return (not self.gated[svc.index] or self.infos[k].provider == self.holder
                 or self.released_until[svc.index] > self.env.now)
 
     def _serve(self, svc: CompiledService, k: int, level: list[float]) -> None:
@@ -553,14 +592,21 @@ class Simulation:
                         break
                     self._interrupt(victim, "inference")  # type: ignore[arg-type]
                     remaining = self._fill(svc, i, remaining, level, served_by)
-        if remaining > 1e-9 and self.rofr is not None:
-            self._offer_service(svc, remaining)
-            if self.released_until[si] > now:  # a zero-length window answered at once
+        if self.gated[si]:
+            h = self.provider_index[self.holder]  # type: ignore[index]
+            elsewhere = float(served_by.sum() - served_by[h])
+            released = self.released_until[si] > now
+            if remaining > 1e-9 and not released:
+                self._offer_service(svc, remaining, renewal=False)
+            elif released and elsewhere > 0 and self.released_until[si] - now <= self.step + 1e-9:
+                self._offer_service(svc, elsewhere, renewal=True)  # ask again before it lapses
+            if not released and self.released_until[si] > now:  # a zero window, answered at once
                 for i in ranked:
                     if remaining <= 1e-12:
                         break
                     if self.infos[i].provider != self.holder:
                         remaining = self._fill(svc, i, remaining, level, served_by)
+            self.last_elsewhere[si] = float(served_by.sum() - served_by[h])
         remaining = max(0.0, remaining)
         self.served[k, si] = demand - remaining
         self.last_unmet[si] = remaining
@@ -572,7 +618,7 @@ class Simulation:
         p = self.pools[i]
         speed = p.info.infer_speed
         use = self._use
-        free = p.avail - p.train - use[i]
+        free = p.avail - p.train - _claim_on_rate(p) - use[i]
         if p.kw and self.power_cap < math.inf:
             free = min(free, (self.power_cap - self.power_kw) / p.kw)
         if free <= 1e-12:
@@ -584,33 +630,40 @@ class Simulation:
         served_by[self.provider_index[p.info.provider]] += units * speed
         return remaining - units * speed
 
-    def _offer_service(self, svc: CompiledService, shortfall: float) -> None:
+    def _offer_service(self, svc: CompiledService, amount: float, renewal: bool) -> None:
+        """Offer a shortfall (or, on renewal, what is served elsewhere) to the holder first."""
         assert self.rofr is not None
         si = svc.index
         now = self.env.now
-        if self.released_until[si] > now or self.offer_pending[si]:
+        if self.offer_pending[si]:
             return
-        if all(self.infos[i].provider == self.holder for i in svc.candidates):
-            return  # exclusive to the holder: nothing to offer elsewhere
         self.offer_pending[si] = True
-        self.log("rofr_offer", None, svc.name, shortfall, svc.section, provider=self.holder)
+        if renewal:  # what runs elsewhere keeps running until the holder answers
+            self.released_until[si] = now + self.rofr.window_hours + self.step
+        self.log("rofr_offer", None, svc.name, amount,
+                 f"{svc.section} renewal" if renewal else svc.section, provider=self.holder)
         if self.rofr.window_hours > 0:
-            self.at(now + self.rofr.window_hours, lambda: self._answer_service(svc))
+            self.at(now + self.rofr.window_hours, lambda: self._answer_service(svc, renewal))
         else:
-            self._answer_service(svc)
+            self._answer_service(svc, renewal)
 
-    def _answer_service(self, svc: CompiledService) -> None:
+    def _answer_service(self, svc: CompiledService, renewal: bool) -> None:
+        """The holder takes what it can supply; if it cannot take it all, the rest may go
+        elsewhere for the release period."""
         assert self.rofr is not None
         si = svc.index
+        now = self.env.now
         self.offer_pending[si] = False
-        shortfall = self.last_unmet[si]
+        shortfall = self.last_unmet[si] + self.last_elsewhere[si]
         holder_free = sum(self.free_units(i) * self.infos[i].infer_speed for i in svc.candidates
                           if self.infos[i].provider == self.holder)
         if shortfall > 1e-9 and holder_free + 1e-9 < shortfall:
-            self.released_until[si] = self.env.now + self.rofr.release_hours
+            self.released_until[si] = now + self.rofr.release_hours
             answer = "declined"
         else:
             answer = "accepted"
+            if renewal:
+                self.released_until[si] = now
         self.log("rofr_answer", None, svc.name, shortfall, answer, self.rofr.window_hours,
                  provider=self.holder)
 
@@ -624,9 +677,17 @@ class Simulation:
             if i in svc.candidates and self._usable(svc, i):
                 continue
             p = self.pools[i]
-            elsewhere += max(0.0, p.avail - p.train - self._use[i]) * self.infos[i].infer_speed
+            elsewhere += max(0.0, p.avail - p.train - _claim_on_rate(p) - self._use[i]) \
+                * self.infos[i].infer_speed
         u_ex = min(unmet - u_out, elsewhere)
         self.unmet_reason[k, svc.index] = (u_out, u_ex, unmet - u_out - u_ex)
+
+
+def _claim_on_rate(p: PoolState) -> float:
+    """Claimed units kept from rate demand: only once the pool can hold the claimants again
+    (until then, demand served step by step may use what is left)."""
+    claimed = p.claimed
+    return claimed if claimed and p.avail - p.train >= claimed else 0.0
 
 
 def _call_plain(ev: _Call) -> None:

@@ -41,13 +41,17 @@ def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
     out["spend_by_provider"] = {k: _num(v) for k, v in spend_by.items()}
     out["spend_committed"] = _num(steps["spend_committed"].sum())
     out["spend_on_demand"] = _num(steps["spend_on_demand"].sum())
-    committed_h = float((steps["committed"] * step_h).sum())
-    used_h = float((steps["committed_used"] * step_h).sum())
-    util = used_h / committed_h if committed_h > 0 else math.nan
-    price = steps["spend_committed"].sum() / committed_h if committed_h > 0 else 0.0
-    out["committed_unit_hours"] = _num(committed_h)
-    out["committed_utilisation"] = _num(util)
-    out["committed_idle_cost"] = _num((committed_h - used_h) * price)
+    # Utilisation of commitments weighted by what they cost, so millions of committed CPUs do
+    # not drown out a few thousand committed GPUs.
+    committed = steps["committed"].to_numpy(dtype=float)
+    charge = steps["spend_committed"].to_numpy(dtype=float)
+    used_frac = np.divide(steps["committed_used"].to_numpy(dtype=float), committed,
+                          out=np.zeros_like(committed), where=committed > 0)
+    paid = float(charge.sum())
+    out["committed_unit_hours"] = _num(float((committed * step_h).sum()))
+    out["committed_utilisation"] = _num(float((used_frac * charge).sum()) / paid) if paid > 0 \
+        else None
+    out["committed_idle_cost"] = _num(float(((1.0 - used_frac) * charge).sum()))
 
     started = jobs[jobs["start_h"].notna()]
     waits = started["wait_h"].to_numpy(dtype=float)
@@ -65,6 +69,7 @@ def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
     out["frontier"] = [
         {"job": r.job, "units": int(r.units), "arrival": when(r.arrival_h),
          "start": when(r.start_h), "end": when(r.end_h), "provider": r.provider or None,
+         "first_provider": r.first_provider or None,
          "wait_h": _num(r.wait_h), "status": r.status}
         for r in frontier.itertuples()
     ]

@@ -80,6 +80,7 @@ def jobs_table(raw: RawRun) -> pd.DataFrame:
             "status": job.status,
             "wait_h": (job.start if started else raw.compiled.end) - spec.arrival,
             "provider": info.provider if info else "", "pool": info.name if info else "",
+            "first_provider": infos[job.first_pool].provider if job.first_pool >= 0 else "",
             "accelerator": info.accelerator if info else "", "restarts": job.restarts,
             "work_done_h": job.productive - job.lost, "work_lost_h": job.lost,
             "work_lost_unit_hours": job.lost * spec.units, "unit_hours": job.held,
@@ -87,7 +88,7 @@ def jobs_table(raw: RawRun) -> pd.DataFrame:
             "rofr_holder_free_units": job.holder_free_at_placement,
         })
     columns = ["job", "source", "frontier", "priority", "units", "duration_h", "arrival_h",
-               "start_h", "end_h", "status", "wait_h", "provider", "pool", "accelerator",
+               "start_h", "end_h", "status", "wait_h", "provider", "pool", "first_provider", "accelerator",
                "restarts", "work_done_h", "work_lost_h", "work_lost_unit_hours", "unit_hours",
                "cost_at_list_price", "rofr_offer", "rofr_holder_free_units"]
     df = pd.DataFrame(rows, columns=columns)
