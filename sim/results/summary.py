@@ -86,7 +86,7 @@ def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
             "served_unit_hours": _num(served),
             "served_share": _num(served / demand) if demand > 0 else None,
             "slo_attainment": _num(svc["slo_met"].mean()) if len(svc) else None,
-            "unmet_unit_hours": _num(demand - served),
+            "unmet_unit_hours": _num(svc["unmet"].sum() * step_h),
             "unmet_by_reason_unit_hours": {
                 r: _num(svc[f"unmet_{r}"].sum() * step_h)
                 for r in ("outage", "exclusivity", "capacity")

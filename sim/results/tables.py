@@ -106,12 +106,14 @@ def services_table(raw: RawRun) -> pd.DataFrame:
         demand = svc.demand
         served = raw.served[:, svc.index]
         reasons = raw.unmet_reason[:, svc.index]
+        unmet = demand - served
+        unmet = np.where(unmet > 1e-9 * np.maximum(1.0, demand), unmet, 0.0)  # float dust
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(demand > 0, served / demand, 1.0)
         frames.append(pd.DataFrame({
             "step": np.arange(n), "hour": np.arange(n) * c.step, "service": svc.name,
             "kind": svc.section, "demand": demand, "served": served,
-            "unmet": np.maximum(0.0, demand - served), "unmet_outage": reasons[:, 0],
+            "unmet": unmet, "unmet_outage": reasons[:, 0],
             "unmet_exclusivity": reasons[:, 1], "unmet_capacity": reasons[:, 2],
             "served_share": share, "slo": svc.slo, "slo_met": share >= svc.slo - 1e-12,
         }))
