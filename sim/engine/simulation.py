@@ -607,7 +607,8 @@ class Simulation:
                     if self.infos[i].provider != self.holder:
                         remaining = self._fill(svc, i, remaining, level, served_by)
             self.last_elsewhere[si] = float(served_by.sum() - served_by[h])
-        remaining = max(0.0, remaining)
+        if remaining < 1e-9 * max(1.0, demand):
+            remaining = 0.0  # float dust from splitting demand across pools
         self.served[k, si] = demand - remaining
         self.last_unmet[si] = remaining
         if remaining > 0:
