@@ -16,6 +16,7 @@ import numpy as np
 
 from sim.engine import rng as streams
 from sim.engine.demand import demand_series
+from sim.engine.trace import service_demand
 from sim.policies import PoolInfo
 from sim.scenario.models import Distribution, JobTraits, Scenario
 from sim.timeparse import hours_between
@@ -280,8 +281,11 @@ def _services(s: Scenario, infos: list[PoolInfo], seed: int, replication: int, n
             allowed = tuple(i for i in compatible
                             if svc.providers is None or infos[i].provider in svc.providers)
             spikes = [hours_between(s.start, sp.at) for sp in svc.spikes]
-            demand = demand_series(svc, times, hour0, s.start.weekday(), spikes,
-                                   streams.stream(seed, replication, streams.DEMAND, idx))
+            noise = streams.stream(seed, replication, streams.DEMAND, idx)
+            if svc.trace is None:
+                demand = demand_series(svc, times, hour0, s.start.weekday(), spikes, noise)
+            else:
+                demand = service_demand(svc, times, step, hour0, s.start.weekday(), spikes, noise)
             services.append(CompiledService(idx, name, section, demand, allowed, compatible,
                                             svc.slo, svc.priority))
     return services

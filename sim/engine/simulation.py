@@ -328,6 +328,7 @@ class Simulation:
         self.jobs.append(job)
         if not spec.candidates:
             job.status = "unplaceable"
+            job.end = self.env.now  # turned away on arrival
             return
         holder = self.holder
         if holder is not None and self.rofr is not None:

@@ -78,7 +78,9 @@ def jobs_table(raw: RawRun) -> pd.DataFrame:
             "priority": spec.priority, "units": spec.units, "duration_h": spec.duration,
             "arrival_h": spec.arrival, "start_h": job.start, "end_h": job.end,
             "status": job.status,
-            "wait_h": (job.start if started else raw.compiled.end) - spec.arrival,
+            # Until it started, gave up or was turned away; still waiting: until the horizon.
+            "wait_h": (job.start if started else job.end if not math.isnan(job.end)
+                       else raw.compiled.end) - spec.arrival,
             "provider": info.provider if info else "", "pool": info.name if info else "",
             "first_provider": infos[job.first_pool].provider if job.first_pool >= 0 else "",
             "accelerator": info.accelerator if info else "", "restarts": job.restarts,

@@ -6,17 +6,19 @@ cross-checks below are mapped back to `file:line: field.path: what was expected`
 
 from __future__ import annotations
 
+import difflib
+import types
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from sim.scenario.models import Scenario, Service
-from sim.timeparse import hours_between
+from sim.timeparse import format_hours, hours_between
 
 PathT = tuple[str | int, ...]
 
@@ -49,13 +51,18 @@ class _Loader(yaml.SafeLoader):
 
 
 def _to_data(node: yaml.Node, loader: _Loader, path: PathT, lines: dict[PathT, int],
-             problems: list[Problem], file: str) -> Any:
+             problems: list[Problem], file: str, _above: tuple[int, ...] = ()) -> Any:
     lines.setdefault(path, node.start_mark.line + 1)
+    if id(node) in _above:
+        problems.append(Problem(file, node.start_mark.line + 1, _dotted(path),
+                                "this alias refers to a value that contains it (a loop)"))
+        return None
+    above = (*_above, id(node))
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = _scalar(key_node, loader, path, problems, file)
             if isinstance(key, list | dict):
                 problems.append(Problem(file, key_node.start_mark.line + 1, _dotted(path),
                                         "a key must be a plain value"))
@@ -67,12 +74,29 @@ def _to_data(node: yaml.Node, loader: _Loader, path: PathT, lines: dict[PathT, i
                                         f"{lines.get((*path, key), '?')})"))
                 continue
             lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _to_data(value_node, loader, (*path, key), lines, problems, file)
+            out[key] = _to_data(value_node, loader, (*path, key), lines, problems, file, above)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_to_data(item, loader, (*path, i), lines, problems, file)
+        return [_to_data(item, loader, (*path, i), lines, problems, file, above)
                 for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+    return _scalar(node, loader, path, problems, file)
+
+
+def _scalar(node: yaml.Node, loader: _Loader, path: PathT, problems: list[Problem],
+            file: str) -> Any:
+    """A scalar's value; text that only looks like a date or number (`2025-13-01`) stays text."""
+    if not isinstance(node, yaml.ScalarNode):
+        return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, TypeError, OverflowError) as exc:
+        loader.recursive_objects.pop(node, None)
+        if loader.resolve(yaml.ScalarNode, node.value, (True, False)) == node.tag:
+            return node.value  # implicit type guessed from the text; let validation judge it
+        tag = node.tag.rsplit(":", 1)[-1]
+        problems.append(Problem(file, node.start_mark.line + 1, _dotted(path),
+                                f"{node.value!r} cannot be read as !!{tag}: {exc}"))
+        return None
 
 
 def _dotted(path: Iterable[str | int]) -> str:
@@ -96,52 +120,304 @@ def read_yaml(source: str | Path) -> tuple[dict[str, Any], dict[PathT, int]]:
     if not path.exists():
         raise ScenarioError([Problem(file, None, "", "no such file")])
     if path.is_dir():
-        raise ScenarioError([Problem(file, None, "", "is a directory, expected a YAML file")])
+        raise ScenarioError([Problem(file, None, "", "is a folder, expected a scenario YAML file")])
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError([Problem(file, None, "", f"cannot be read as UTF-8 text: {exc}")]) from None
-    loader = _Loader(text)
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ScenarioError([Problem(file, None, "", f"cannot be read: {exc.strerror or exc}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ScenarioError([Problem(file, line, "", f"not UTF-8 text (byte 0x{raw[exc.start]:02x} "
+                                     "cannot be decoded); save the file as UTF-8")]) from None
     problems: list[Problem] = []
     lines: dict[PathT, int] = {}
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)  # checks for characters YAML does not allow
         node = loader.get_single_node()
-        if node is None:
-            raise ScenarioError([Problem(file, None, "", "is empty, expected a scenario mapping")])
+        if node is None or node.tag == "tag:yaml.org,2002:null":  # nothing, or only `---` / `~`
+            raise ScenarioError([Problem(file, 1, "", "the file is empty, expected a scenario "
+                                         f"({_TOP_FIELDS}, ...)")])
         data = _to_data(node, loader, (), lines, problems, file)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise ScenarioError([Problem(file, line, "", f"not valid YAML: {exc.problem}")]) from None
+        raise ScenarioError([_yaml_problem(exc, file)]) from None
+    except yaml.reader.ReaderError as exc:
+        line = text[:exc.position].count("\n") + 1
+        raise ScenarioError([Problem(file, line, "", f"not valid YAML: character "
+                                     f"{chr(exc.character)!r} is not allowed in YAML text")]) from None
     except yaml.YAMLError as exc:
         raise ScenarioError([Problem(file, None, "", f"not valid YAML: {exc}")]) from None
+    except RecursionError:
+        raise ScenarioError([Problem(file, None, "", "lists or mappings are nested too deeply "
+                                     "to read")]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if problems:
         raise ScenarioError(problems)
     if not isinstance(data, dict):
-        raise ScenarioError([Problem(file, 1, "", "expected a mapping of scenario fields at the "
-                                     f"top level, got {type(data).__name__}")])
+        raise ScenarioError([Problem(file, lines.get((), 1), "", "expected a mapping of scenario "
+                                     f"fields ({_TOP_FIELDS}, ...) at the top level, "
+                                     f"got {_show(data)}")])
     return data, lines
 
 
-def _pydantic_problems(exc: ValidationError, file: str, lines: dict[PathT, int]) -> list[Problem]:
-    problems = []
+_TOP_FIELDS = "name: ..., start: ..., horizon: ..., accelerators: ..., providers: ..."
+
+_YAML_TOKENS = {"'<stream end>'": "the end of the file", "'<scalar>'": "a value",
+                "<block end>": "the end of the block",
+                "'<block mapping start>'": "a more indented line",
+                "'<block sequence start>'": "a more indented list", "'?'": "a new key",
+                "'<tag>'": "a `!` tag", "'<alias>'": "a `*` alias", "'<anchor>'": "a `&` anchor",
+                "'<document start>'": "`---`", "'<block entry>'": "a `- item`"}
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError, file: str) -> Problem:
+    """A YAML syntax error in plain words, on the line where the mistake most likely is."""
+    problem, context = exc.problem or "", exc.context or ""
+    pmark, cmark = exc.problem_mark, exc.context_mark
+    mark = pmark or cmark
+    line = mark.line + 1 if mark else None
+    for token, words in _YAML_TOKENS.items():
+        problem = problem.replace(token, words)
+    if "simple key" in context and cmark:
+        line, message = cmark.line + 1, "expected `key: value`, but this line has no ':'"
+    elif "quoted scalar" in context and cmark:
+        line, message = cmark.line + 1, "a quoted value starts here but its closing quote is missing"
+    elif "flow sequence" in context or "flow mapping" in context:
+        pair = "[ ]" if "sequence" in context else "{ }"
+        if cmark and pmark and cmark.line != pmark.line:  # the bracket was never closed
+            line = cmark.line + 1
+            message = (f"the `{pair[0]}` opened on this line is not closed with `{pair[-1]}` "
+                       f"(the parser gave up on line {pmark.line + 1})")
+        else:
+            message = f"{problem} inside `{pair}`"
+    elif "another document" in problem:
+        message = "a second YAML document (after `---`); a scenario file holds one document"
+    elif problem.startswith(("expected the end of the block", "expected `---`")):
+        message = "the indentation does not line up with the lines above (or a `- item` is mixed " \
+                  "in with `key: value` lines)"
+    elif "mapping values are not allowed" in problem:
+        message = "unexpected ':' (check the indentation, or put a value containing ': ' in quotes)"
+    elif "'\\t'" in problem:
+        message = "a tab character; YAML needs spaces, not tabs, for indentation and after ':'"
+    elif "cannot start any token" in problem:
+        message = f"{problem.removeprefix('found ')}; put the value in quotes"
+    elif "could not determine a constructor" in problem:
+        tag = problem.rsplit(" ", 1)[-1].replace("tag:yaml.org,2002:", "!!")
+        message = f"unsupported tag {tag}; scenario files hold plain values, lists and mappings"
+    else:
+        message = problem or context
+    where = f" (column {pmark.column + 1})" if pmark and line == pmark.line + 1 else ""
+    return Problem(file, line, "", f"not valid YAML: {message}{where}")
+
+
+def _show(value: Any) -> str:
+    """A value as the user wrote it, for messages."""
+    if value is None:
+        return "an empty value"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return "a mapping (key: value lines)"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, date):
+        return value.isoformat()
+    return repr(value)
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _strip(t: Any) -> Any:
+    while get_origin(t) is Annotated:
+        t = get_args(t)[0]
+    return t
+
+
+def _is_model(t: Any) -> bool:
+    return isinstance(t, type) and issubclass(t, BaseModel)
+
+
+def _union_options(t: Any) -> list[Any] | None:
+    if get_origin(t) in (Union, types.UnionType):
+        return [_strip(a) for a in get_args(t) if a is not type(None)]
+    return None
+
+
+def _tag_of(t: Any) -> str | None:
+    """The `dist` tag of one member of a discriminated union."""
+    field = t.model_fields.get("dist") if _is_model(t) else None
+    args = get_args(field.annotation) if field else ()
+    return args[0] if len(args) == 1 else None
+
+
+def _type_at(root: Any, loc: tuple[str | int, ...]) -> Any:
+    """The declared type at a pydantic error location (tags of unions included), or None."""
+    t = root
+    for part in loc:
+        t = _strip(t)
+        options = _union_options(t)
+        if options is not None:
+            tagged = [o for o in options if _tag_of(o) == part]
+            if tagged:
+                t = tagged[0]
+                continue
+            if len(options) != 1:
+                return None
+            t = options[0]
+        if _is_model(t):
+            field = t.model_fields.get(part) if isinstance(part, str) else None
+            if field is None:
+                return None
+            t = field.annotation
+        elif get_origin(t) is list and isinstance(part, int):
+            t = get_args(t)[0]
+        elif get_origin(t) is dict:
+            t = get_args(t)[1]
+        else:
+            return None
+    t = _strip(t)
+    options = _union_options(t)
+    return options[0] if options and len(options) == 1 else t
+
+
+def _tags_at(root: Any, loc: tuple[str | int, ...]) -> list[str]:
+    """The tags (`fixed`, `lognormal`, ...) if `loc` is a discriminated union, else []."""
+    options = _union_options(_strip(_type_at(root, loc)))
+    return [t for t in (_tag_of(o) for o in options or []) if t]
+
+
+def _clean_loc(loc: tuple[str | int, ...], data: Any) -> PathT:
+    """A pydantic location as a path in the file: union tags (`lognormal`) dropped."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            out.append(part)
+            node = node[part]
+            continue
+        if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            out.append(part)
+            node = node[part]
+            continue
+        if isinstance(node, dict) and node.get("dist") == part:
+            continue  # the tag a discriminated union adds to the location
+        if isinstance(part, str) and part.startswith("function-"):
+            continue
+        out.append(part)
+        node = None
+    return tuple(out)
+
+
+def _unknown_field(key: object, fields: list[str] | None) -> tuple[str, str | None]:
+    """The message for a key no model has, and the field it most likely meant."""
+    if not fields:
+        return "unknown field (check its spelling and indentation)", None
+    guess = difflib.get_close_matches(str(key), fields, n=1, cutoff=0.6)
+    if guess:
+        return f"unknown field; did you mean {guess[0]!r}?", guess[0]
+    return f"unknown field; expected one of: {', '.join(fields)}", None
+
+
+def _friendly(err: Any, root: Any = Scenario) -> str:
+    """What pydantic found wrong, in the words of someone editing the file."""
+    kind, ctx = err["type"], err.get("ctx") or {}
+    got = f", got {_show(err['input'])}" if "input" in err else ""
+    loc = tuple(err["loc"])
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        parent = _type_at(root, loc[:-1])
+        return _unknown_field(loc[-1], list(parent.model_fields) if _is_model(parent) else None)[0]
+    if kind in {"float_parsing", "float_type"}:
+        return f"expected a number{got}"
+    if kind in {"int_parsing", "int_type", "int_from_float"}:
+        return f"expected a whole number{got}"
+    if kind == "finite_number":
+        return f"expected a finite number{got}"
+    if kind in {"bool_parsing", "bool_type"}:
+        return f"expected true or false{got}"
+    if kind == "string_type":
+        return f"expected text{got}"
+    if kind in {"dict_type", "model_type", "model_attributes_type"}:
+        if _tags_at(root, loc):
+            return f"expected a distribution such as {{dist: fixed, value: 8}}{got}"
+        return f"expected a mapping of fields (key: value lines){got}"
+    if kind == "list_type":
+        return f"expected a list ([a, b] or `- item` lines){got}"
+    if kind == "literal_error":
+        return f"expected {ctx.get('expected', 'one of the allowed values')}{got}"
+    if kind == "greater_than":
+        return f"must be greater than {_number(ctx.get('gt'))}{got}"
+    if kind == "greater_than_equal":
+        ge = ctx.get("ge")
+        return (f"cannot be negative{got}" if ge == 0 else f"must be at least {_number(ge)}{got}")
+    if kind == "less_than":
+        return f"must be less than {_number(ctx.get('lt'))}{got}"
+    if kind == "less_than_equal":
+        return f"must be at most {_number(ctx.get('le'))}{got}"
+    if kind in {"too_short", "too_long"}:
+        n = ctx.get("min_length" if kind == "too_short" else "max_length")
+        noun = "entry" if ctx.get("field_type") == "Dictionary" else "item"
+        bound = "at least" if kind == "too_short" else "at most"
+        return f"needs {bound} {n} {noun}{'' if n == 1 else 's'}, got {ctx.get('actual_length')}"
+    if kind == "string_pattern_mismatch":
+        if ctx.get("pattern") == "^[A-Za-z0-9_.-]+$":
+            return f"may only use letters, digits, '_', '.' and '-'{got}"
+        return f"expected text matching {ctx.get('pattern')}{got}"
+    if kind in {"union_tag_invalid", "union_tag_not_found"}:
+        tags = _tags_at(root, loc)
+        known = f"one of {', '.join(tags)}" if tags else "a known kind"
+        if kind == "union_tag_not_found":
+            return f"required field is missing: which distribution, {known}"
+        return f"expected {known}, got {ctx.get('tag')!r}"
+    if kind == "value_error":
+        return str(ctx.get("error") or err["msg"].removeprefix("Value error, "))
+    return f"{err['msg']}{got}"
+
+
+def _pydantic_problems(exc: ValidationError, file: str, lines: dict[PathT, int],
+                       data: Any = None) -> list[Problem]:
+    found = []
+    meant: set[PathT] = set()
     for err in exc.errors(include_url=False):
-        loc: PathT = tuple(err["loc"])
-        # Discriminated unions add the tag to the location (e.g. `units.exponential.mean`).
-        clean = tuple(p for p in loc if p not in {"fixed", "exponential", "lognormal", "uniform",
-                                                   "choice", "function-after[...]"})
-        message = err["msg"]
+        loc = tuple(err["loc"])
+        path = _clean_loc(loc, data)
+        if err["type"] in {"union_tag_invalid", "union_tag_not_found"}:
+            path = (*path, "dist")
         if err["type"] == "extra_forbidden":
-            message = "unknown field (check its spelling and indentation)"
-        elif err["type"] == "missing":
-            message = "required field is missing"
-        elif "input" in err and err["type"] not in {"value_error"} and not isinstance(
-                err["input"], dict | list):
-            message = f"{message} (got {err['input']!r})"
-        problems.append(Problem(file, _line_for(clean, lines), _dotted(clean), message))
-    return problems
+            parent = _type_at(Scenario, loc[:-1])
+            guess = _unknown_field(loc[-1], list(parent.model_fields) if _is_model(parent) else None)[1]
+            if guess:
+                meant.add((*path[:-1], guess))
+        found.append((err["type"], path, _friendly(err)))
+    # A misspelt key (`arival`) also leaves the real one (`arrival`) missing: report it once.
+    return [Problem(file, _line_for(path, lines), _dotted(path), message)
+            for kind, path, message in found if not (kind == "missing" and path in meant)]
+
+
+def _bools_as_numbers(raw: Any, value: Any, path: PathT = ()) -> Iterator[tuple[PathT, str]]:
+    """Places where YAML's true/false (also written yes/no/on/off) was taken as a number."""
+    if isinstance(raw, bool):
+        if not isinstance(value, bool):
+            yield path, ("expected a number, got true/false (YAML reads yes, no, on and off "
+                         "as true/false)")
+    elif isinstance(raw, dict):
+        for key, item in raw.items():
+            if isinstance(value, BaseModel):
+                child = getattr(value, key, None) if key in type(value).model_fields else None
+            else:
+                child = value.get(key) if isinstance(value, dict) else None
+            if child is not None:
+                yield from _bools_as_numbers(item, child, (*path, key))
+    elif isinstance(raw, list) and isinstance(value, list | tuple) and len(raw) == len(value):
+        for i, (item, child) in enumerate(zip(raw, value, strict=True)):
+            yield from _bools_as_numbers(item, child, (*path, i))
 
 
 def cross_check(s: Scenario) -> Iterator[tuple[PathT, str]]:
@@ -153,8 +429,9 @@ def cross_check(s: Scenario) -> Iterator[tuple[PathT, str]]:
     def inside(path: PathT, moment: datetime, what: str = "date") -> Iterator[tuple[PathT, str]]:
         h = hours_between(s.start, moment)
         if h < 0 or h > end:
-            yield path, (f"{what} {moment.date().isoformat()} is outside the scenario "
-                         f"({s.start.date().isoformat()} + {end:g}h)")
+            yield path, (f"{what} {_moment(moment)} is outside the scenario, which runs from "
+                         f"{_moment(s.start)} to {_moment(format_hours(s.start, end))} "
+                         f"(start + horizon)")
 
     if s.step > s.horizon:
         yield ("step",), "the step is longer than the horizon"
@@ -225,19 +502,30 @@ def cross_check(s: Scenario) -> Iterator[tuple[PathT, str]]:
                     yield (*base, "providers", j), _unknown("provider", prov, s.providers)
             for j, spike in enumerate(svc.spikes):
                 yield from inside((*base, "spikes", j, "at"), spike.at)
+            if svc.trace is not None:
+                yield from _trace_checks(s, base, svc)
     if s.policy.default not in REGISTRY:
         yield ("policy", "default"), _unknown("policy", s.policy.default, REGISTRY)
     for pname, params in s.policy.params.items():
         if pname not in REGISTRY:
             yield ("policy", "params", pname), _unknown("policy", pname, REGISTRY)
             continue
+        model = REGISTRY[pname].Params
         try:
-            REGISTRY[pname].Params.model_validate(params)
+            parsed = model.model_validate(params)
         except ValidationError as exc:
             for err in exc.errors(include_url=False):
-                msg = "unknown parameter" if err["type"] == "extra_forbidden" else err["msg"]
+                if err["type"] == "extra_forbidden":
+                    known = list(model.model_fields)
+                    guess = difflib.get_close_matches(str(err["loc"][-1]), known, n=1, cutoff=0.6)
+                    msg = (f"unknown parameter of {pname}; did you mean {guess[0]!r}?" if guess else
+                           f"unknown parameter of {pname}; known: {', '.join(known) or 'none'}")
+                else:
+                    msg = _friendly(err, model)
                 yield ("policy", "params", pname, *err["loc"]), msg
         else:
+            for path, msg in _bools_as_numbers(params, parsed):
+                yield ("policy", "params", pname, *path), msg
             holder = params.get("provider")
             if isinstance(holder, str) and holder not in s.providers:
                 yield ("policy", "params", pname, "provider"), _unknown("provider", holder,
@@ -254,26 +542,101 @@ def _trait_refs(s: Scenario, base: PathT, accelerators: list[str] | None,
             yield (*base, "providers", j), _unknown("provider", prov, s.providers)
 
 
+def _moment(moment: datetime | str) -> str:
+    """A date, with its time only when it is not midnight."""
+    text = moment if isinstance(moment, str) else moment.isoformat(timespec="minutes")
+    return text.removesuffix("T00:00")
+
+
 def _unknown(what: str, name: object, known: Iterable[str]) -> str:
     return f"unknown {what} {name!r}; known: {', '.join(sorted(known))}"
 
 
 def scenario_from_data(data: dict[str, Any], file: str = "<scenario>",
-                       lines: dict[PathT, int] | None = None) -> Scenario:
-    """Validate already-parsed scenario data (e.g. a dict built in a notebook)."""
+                       lines: dict[PathT, int] | None = None,
+                       base_dir: str | Path | None = None) -> Scenario:
+    """Validate already-parsed scenario data (e.g. a dict built in a notebook).
+
+    Relative trace files are read from `base_dir` (default: the current folder); the scenario
+    returned holds their absolute paths.
+    """
     lines = lines or {}
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(_pydantic_problems(exc, file, lines)) from None
+        raise ScenarioError(_in_file_order(_pydantic_problems(exc, file, lines, data))) from None
     problems = [Problem(file, _line_for(path, lines), _dotted(path), msg)
-                for path, msg in cross_check(scenario)]
+                for path, msg in [*_bools_as_numbers(data, scenario), *cross_check(scenario)]]
+    if problems:
+        raise ScenarioError(_in_file_order(problems))
+    if any(svc.trace for svc in (*scenario.inference.values(), *scenario.agents.values())):
+        scenario = _resolve_traces(scenario, file, lines, Path(base_dir or "."))
+    return scenario
+
+
+def _trace_checks(s: Scenario, base: PathT, svc: Service) -> Iterator[tuple[PathT, str]]:
+    """A service that replays a trace: fields the trace makes meaningless, and its timing."""
+    assert svc.trace is not None
+    if svc.base_units is not None:
+        yield (*base, "base_units"), ("has no effect with a trace (demand comes from the trace); "
+                                      "remove it, or use trace.scale to change the volume")
+    if svc.trace.mode == "replace":
+        for key in ("growth_per_month", "daily_amplitude", "weekly_amplitude", "noise", "spikes"):
+            if getattr(svc, key):
+                yield (*base, key), ("has no effect with trace mode replace; set `mode: on_top` "
+                                     "in the trace to apply it to the trace, or remove it")
+    if svc.trace.shift >= s.horizon:
+        yield (*base, "trace", "shift"), (f"the trace would start {svc.trace.shift:g} h into the "
+                                          f"scenario, beyond its horizon ({s.horizon:g} h)")
+
+
+def _resolve_traces(s: Scenario, file: str, lines: dict[PathT, int], base_dir: Path) -> Scenario:
+    """`s` with absolute trace paths, after reading each trace; ScenarioError for a bad one."""
+    import os
+
+    from sim.engine.trace import period_problem, read_trace
+
+    problems: list[Problem] = []
+    changed: dict[str, dict[str, Service]] = {}
+    for section in ("inference", "agents"):
+        services: dict[str, Service] = getattr(s, section)
+        for name, svc in services.items():
+            if svc.trace is None:
+                continue
+            at = {key: (file, _line_for((section, name, "trace", key), lines),
+                        _dotted((section, name, "trace", key))) for key in ("file", "period")}
+            where = Path(svc.trace.file).expanduser()
+            where = Path(os.path.abspath(where if where.is_absolute() else base_dir / where))
+            if not where.exists():
+                problems.append(Problem(*at["file"], f"no such file: {where}"))
+                continue
+            if where.is_dir():
+                problems.append(Problem(*at["file"], f"{where} is a folder, expected a trace CSV"))
+                continue
+            trace = svc.trace.model_copy(update={"file": str(where)})
+            try:
+                data = read_trace(where, trace.columns)
+            except ScenarioError as exc:
+                n = len(exc.problems)
+                problems.extend(exc.problems)
+                problems.append(Problem(*at["file"], f"the trace {where} cannot be used: {n} "
+                                        f"problem{'s' if n > 1 else ''} (listed above)"))
+                continue
+            message = period_problem(trace, data)
+            if message:
+                problems.append(Problem(*at["period"], message))
+            changed.setdefault(section, dict(services))[name] = svc.model_copy(
+                update={"trace": trace})
     if problems:
         raise ScenarioError(problems)
-    return scenario
+    return s.model_copy(update=changed) if changed else s
+
+
+def _in_file_order(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: p.line or 0)
 
 
 def load_scenario(source: str | Path) -> Scenario:
     """The validated scenario in a YAML file; ScenarioError lists each problem with its line."""
     data, lines = read_yaml(source)
-    return scenario_from_data(data, str(source), lines)
+    return scenario_from_data(data, str(source), lines, base_dir=Path(source).parent)

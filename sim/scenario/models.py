@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from sim.timeparse import parse_datetime, parse_duration
 
@@ -20,7 +20,11 @@ _DURATION_SCHEMA = {
     ],
     "description": "hours, or a duration with a unit: 30min, 6h, 90d, 2w, 3mo, 1y",
 }
-_DATE_SCHEMA = {"type": "string", "format": "date", "description": "ISO date or date-time"}
+_DATE_SCHEMA = {
+    "type": "string",
+    "pattern": r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$",
+    "description": "ISO date or date-time: 2025-03-01 or 2025-03-01T06:00",
+}
 
 Hours = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
 """A duration in hours; scenario files may write `90d`, `6h`, `2w`, `3mo`, `1y`."""
@@ -258,10 +262,56 @@ class Spike(Strict):
     duration: Hours = Field(gt=0, description="time for the spike to fade")
 
 
+class TraceColumns(Strict):
+    """Names of the trace's columns (defaults: the public Azure LLM inference traces)."""
+
+    timestamp: str = Field(default="TIMESTAMP", description="request time: ISO date-time or seconds")
+    prompt_tokens: str = Field(default="ContextTokens", description="prompt (prefill) tokens")
+    output_tokens: str = Field(default="GeneratedTokens", description="output (decode) tokens")
+
+
+class Trace(Strict):
+    """Demand replayed from a request trace: a CSV with a timestamp and token counts per request.
+
+    Tokens of the requests that arrive in a step become reference-accelerator demand:
+    prompt tokens ÷ (prefill_tokens_per_second × step seconds) + output tokens ÷
+    (decode_tokens_per_second × step seconds), times `scale`.
+    """
+
+    file: str = Field(description="CSV file; a relative path is read from the scenario file's folder")
+    prefill_tokens_per_second: float = Field(
+        gt=0, description="prompt tokens per second one reference accelerator sustains"
+    )
+    decode_tokens_per_second: float = Field(
+        gt=0, description="output tokens per second one reference accelerator sustains"
+    )
+    scale: float = Field(default=1.0, gt=0, description="volume multiplier: N times the requests")
+    shift: Hours = Field(
+        default=0.0, description="the trace's first request lands this long after the start"
+    )
+    repeat: bool = Field(
+        default=False, description="replay the trace end to end until the horizon (else: once)"
+    )
+    period: Hours | None = Field(
+        default=None, gt=0,
+        description="length of one copy when repeating; default: the trace's span rounded up to "
+        "whole steps",
+    )
+    mode: Literal["replace", "on_top"] = Field(
+        default="replace",
+        description="replace: demand is the trace's alone; on_top: the trace times the service's "
+        "growth, daily and weekly cycle, spikes and noise, taken with base_units 1",
+    )
+    columns: TraceColumns = Field(default_factory=TraceColumns, description="column names")
+
+
 class Service(Strict):
     """Rate demand in reference-accelerator units (or CPU units for agents), per step."""
 
-    base_units: float = Field(gt=0, description="demand at the start, in reference units")
+    base_units: float | None = Field(
+        default=None, gt=0,
+        description="demand at the start, in reference units (required unless `trace` is given)",
+    )
     growth_per_month: float = Field(default=0.0, gt=-1, description="compound growth per month")
     daily_amplitude: float = Field(default=0.0, ge=0, lt=1, description="daily swing ±share")
     peak_hour: float = Field(default=17.0, ge=0, lt=24, description="hour of the daily peak")
@@ -276,6 +326,15 @@ class Service(Strict):
     )
     slo: Share = Field(default=0.99, gt=0, description="target share of demand served per step")
     priority: int = Field(default=10, description="against training; higher is served first")
+    trace: Trace | None = Field(
+        default=None, description="take demand from a request trace instead of `base_units`"
+    )
+
+    @model_validator(mode="after")
+    def _level_given(self) -> Service:
+        if self.trace is None and self.base_units is None:
+            raise ValueError("base_units: required field is missing (or give a `trace`)")
+        return self
 
 
 class Preemption(Strict):
