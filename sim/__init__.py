@@ -3,6 +3,9 @@
 >>> import sim
 >>> result = sim.run("scenarios/tiny.yaml", policy="cheapest_first")
 >>> result.steps.head()  # doctest: +SKIP
+>>> cmp = sim.compare("scenarios/tiny.yaml", ["cheapest_first", "microsoft_first"], 5)
+>>> print(cmp.report())  # doctest: +SKIP
+>>> sim.plots.spend_by_provider(cmp)  # doctest: +SKIP
 
 Names are imported on first use, so `capsim validate` does not pay for pandas and simpy.
 """
@@ -24,15 +27,24 @@ _EXPORTS: dict[str, str] = {
     "Scenario": "sim.scenario",
     "ScenarioError": "sim.scenario",
     "load_scenario": "sim.scenario",
+    "compare": "sim.analysis",
+    "sweep": "sim.analysis",
+    "Comparison": "sim.analysis",
+    "Sweep": "sim.analysis",
 }
+# subpackages reachable as attributes: sim.plots.spend_by_provider(...), sim.analysis.mean_ci(...)
+_SUBMODULES = ("analysis", "plots")
 
 __all__ = [  # noqa: RUF022 - grouped as in _EXPORTS
     "load", "resolved_yaml", "run", "with_changes", "make_policy", "policy_names", "RunResult",
-    "Scenario", "ScenarioError", "load_scenario",
+    "Scenario", "ScenarioError", "load_scenario", "compare", "sweep", "Comparison", "Sweep",
+    "analysis", "plots",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"sim.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'sim' has no attribute {name!r}")
@@ -42,10 +54,12 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+    return sorted([*globals(), *_EXPORTS, *_SUBMODULES])
 
 
 if TYPE_CHECKING:
+    from sim import analysis, plots
+    from sim.analysis import Comparison, Sweep, compare, sweep
     from sim.api import load, resolved_yaml, run, with_changes
     from sim.policies import make_policy, policy_names
     from sim.results import RunResult

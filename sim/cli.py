@@ -93,15 +93,24 @@ def summary_text(summary: dict[str, Any]) -> str:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from sim.scenario import load_scenario
+    from sim.scenario import ScenarioError, load_scenario
 
-    for file in args.files:
-        s = load_scenario(file)
+    failed = 0
+    for file in args.files:  # check every file, not just up to the first bad one
+        try:
+            s = load_scenario(file)
+        except ScenarioError as exc:
+            failed += 1
+            for problem in exc.problems:
+                print(f"error: {problem}", file=sys.stderr)
+            continue
         pools = sum(len(p.pools) for p in s.providers.values())
         print(f"{file}: ok ({len(s.providers)} providers, {pools} pools, "
               f"{len(s.training.jobs)} jobs, {len(s.training.generators)} job generators, "
               f"{len(s.inference)} inference services, {len(s.agents)} agent fleets)")
-    return 0
+    if failed and len(args.files) > 1:
+        print(f"{failed} of {len(args.files)} files have problems", file=sys.stderr)
+    return EXIT_USER_ERROR if failed else 0
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -139,7 +148,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     result = run(scenario, policy=policy, seed=seed)
     elapsed = time.perf_counter() - t0
     out = Path(args.out) if args.out else Path("results") / scenario.name / f"{policy}-seed{seed}"
-    result.save(out)
+    try:
+        result.save(out)
+    except OSError as exc:
+        raise UserError(f"cannot write the results to {out}/: {exc.strerror or exc}") from None
     print(summary_text(result.summary))
     print(f"\nsimulated in {elapsed:.2f} s ({result.meta['events_processed']:,} events); "
           f"tables in {out}/")
@@ -164,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_schema)
     p = sub.add_parser("policies", help="list the placement policies and their parameters")
     p.set_defaults(func=_cmd_policies)
+    from sim.cli_analysis import add_commands  # compare, sweep, plot
+
+    add_commands(sub)
     return parser
 
 
@@ -183,6 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as exc:  # e.g. --out in a folder that cannot be created or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

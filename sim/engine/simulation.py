@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from heapq import heappush
@@ -61,6 +62,7 @@ class Job:
     holder_free_at_placement: float = math.nan
     status: str = "waiting"
     claim: int = -1  # pool whose units this interrupted run keeps a claim on
+    group: tuple[tuple[int, ...], int] | None = None  # (candidates, claim) while it waits
     first_pool: int = -1
 
 
@@ -125,6 +127,11 @@ class Simulation:
                       and any(self.infos[i].provider != holder for i in sv.candidates)
                       for sv in compiled.services]
         self._queue_pending = False
+        self._queue_changed = True  # the queue gained or lost a job since the last pass
+        # Sizes of the waiting runs by (candidates, claim): lets a pass stop once every group
+        # has failed at its smallest size.
+        self._groups: dict[tuple[tuple[int, ...], int], Counter[int]] = {}
+        self._last_headroom: list[float] | None = None
         self.offer_pending = [False] * ns
         self.last_unmet = [0.0] * ns
         self.last_elsewhere = [0.0] * ns
@@ -356,8 +363,7 @@ class Simulation:
 
     def _enqueue(self, job: Job) -> None:
         if self.queue or not self._place(job, job.spec.candidates, ()):
-            key = (-job.spec.priority, job.spec.arrival, job.spec.index)
-            bisect.insort(self.queue, (key, job), key=_queue_key)
+            self._queue_add(job)
             self._schedule_queue()
         max_wait = job.spec.max_wait
         if max_wait is not None and job.status == "waiting" and math.isnan(job.start):
@@ -373,7 +379,7 @@ class Simulation:
             return
         for i, (_, queued) in enumerate(self.queue):
             if queued is job:
-                del self.queue[i]
+                self._queue_remove_at(i)  # a block it held may be gone
                 break
         job.status = "abandoned"
         job.end = self.env.now
@@ -411,30 +417,83 @@ class Simulation:
             return True
         return False
 
+    def _queue_add(self, job: Job) -> None:
+        spec = job.spec
+        bisect.insort(self.queue, ((-spec.priority, spec.arrival, spec.index), job),
+                      key=_queue_key)
+        job.group = (spec.candidates, job.claim)
+        self._groups.setdefault(job.group, Counter())[spec.units] += 1
+        self._queue_changed = True
+
+    def _queue_remove_at(self, i: int) -> None:
+        job = self.queue.pop(i)[1]
+        key = job.group
+        assert key is not None
+        job.group = None
+        sizes = self._groups[key]
+        sizes[job.spec.units] -= 1
+        if not sizes[job.spec.units]:
+            del sizes[job.spec.units]
+            if not sizes:
+                del self._groups[key]
+        self._queue_changed = True
+
+    def _headroom(self) -> list[float]:
+        """What waiting runs could use now: training headroom per pool, then power headroom."""
+        free = [self._training_free(p) for p in self.pools]
+        free.append(self.power_cap - self.power_kw)
+        return free
+
     def _schedule_queue(self) -> None:
         """Start waiting jobs in queue order; with backfill, later jobs may pass a blocked one."""
         queue = self.queue
         if not queue:
             return
+        headroom = self._headroom()
+        last = self._last_headroom
+        if not self._queue_changed and last is not None and all(
+                h <= old + 1e-9 for h, old in zip(headroom, last, strict=True)):
+            return  # nothing joined or left the queue and no pool gained room: same answer
         blocked: set[int] = set()
+        # Within a pass placements only take room and blocks only grow, so a run that failed
+        # fails again for any later run with the same candidates and claim and as many units.
+        failed: dict[tuple[tuple[int, ...], int], int] = {}
+        dead = 0
         i = 0
         while i < len(queue):
             job = queue[i][1]
-            if self._place(job, job.spec.candidates, blocked):
-                del queue[i]
+            spec = job.spec
+            key = (spec.candidates, job.claim)  # == job.group while it waits
+            smallest_failed = failed.get(key)
+            if smallest_failed is not None and spec.units >= smallest_failed:
+                if not self.backfill:
+                    break
+                if spec.units == smallest_failed:
+                    i += 1  # same request as one that failed: same answer, same block
+                    continue
+            elif self._place(job, spec.candidates, blocked):
+                self._queue_remove_at(i)
                 continue
             if not self.backfill:
                 break
+            if smallest_failed is None or spec.units < smallest_failed:
+                failed[key] = spec.units
+                if spec.units <= min(self._groups[key]):
+                    dead += 1  # every waiting run of this group is at least this large
+                    if dead == len(self._groups):
+                        break
             # The blocked job keeps first claim on the pool it ranks first and could ever fit in.
-            for k in self.rank("training", job.spec.name, job.spec.units, job.spec.priority,
-                               job.spec.candidates, job.spec):
+            for k in self.rank("training", spec.name, spec.units, spec.priority,
+                               spec.candidates, spec):
                 p = self.pools[k]
-                if p.avail - max(p.reserve, p.infer + p.agents) >= job.spec.units:
+                if p.avail - max(p.reserve, p.infer + p.agents) >= spec.units:
                     blocked.add(k)
                     break
             if len(blocked) == len(self.pools):
                 break
             i += 1
+        self._queue_changed = False
+        self._last_headroom = self._headroom()
 
     def _start(self, job: Job, p: PoolState) -> None:
         now = self.env.now
@@ -526,8 +585,7 @@ class Simulation:
             p.claimed += spec.units
         self.log("preemption" if reason == "inference" else "job_interrupted", p.index, spec.name,
                  spec.units, f"{reason}; lost {lost:.1f} ref-h")
-        key = (-spec.priority, spec.arrival, spec.index)
-        bisect.insort(self.queue, (key, job), key=_queue_key)
+        self._queue_add(job)
 
     # ------------------------------------------------------------------ rate demand, per step
 

@@ -1,0 +1,156 @@
+"""The summary metrics a comparison reports, with labels, units and formatting.
+
+Every flattened summary figure (`RunResult.metrics()`) goes into the tidy tables; this catalogue
+picks the ones that answer the planner's questions and says how to show them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True)
+class Metric:
+    """How to show one metric: a label, its kind (for units and formatting), which way is better."""
+
+    name: str
+    label: str
+    kind: str  # money | share | hours | date | count | mw | unit_hours | cpu_hours | index
+    better: str = ""  # "lower", "higher" or "" (neither)
+
+    @property
+    def unit(self) -> str:
+        return UNITS[self.kind]
+
+
+UNITS = {"money": "$", "share": "%", "hours": "h", "date": "date", "count": "", "mw": "MW",
+         "unit_hours": "unit-h", "cpu_hours": "vCPU-h", "index": "0-1"}
+
+KEY_METRICS: tuple[Metric, ...] = (
+    Metric("spend_total", "Spend, total", "money", "lower"),
+    # spend_by_provider.<name> rows are inserted here, one per provider
+    Metric("committed_utilisation", "Committed capacity used", "share", "higher"),
+    Metric("committed_idle_cost", "Paid for idle commitments", "money", "lower"),
+    Metric("training_wait_mean_h", "Training wait, mean", "hours", "lower"),
+    Metric("training_wait_p95_h", "Training wait, p95", "hours", "lower"),
+    Metric("jobs_finished", "Training jobs finished", "count", "higher"),
+    Metric("frontier_end_h", "Frontier run finishes", "date", "lower"),
+    Metric("inference.served_share", "Inference demand served", "share", "higher"),
+    Metric("inference.slo_attainment", "Inference steps meeting SLO", "share", "higher"),
+    Metric("inference.unmet_unit_hours", "Inference demand unmet", "unit_hours", "lower"),
+    Metric("agents.unmet_unit_hours", "Agent demand unmet", "cpu_hours", "lower"),
+    Metric("peak_power_mw", "Peak power", "mw", "lower"),
+    Metric("hhi_spend", "Concentration of spend (HHI)", "index", "lower"),
+    Metric("hhi_accelerator_hours", "Concentration of use (HHI)", "index", "lower"),
+)
+
+
+HEADLINE = ("spend_total", "committed_utilisation", "training_wait_mean_h", "frontier_end_h",
+            "inference.served_share", "inference.unmet_unit_hours", "peak_power_mw", "hhi_spend")
+"""The few metrics a sweep prints and plots by default."""
+
+
+def key_metrics(available: list[str] | set[str]) -> list[Metric]:
+    """The catalogue's metrics present in `available`, with one spend row per provider."""
+    have = set(available)
+    out: list[Metric] = []
+    for m in KEY_METRICS:
+        if m.name in have:
+            out.append(m)
+        if m.name == "spend_total":
+            out += [Metric(n, f"  at {n.split('.', 1)[1]}", "money", "")
+                    for n in sorted(x for x in have if x.startswith("spend_by_provider."))]
+    return out
+
+
+def describe(name: str) -> Metric:
+    """The catalogue entry for `name`, or a plain one named after it."""
+    for m in KEY_METRICS:
+        if m.name == name:
+            return m
+    if name.startswith("spend_by_provider."):
+        return Metric(name, f"Spend at {name.split('.', 1)[1]}", "money")
+    if name.endswith("_h"):
+        return Metric(name, name, "hours")
+    if name.endswith(("share", "attainment", "utilisation")):
+        return Metric(name, name, "share")
+    return Metric(name, name, "count")
+
+
+def _num(x: float, digits: int = 3) -> str:
+    """`digits` significant figures without exponents for |x| >= 1 (12.3, 123, 1234)."""
+    a = abs(x)
+    if a == 0:
+        return "0"
+    if a >= 10 ** (digits - 1):
+        return f"{x:.0f}"
+    if a >= 1:
+        return f"{x:.{digits - 1 - math.floor(math.log10(a))}f}"
+    return f"{x:.{digits}g}"
+
+
+def _short(x: float, digits: int = 3) -> str:
+    """1234567 -> '1.23M' (`digits` significant figures, k/M/B/T suffixes)."""
+    a = abs(x)
+    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if a >= div * 0.9995:
+            return f"{_num(x / div, digits)}{suffix}"
+    return _num(x, digits)
+
+
+def format_value(metric: Metric, value: float | None, start: datetime | None = None,
+                 unit: bool = True) -> str:
+    """A metric's value, e.g. '$15.1B', '99.1%', '48.0 h', '2025-12-24' (`unit=False` leaves
+    off units that a table's label already gives: h, MW, unit-h)."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    k = metric.kind
+    u = f" {metric.unit}" if unit else ""
+    if k == "money":
+        return f"${_short(value)}"
+    if k == "share":
+        return f"{value * 100:.1f}%"
+    if k == "hours":
+        return f"{value:.1f}{u}"
+    if k == "date":
+        return (start + timedelta(hours=value)).strftime("%Y-%m-%d") if start else f"{value:.0f} h"
+    if k == "mw":
+        return f"{value:,.0f}{u}" if abs(value) >= 100 else f"{_num(value)}{u}"
+    if k in ("unit_hours", "cpu_hours"):
+        return f"{_short(value)}{u}"
+    if k == "index":
+        return f"{value:.3f}"
+    return f"{value:,.0f}" if abs(value) >= 100 else _num(value)
+
+
+def format_delta(metric: Metric, value: float | None, unit: bool = True, digits: int = 3,
+                 signed: bool = True) -> str:
+    """A difference in the metric's unit: '+$0.94B', '-0.3 pp', '+5.1 d' ('0' when none)."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    k = metric.kind
+    sign = ("+" if value > 0 else "-" if value < 0 else "") if signed else ""
+    a = abs(value)
+    u = f" {metric.unit}" if unit else ""
+    if a == 0:
+        return "0"
+    if k == "money":
+        return f"{sign}${_short(a, digits)}"
+    if k == "share":
+        return f"{sign}{_num(a * 100, digits)} pp"
+    if k == "date":
+        return f"{sign}{_num(a / 24, digits)} d"
+    if k in ("unit_hours", "cpu_hours"):
+        return f"{sign}{_short(a, digits)}{u}"
+    if k in ("hours", "mw"):
+        return f"{sign}{_num(a, digits)}{u}"
+    return f"{sign}{_num(a, digits)}"
+
+
+def format_half_width(metric: Metric, half: float | None, unit: bool = True) -> str:
+    """'±$0.1B' style half-width of an interval (two significant figures)."""
+    if half is None or not math.isfinite(half):
+        return ""
+    return "±" + format_delta(metric, half, unit, digits=2, signed=False)

@@ -1,0 +1,353 @@
+"""The `capsim compare`, `capsim sweep` and `capsim plot` commands (registered in sim.cli).
+
+Each is a thin layer over `sim.analysis` and `sim.plots`: parse options, check them before any
+run starts (mistakes are a `UserError`, exit code 2), show progress on stderr, print the table
+on stdout, write tables and plots to a results folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sim.cli import UserError
+
+
+class ProgressBar:
+    """A rich progress bar on stderr (runs done, rate, time left), started on the first update.
+
+    When stderr is not a terminal rich draws only the final state; `quiet` draws nothing.
+    """
+
+    def __init__(self, label: str, quiet: bool = False, unit: str = "runs") -> None:
+        self.label = label
+        self.quiet = quiet
+        self.unit = unit
+        self.progress: Any = None
+        self.task: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        if self.progress is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn
+            from rich.text import Text
+
+            unit = self.unit
+
+            class StatusColumn(ProgressColumn):
+                """'12/40 runs · 2.31 runs/s · 0:00:05 elapsed · 0:00:12 left' on one line."""
+
+                def render(self, task: Any) -> Text:
+                    speed = task.finished_speed or task.speed
+                    rate = f"{speed:.2f} {unit}/s" if speed else f"– {unit}/s"
+                    left = task.time_remaining
+                    left_text = ("0:00:00" if task.finished else
+                                 _clock(left) if left is not None else "–:––:––")
+                    return Text(f"{int(task.completed)}/{int(task.total or 0)} {unit} · {rate} · "
+                                f"{_clock(task.finished_time or task.elapsed or 0.0)} elapsed · "
+                                f"{left_text} left", no_wrap=True)
+
+            console = Console(stderr=True)
+            bar = [BarColumn(bar_width=24)] if console.is_terminal else []  # piped: text only
+            self.progress = Progress(TextColumn("{task.description}"), *bar, StatusColumn(),
+                                     console=console, transient=False)
+            self.progress.start()
+            self.task = self.progress.add_task(self.label, total=total)
+        self.progress.update(self.task, completed=done, total=total)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _clock(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _positive(name: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") \
+                from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be at least 1, got {value}")
+        return value
+    return parse
+
+
+def _policies(text: str | None, default: list[str]) -> list[str]:
+    from sim.policies import policy_names
+
+    if text is None:
+        return default
+    if text.strip() == "all":
+        return list(policy_names())
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    if not names:
+        raise UserError("--policies: give policy names separated by commas "
+                        f"(known: {', '.join(policy_names())})")
+    return names
+
+
+def _out_dir(args: argparse.Namespace, scenario: str, kind: str) -> Path:
+    if args.out:
+        return Path(args.out)
+    base = Path("results") / scenario
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = base / f"{kind}-{stamp}"
+    n = 2
+    while out.exists():  # two runs in the same second
+        out = base / f"{kind}-{stamp}-{n}"
+        n += 1
+    return out
+
+
+def _report_failures(failures: list[Any]) -> int:
+    if not failures:
+        return 0
+    print(f"warning: {len(failures)} run(s) failed; their metrics are missing:", file=sys.stderr)
+    for f in failures[:10]:
+        print(f"  {f}", file=sys.stderr)
+    if len(failures) > 10:
+        print(f"  ... and {len(failures) - 10} more", file=sys.stderr)
+    return 1
+
+
+def _save(result: Any, out: Path, args: argparse.Namespace) -> None:
+    """Write the results folder, with a progress bar of files written (several at once with
+    --workers)."""
+    try:
+        with ProgressBar("write results", args.quiet, unit="files") as bar:
+            result.save(out, figures=not args.no_plots, workers=args.workers, progress=bar)
+    except OSError as exc:
+        raise UserError(f"cannot write the results to {out}/: {exc.strerror or exc}") from None
+
+
+def _run_options(args: argparse.Namespace, scenario: Any) -> dict[str, Any]:
+    """`run_many` options from --workers, --dask and --fresh; finished runs are kept in
+    results/<scenario>/runs/ (or runs/ beside --out) so that the same command run again skips
+    them."""
+    from sim.executors import DASK_HINT, default_workers
+    from sim.runner import default_store
+
+    if args.dask is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("distributed") is None:
+            raise UserError(f"--dask: {DASK_HINT}")
+    args.workers = args.workers or default_workers()
+    store = default_store(scenario)
+    if args.out:
+        out = Path(args.out)
+        store = out.parent / ("runs" if out.name != "runs" else "runs-store")
+
+    def on_skip(n: int) -> None:
+        if n and not args.quiet:
+            print(f"{n} run(s) already done are reused from {store}/ (--fresh runs them again)",
+                  file=sys.stderr)
+
+    return {"workers": args.workers, "dask": args.dask, "store_dir": store, "fresh": args.fresh,
+            "on_skip": on_skip}
+
+
+@contextlib.contextmanager
+def _interruptible(options: dict[str, Any]) -> Iterator[None]:
+    """Ctrl-C says where the finished runs are kept; executor problems are user errors."""
+    from sim.executors import ExecutorError
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished runs are kept in {options['store_dir']}/; run the same "
+              "command again to go on from there", file=sys.stderr)
+        raise
+    except ExecutorError as exc:
+        raise UserError(f"--dask: {exc}" if options["dask"] else str(exc)) from None
+
+
+def _where(args: argparse.Namespace) -> str:
+    if args.dask == "local":
+        return f"a local Dask cluster of {args.workers} workers"
+    if args.dask:
+        return f"the Dask cluster at {args.dask}"
+    return f"{args.workers} worker{'s' if args.workers > 1 else ''}"
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from sim.analysis import DEFAULT_POLICIES, compare
+    from sim.analysis.compare import check_policies
+    from sim.api import load
+
+    scenario = load(args.file)
+    policies = _policies(args.policies, list(DEFAULT_POLICIES))
+    try:
+        check_policies(policies, args.baseline)
+    except ValueError as exc:
+        raise UserError(f"--policies: {exc}" if "baseline" not in str(exc)
+                        else f"--baseline: {exc}") from None
+    out = _out_dir(args, scenario.name, "compare")
+    n = len(policies) * args.replications
+    t0 = time.perf_counter()
+    options = _run_options(args, scenario)
+    with ProgressBar(f"compare {scenario.name}", args.quiet) as bar, _interruptible(options):
+        cmp = compare(scenario, policies, args.replications, args.baseline, progress=bar,
+                      **options)
+    elapsed = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    _save(cmp, out, args)
+    saved = time.perf_counter() - t1
+    print(cmp.report())
+    print(f"\n{n} runs in {elapsed:.1f} s ({n / elapsed:.2f} runs/s on "
+          f"{_where(args)}); tables"
+          f"{'' if args.no_plots else ' and plots'} written in {saved:.1f} s to {out}/")
+    return _report_failures(cmp.failures)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from sim.analysis import SettingError, parse_setting, sweep
+    from sim.analysis.compare import check_policies
+    from sim.analysis.sweep import check_settings
+    from sim.api import load
+
+    scenario = load(args.file)
+    settings: dict[str, list[Any]] = {}
+    try:
+        for text in args.set:
+            path, values = parse_setting(text)
+            if path in settings:
+                raise SettingError(f"{path}: given twice; put every value in one --set")
+            settings[path] = values
+        check_settings(scenario, settings)
+    except SettingError as exc:
+        raise UserError(f"--set {exc}") from None
+    policies = _policies(args.policies, [scenario.policy.default])
+    try:
+        check_policies(policies, args.baseline)
+    except ValueError as exc:
+        raise UserError(f"--policies: {exc}") from None
+    out = _out_dir(args, scenario.name, "sweep")
+    points = 1
+    for values in settings.values():
+        points *= len(values)
+    n = points * len(policies) * args.replications
+    t0 = time.perf_counter()
+    options = _run_options(args, scenario)
+    with ProgressBar(f"sweep {scenario.name}", args.quiet) as bar, _interruptible(options):
+        result = sweep(scenario, settings, policies, args.replications, args.baseline,
+                       progress=bar, **options)
+    elapsed = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    _save(result, out, args)
+    saved = time.perf_counter() - t1
+    print(result.report())
+    print(f"\n{n} runs in {elapsed:.1f} s ({n / elapsed:.2f} runs/s on "
+          f"{_where(args)}); tables"
+          f"{'' if args.no_plots else ' and plot'} written in {saved:.1f} s to {out}/")
+    return _report_failures(result.failures)
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from sim.analysis import Comparison, Sweep
+    from sim.analysis.compare import save_figures
+
+    folder = Path(args.results)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such folder")
+    out = Path(args.out) if args.out else folder
+    if (folder / "compare.json").exists():
+        figures = Comparison.load(folder).figures()
+    elif (folder / "sweep.json").exists():
+        figures = Sweep.load(folder).figures()
+    elif (folder / "summary.json").exists() and (folder / "steps.csv").exists():
+        from sim.plots import run_figures
+        from sim.results import RunResult
+
+        figures = run_figures(RunResult.load(folder))
+    else:
+        raise UserError(f"{folder}: not a capsim results folder (expected compare.json from "
+                        f"`capsim compare`, sweep.json from `capsim sweep`, or summary.json "
+                        f"from `capsim run`)")
+    out.mkdir(parents=True, exist_ok=True)
+    paths = save_figures(figures, out)
+    for p in paths:
+        print(p)
+    return 0
+
+
+def _common(p: argparse.ArgumentParser, replications: int) -> None:
+    p.add_argument("--replications", "-n", type=_positive("--replications"),
+                   default=replications, metavar="N",
+                   help=f"replications per policy (and per swept point; default: {replications})")
+    p.add_argument("--baseline", metavar="POLICY", help="policy that differences are taken against "
+                                      "(default: the first of --policies)")
+    p.add_argument("--workers", type=_positive("--workers"), metavar="N",
+                   help="local processes to run on, or Dask workers with --dask local "
+                        "(default: every core)")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="run on the Dask cluster at ADDRESS (e.g. tcp://host:8786), or 'local' "
+                        "to start a LocalCluster; needs pip install 'capsim[dask]'")
+    p.add_argument("--fresh", action="store_true",
+                   help="run everything again instead of reusing runs finished earlier "
+                        "(kept in results/<scenario>/runs/, or runs/ beside --out)")
+    p.add_argument("--out", metavar="DIR",
+                   help="output folder (default: results/<scenario>/<command>-<time>)")
+    p.add_argument("--no-plots", action="store_true", help="write the tables only")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress bar (the final table is still printed)")
+
+
+def add_commands(sub: Any) -> None:
+    """Register compare, sweep and plot on the `capsim` subcommand parser."""
+    p = sub.add_parser(
+        "compare",
+        help="compare policies over replications: a table with 95%% intervals, and plots",
+        description="Run every policy × replication with common random numbers and print each "
+                    "summary metric as mean ± 95% CI per policy, with the paired difference "
+                    "to the baseline policy; write the tables and plots to a results folder.")
+    p.add_argument("file", help="scenario YAML file")
+    p.add_argument("--policies", metavar="NAMES", help="comma-separated policy names, or 'all' (default: "
+                                      "cheapest_first,microsoft_first,perf_per_dollar,diversified)")
+    _common(p, 10)
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser(
+        "sweep",
+        help="run a scenario over values of its fields: a table and a plot per metric",
+        description="Run every combination of --set values × policies × replications; print "
+                    "the headline metrics per point and write the tables and a plot.")
+    p.add_argument("file", help="scenario YAML file")
+    p.add_argument("--set", action="append", required=True, metavar="PATH=V1,V2,...",
+                   help="a scenario field by dotted path and the values to try (YAML), e.g. "
+                        "providers.gcp.pools.tpu-v6e.price_per_hour=1.5,1.9,2.5; repeat for a "
+                        "grid")
+    p.add_argument("--policies", metavar="NAMES", help="comma-separated policy names, or 'all' (default: the "
+                                      "scenario's policy.default)")
+    _common(p, 5)
+    p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("plot", help="redraw the plots of a results folder without rerunning",
+                       description="Redraw plots from the folder of `capsim compare`, `capsim "
+                                   "sweep` or `capsim run`.")
+    p.add_argument("results", help="results folder")
+    p.add_argument("--out", help="where to write the PNGs (default: the results folder)")
+    p.set_defaults(func=_cmd_plot)

@@ -1,0 +1,107 @@
+"""Capacity, use and idle per provider over time, with capacity coming online and outages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.transforms import blended_transform_factory
+
+from sim.plots.style import (
+    date_axis,
+    hold_last,
+    legend_outside,
+    new_axes,
+    no_data,
+    provider_colors,
+    provider_order,
+    resample_rule,
+    rule_text,
+    si_axis,
+)
+
+OUTAGE_KINDS = ("outage_start", "scheduled_outage_start")
+
+
+def capacity_use(run: Any, ax: Axes | None = None, families: tuple[str, ...] = ("gpu", "tpu"),
+                 legend: bool = True, title: str | None = None, resample: str | None = "auto") -> Figure:
+    """Stacked areas per provider: units in use (solid) and idle (pale) up to its capacity.
+
+    Capacity coming online (installed units rising) is marked ▲ and outages ▼ along the top, in
+    the provider's colour. CPU pools are left out by default: their units (vCPUs) are not
+    accelerators. `run` is a `RunResult` (its `steps` and `events` tables). `resample`: "auto"
+    (daily means for runs over six weeks), a pandas rule ("1D", "6h"), or None (every step).
+    """
+    fig, ax = new_axes(ax, (11, 4.8))
+    steps = run.steps[run.steps["family"].isin(families)]
+    if steps.empty:
+        no_data(ax, f"no {'/'.join(families)} pools in this run")
+        return fig
+    providers = provider_order(steps)
+    colors = provider_colors(providers)
+    hours = float(steps["hour"].max()) + float(run.meta.get("step_h", 1.0))
+    rule = resample_rule(hours) if resample == "auto" else resample
+    agg = steps.groupby(["time", "provider"], sort=False)[["capacity", "in_use"]].sum()
+    wide = agg.unstack("provider").fillna(0.0).sort_index()
+    wide.index = pd.DatetimeIndex(wide.index)
+    if rule:
+        wide = wide.resample(rule).mean()
+    t = wide.index
+    ys, fills, labels = [], [], []
+    for p in providers:
+        used = wide[("in_use", p)].to_numpy(float)
+        cap = wide[("capacity", p)].to_numpy(float)
+        ys += [used, np.maximum(cap - used, 0.0)]
+        fills += [(colors[p], 0.95), (colors[p], 0.3)]
+        labels += [f"{p} in use", f"{p} idle"]
+    if not rule:
+        t, ys = hold_last(t, float(run.meta.get("step_h", 1.0)), *ys)
+    polys = ax.stackplot(t, ys, colors=[c for c, _ in fills], linewidth=0,
+                         step=None if rule else "post")
+    for poly, (_, alpha), label in zip(polys, fills, labels, strict=True):
+        poly.set_alpha(alpha)
+        poly.set_label(label)
+    top = float(np.sum(ys, axis=0).max()) if ys else 1.0
+    ax.set_ylim(0, top * 1.16)  # room for the markers along the top
+    _mark_events(ax, run, steps, colors)
+    date_axis(ax)
+    si_axis(ax)
+    ax.set_xlim(t[0], t[-1])
+    ax.set_ylabel("accelerators (units)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title(title or f"Accelerator capacity per provider: in use (solid) and idle (pale)"
+                 f"{rule_text(rule)}")
+    if legend:
+        legend_outside(ax, reverse=True, fontsize=8)
+    return fig
+
+
+def _mark_events(ax: Axes, run: Any, steps: pd.DataFrame, colors: dict[str, str]) -> None:
+    """▲ where a pool's installed units rise (build-outs, new capacity), ▼ where outages start."""
+    trans = blended_transform_factory(ax.transData, ax.transAxes)
+    per_pool = steps.sort_values("step").groupby(["provider", "pool"], sort=False)
+    online = []
+    for (prov, _pool), g in per_pool:
+        rise = g["installed"].diff().fillna(0.0) > 0
+        online += [(t, prov) for t in g.loc[rise.to_numpy(), "time"]]
+    if online:
+        t, prov = zip(*online, strict=True)
+        ax.scatter(t, [0.965] * len(t), transform=trans, marker="^", s=28,
+                   c=[colors[p] for p in prov], edgecolors="black", linewidths=0.4, zorder=5,
+                   clip_on=False)
+        ax.scatter([], [], marker="^", s=28, c="white", edgecolors="black", linewidths=0.6,
+                   label="capacity comes online")
+    ev = run.events
+    pools = set(zip(steps["provider"], steps["pool"], strict=True))
+    out = ev[ev["kind"].isin(OUTAGE_KINDS)]
+    out = out[[(p, q) in pools or (p in colors and not isinstance(q, str)) or q == ""
+               for p, q in zip(out["provider"], out["pool"], strict=True)]]
+    if len(out):
+        ax.scatter(pd.DatetimeIndex(out["time"]), [0.915] * len(out), transform=trans,
+                   marker="v", s=24, c=[colors.get(p, "#555555") for p in out["provider"]],
+                   edgecolors="black", linewidths=0.4, zorder=5, clip_on=False)
+        ax.scatter([], [], marker="v", s=24, c="white", edgecolors="black", linewidths=0.6,
+                   label="outage starts")
