@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
-import shutil
-import tempfile
 import textwrap
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -27,6 +24,7 @@ from sim.analysis.metrics import Metric, key_metrics
 from sim.analysis.report import metric_rows, render
 from sim.analysis.tables import interval_table
 from sim.results import RunResult
+from sim.results.atomic import atomic_folder
 from sim.runner import RunSpec
 from sim.scenario import Scenario
 
@@ -119,9 +117,7 @@ class Comparison:
         nothing is copied to them) where the platform allows; `progress(done, total)` follows.
         """
         target = Path(directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
+        with atomic_folder(target) as tmp:
             self.metrics.to_csv(tmp / "metrics.csv", index=False)
             self.table.to_csv(tmp / "table.csv", index=False)
             (tmp / "table.txt").write_text(self.report() + "\n")
@@ -135,12 +131,6 @@ class Comparison:
                 tasks += [lambda n=name, m=make: save_figures({n: m()}, tmp)
                           for name, make in comparison_figure_makers(self).items()]
             run_tasks(tasks, workers, progress)
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return target
 
     def _meta(self) -> dict[str, Any]:

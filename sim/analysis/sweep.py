@@ -10,9 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -27,6 +24,7 @@ from sim.analysis.compare import check_policies, run_tasks, save_figures
 from sim.analysis.metrics import HEADLINE, Metric, key_metrics
 from sim.analysis.report import metric_rows, render
 from sim.analysis.tables import interval_table
+from sim.results.atomic import atomic_folder
 from sim.runner import RunSpec
 from sim.scenario import Scenario, ScenarioError
 
@@ -178,9 +176,7 @@ class Sweep:
         """Write metrics.csv (tidy), table.csv, table.txt, sweep.json and the plot
         (`workers` and `progress` as in `Comparison.save`)."""
         target = Path(directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
+        with atomic_folder(target) as tmp:
             self.metrics.to_csv(tmp / "metrics.csv", index=False)
             self.table.to_csv(tmp / "table.csv", index=False)
             (tmp / "table.txt").write_text(self.report() + "\n")
@@ -192,12 +188,6 @@ class Sweep:
             (tmp / "sweep.json").write_text(json.dumps(meta, indent=2) + "\n")
             if figures:
                 run_tasks([lambda: save_figures(self.figures(), tmp)], workers, progress)
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return target
 
     @classmethod

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +11,7 @@ import pandas as pd
 
 from sim.engine.simulation import RawRun
 from sim.results import tables
+from sim.results.atomic import atomic_folder
 from sim.results.summary import flatten, summarise
 
 TABLES = ("steps", "jobs", "services", "service_providers", "events")
@@ -58,21 +56,13 @@ class RunResult:
         end, so an interrupted or failed save never leaves a folder that looks complete.
         """
         target = Path(directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
+        with atomic_folder(target) as tmp:
             for name in TABLES:
                 getattr(self, name).to_csv(tmp / f"{name}.csv", index=False)
             (tmp / "summary.json").write_text(json.dumps(self.summary, indent=2) + "\n")
             (tmp / "meta.json").write_text(json.dumps(self.meta, indent=2) + "\n")
             if self.scenario_yaml:
                 (tmp / "scenario.yaml").write_text(self.scenario_yaml)
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return target
 
     @classmethod
