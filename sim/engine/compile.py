@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 
 import numpy as np
 
@@ -35,7 +36,7 @@ class CompiledPool:
     outages: list[tuple[float, float, float, str]] = field(default_factory=list)  # start,end,share
 
 
-@dataclass
+@dataclass(slots=True)
 class CompiledJob:
     """A training run as the engine sees it."""
 
@@ -232,20 +233,11 @@ def _random_intervals(rng: np.random.Generator, mtbf: float, mttr: float, share:
 def _jobs(s: Scenario, infos: list[PoolInfo], seed: int, replication: int,
           end: float) -> list[CompiledJob]:
     jobs: list[CompiledJob] = []
-
-    def add(name: str, source: str, arrival: float, units: int, duration: float,
-            traits: JobTraits, frontier: bool) -> None:
-        jobs.append(CompiledJob(
-            index=0, name=name, source=source, arrival=arrival, units=units, duration=duration,
-            candidates=job_candidates(s, infos, traits), native_family=traits.native_family,
-            porting=traits.porting, checkpoint_interval=traits.checkpoint_interval,
-            restart_overhead=traits.restart_overhead, priority=traits.priority, frontier=frontier,
-            max_wait=traits.max_wait,
-        ))
-
     for job in s.training.jobs:
-        add(job.name, "explicit", hours_between(s.start, job.arrival), job.units, job.duration,
-            job, job.frontier)
+        jobs.append(CompiledJob(
+            0, job.name, "explicit", hours_between(s.start, job.arrival), job.units, job.duration,
+            job_candidates(s, infos, job), job.native_family, job.porting,
+            job.checkpoint_interval, job.restart_overhead, job.priority, job.frontier, job.max_wait))
     for g, (gname, gen) in enumerate(s.training.generators.items()):
         rng = streams.stream(seed, replication, streams.ARRIVALS, g)
         t0 = hours_between(s.start, gen.start) if gen.start else 0.0
@@ -259,10 +251,14 @@ def _jobs(s: Scenario, infos: list[PoolInfo], seed: int, replication: int,
         times = times[times < t1]
         units = np.maximum(1, np.rint(sample(gen.units, rng, len(times)))).astype(int)
         durations = np.maximum(sample(gen.duration, rng, len(times)), 1e-9)
-        for i, (t, u, d) in enumerate(zip(times.tolist(), units.tolist(), durations.tolist(),
-                                          strict=True)):
-            add(f"{gname}-{i + 1}", gname, t, u, d, gen, False)
-    jobs.sort(key=lambda j: (j.arrival, j.name))
+        # One generator's runs share their traits: look them up once, not per run.
+        candidates = job_candidates(s, infos, gen)
+        traits = (gen.native_family, gen.porting, gen.checkpoint_interval, gen.restart_overhead,
+                  gen.priority, False, gen.max_wait)
+        jobs.extend(CompiledJob(0, f"{gname}-{i}", gname, t, u, d, candidates, *traits)
+                    for i, (t, u, d) in enumerate(zip(times.tolist(), units.tolist(),
+                                                      durations.tolist(), strict=True), start=1))
+    jobs.sort(key=attrgetter("arrival", "name"))
     for i, job in enumerate(jobs):
         job.index = i
     return jobs
