@@ -16,9 +16,9 @@ class PoolState:
     """Levels of one pool now, plus the per-step records the results are built from."""
 
     __slots__ = (
-        "agents", "avail", "cap", "claimed", "commit_rate", "committed", "family_cpu", "index", "infer",
-        "info", "installed", "kw", "last_t", "lost", "n_steps", "outage_units", "over_acc",
-        "price", "reserve", "running", "step", "supply_log", "train", "train_acc",
+        "agents", "avail", "cap", "claimed", "commit_rate", "committed", "family", "family_cpu", "index",
+        "infer", "info", "installed", "kw", "last_t", "lost", "n_steps", "outage_units", "over_acc",
+        "price", "reserve", "running", "step", "supply_log", "train", "train_acc", "train_speed",
     )
 
     def __init__(self, compiled: CompiledPool, step: float, n_steps: int) -> None:
@@ -27,7 +27,9 @@ class PoolState:
         self.index = info.index
         self.price = info.price_per_hour
         self.kw = info.power_kw
+        self.family = info.family
         self.family_cpu = info.family == "cpu"
+        self.train_speed = info.train_speed
         self.step = step
         self.n_steps = n_steps
         self.installed = 0.0

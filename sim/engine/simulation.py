@@ -9,12 +9,11 @@ gang placement, preemption and checkpoint/restart.
 
 from __future__ import annotations
 
-import bisect
 import math
-from collections import Counter
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
-from heapq import heappush
+from heapq import heapify, heappop, heappush
 from typing import Any
 
 import numpy as np
@@ -24,6 +23,7 @@ from simpy.core import NORMAL, URGENT
 from sim.engine import rng as streams
 from sim.engine.compile import Compiled, CompiledJob, CompiledService
 from sim.engine.pools import PoolState
+from sim.engine.waiting import Group, WaitingRuns, entry_key
 from sim.policies import Policy, PoolInfo, Request
 
 
@@ -88,6 +88,12 @@ class RawRun:
 class Simulation:
     """One replication of one scenario under one policy."""
 
+    # Skip queue passes that would give the same answer as the last one (and decide a
+    # newcomer at the end of the queue on its own). Only for static rankings: a ranking that
+    # reads the world (shares in use, say) may change its answer with nothing else changed.
+    # Tests turn this off to check that skipping changes nothing.
+    skip_unchanged_passes = True
+
     def __init__(self, compiled: Compiled, policy: Policy) -> None:
         s = compiled.scenario
         self.c = compiled
@@ -98,6 +104,11 @@ class Simulation:
         self.infos: list[PoolInfo] = [cp.info for cp in compiled.pools]
         self.pools = [PoolState(cp, compiled.step, compiled.n_steps) for cp in compiled.pools]
         self.providers = list(dict.fromkeys(p.provider for p in self.infos))
+        # Pools by (provider, is CPU) and by is CPU, for policies that read shares in use.
+        self._pools_of: dict[tuple[str, bool] | bool, list[PoolState]] = {True: [], False: []}
+        for p in self.pools:
+            self._pools_of.setdefault((p.info.provider, p.family_cpu), []).append(p)
+            self._pools_of[p.family_cpu].append(p)
         self.provider_index = {name: i for i, name in enumerate(self.providers)}
         self.rofr = policy.first_refusal
         self.holder = self.rofr.provider if self.rofr else None
@@ -107,10 +118,11 @@ class Simulation:
         self.interrupt_rng = streams.stream(compiled.seed, compiled.replication, streams.INTERRUPTS)
         self.power_cap = math.inf
         self.power_kw = 0.0
-        self.queue: list[tuple[tuple[int, float, int], Job]] = []
+        self.queue = WaitingRuns()
         self.jobs: list[Job] = []
         self.events: list[tuple[float, str, str, str, str, float, str, float]] = []
         self._rank_cache: dict[tuple[str, tuple[int, ...]], list[int]] = {}
+        self._train_rank: dict[tuple[int, ...], list[int]] = {}  # the same, for training only
         n, m = compiled.n_steps, len(self.pools)
         ns = len(compiled.services)
         self.infer_steps = np.zeros((n, m))
@@ -128,10 +140,15 @@ class Simulation:
                       for sv in compiled.services]
         self._queue_pending = False
         self._queue_changed = True  # the queue gained or lost a job since the last pass
-        # Sizes of the waiting runs by (candidates, claim): lets a pass stop once every group
-        # has failed at its smallest size.
-        self._groups: dict[tuple[tuple[int, ...], int], Counter[int]] = {}
-        self._last_headroom: list[float] | None = None
+        # Since the last pass some pool (or the power ceiling) gained room for training, or
+        # the size a pool could ever offer a run (which decides blocks) changed; if not, and
+        # the queue is the same, a pass would give the same answer and is skipped.
+        self._room_changed = True
+        self._skip = self.skip_unchanged_passes and policy.static_ranking
+        self._claim_freed = False  # a run restarted away from the pool it kept a claim on
+        # The last pass's blocked pools, smallest failed size per group, and whether it saw
+        # the whole queue: enough to decide a newcomer at the end of the queue on its own.
+        self._last_pass: tuple[set[int], dict[tuple[tuple[int, ...], int], int], bool] | None = None
         self.offer_pending = [False] * ns
         self.last_unmet = [0.0] * ns
         self.last_elsewhere = [0.0] * ns
@@ -175,11 +192,10 @@ class Simulation:
         return max(0.0, p.committed - p.used())
 
     def provider_units(self, provider: str, cpu: bool) -> float:
-        return sum(p.used() for p in self.pools
-                   if p.info.provider == provider and p.family_cpu == cpu)
+        return sum([p.train + p.infer + p.agents for p in self._pools_of.get((provider, cpu), ())])
 
     def total_units(self, cpu: bool) -> float:
-        return sum(p.used() for p in self.pools if p.family_cpu == cpu)
+        return sum([p.train + p.infer + p.agents for p in self._pools_of[cpu]])
 
     def rank(self, kind: str, name: str, units: float, priority: int,
              candidates: tuple[int, ...], spec: CompiledJob | None = None) -> list[int]:
@@ -298,6 +314,7 @@ class Simulation:
 
     def _queue_soon(self) -> None:
         """Start waiting jobs once every supply change of this moment has been applied."""
+        self._room_changed = True
         if not self._queue_pending and self.queue:
             self._queue_pending = True
             self.push(self.env.now, self._queue_ev, None)
@@ -307,6 +324,7 @@ class Simulation:
         self._schedule_queue()
 
     def _after_supply(self, p: PoolState, increased: bool) -> None:
+        self._room_changed = True
         if increased:
             self._queue_soon()
             return
@@ -320,17 +338,20 @@ class Simulation:
             p.agents -= cut_agents
             p.infer -= cut_infer
             self.power_kw -= (cut_agents + cut_infer) * p.kw
+            if p.kw:
+                self._room_changed = True  # power no longer drawn here may start a run elsewhere
 
     # ------------------------------------------------------------------ training
 
     def _arrive_ev(self, ev: _Call) -> None:
+        """Run `ev.args` asks for capacity: offered to the first-refusal holder, or queued."""
         i = ev.args
         jobs = self.c.jobs
-        if i + 1 < len(jobs):
-            self.push(jobs[i + 1].arrival, self._arrive_ev, i + 1)
-        self._arrive(jobs[i])
-
-    def _arrive(self, spec: CompiledJob) -> None:
+        if i + 1 < len(jobs):  # arrivals are sorted: the next one is never in the past
+            env = self.env
+            heappush(env._queue, (jobs[i + 1].arrival, NORMAL, next(env._eid),
+                                  _Call(self._arrive_ev, i + 1)))
+        spec = jobs[i]
         job = Job(spec, spec.duration)
         self.jobs.append(job)
         if not spec.candidates:
@@ -362,7 +383,11 @@ class Simulation:
             self._enqueue(job)
 
     def _enqueue(self, job: Job) -> None:
-        if self.queue or not self._place(job, job.spec.candidates, ()):
+        if self.queue:
+            if not self._join_after_pass(job):
+                self._queue_add(job)
+                self._schedule_queue()
+        elif not self._place(job, job.spec.candidates, ()):
             self._queue_add(job)
             self._schedule_queue()
         max_wait = job.spec.max_wait
@@ -373,14 +398,46 @@ class Simulation:
             elif deadline < self.end:
                 self.at(deadline, lambda: self._abandon(job))
 
+    def _join_after_pass(self, job: Job) -> bool:
+        """Join the end of the queue using the last pass's outcome, when that still holds (no
+        room gained, nobody joined or left since): only the newcomer needs deciding. False
+        when a full pass is needed instead."""
+        last = self._last_pass
+        spec = job.spec
+        if (last is None or self._queue_changed or self._room_changed
+                or not self._skip
+                or (-spec.priority, spec.arrival, spec.index) < self.queue.last_key()):
+            return False
+        blocked, failed, complete = last
+        group = (spec.candidates, job.claim)
+        smallest_failed = failed.get(group)
+        if smallest_failed is None or spec.units < smallest_failed:
+            if not self.backfill:  # the head is stuck: nobody passes it
+                self._queue_add(job)
+                self._queue_changed = False
+                return True
+            if not complete:
+                return False  # blocks of runs after where the pass stopped are not known
+            if self._place(job, spec.candidates, blocked):
+                return True  # placing takes room only: every waiting run still fails
+            failed[group] = spec.units
+        elif spec.units == smallest_failed:
+            self._queue_add(job)  # same request as one that failed: same answer, same block
+            self._queue_changed = False
+            return True
+        k = self._block(spec.candidates, spec)
+        if k >= 0:
+            blocked.add(k)
+        self._queue_add(job)
+        self._queue_changed = False
+        return True
+
     def _abandon(self, job: Job) -> None:
         """A job that never started within its `max_wait` leaves the queue unserved."""
         if job.status != "waiting" or not math.isnan(job.start):
             return
-        for i, (_, queued) in enumerate(self.queue):
-            if queued is job:
-                self._queue_remove_at(i)  # a block it held may be gone
-                break
+        if job.group is not None:
+            self._queue_remove(job)  # a block it held may be gone
         job.status = "abandoned"
         job.end = self.env.now
 
@@ -397,7 +454,12 @@ class Simulation:
         units = spec.units
         pools = self.pools
         claim = job.claim
-        for k in self.rank("training", spec.name, units, spec.priority, candidates, spec):
+        ranked = self._train_rank.get(candidates)  # filled only for static rankings
+        if ranked is None:
+            ranked = self.rank("training", spec.name, units, spec.priority, candidates, spec)
+            if self.policy.static_ranking:
+                self._train_rank[candidates] = ranked
+        for k in ranked:
             p = pools[k]
             rate = p.infer + p.agents
             if k == claim:  # back on its own claim: the reserve does not apply to it
@@ -418,82 +480,100 @@ class Simulation:
         return False
 
     def _queue_add(self, job: Job) -> None:
-        spec = job.spec
-        bisect.insort(self.queue, ((-spec.priority, spec.arrival, spec.index), job),
-                      key=_queue_key)
-        job.group = (spec.candidates, job.claim)
-        self._groups.setdefault(job.group, Counter())[spec.units] += 1
+        self.queue.add(job)
         self._queue_changed = True
 
-    def _queue_remove_at(self, i: int) -> None:
-        job = self.queue.pop(i)[1]
-        key = job.group
-        assert key is not None
-        job.group = None
-        sizes = self._groups[key]
-        sizes[job.spec.units] -= 1
-        if not sizes[job.spec.units]:
-            del sizes[job.spec.units]
-            if not sizes:
-                del self._groups[key]
+    def _queue_remove(self, job: Job) -> None:
+        self.queue.remove(job)
         self._queue_changed = True
 
-    def _headroom(self) -> list[float]:
-        """What waiting runs could use now: training headroom per pool, then power headroom."""
-        free = [self._training_free(p) for p in self.pools]
-        free.append(self.power_cap - self.power_kw)
-        return free
+    def _block(self, candidates: tuple[int, ...], spec: CompiledJob) -> int:
+        """The pool a blocked run keeps first claim on: the first it ranks that it could ever
+        fit in with this moment's capacity and rate demand (-1 if none)."""
+        units = spec.units
+        for j in self.rank("training", spec.name, units, spec.priority, candidates, spec):
+            p = self.pools[j]
+            rate = p.infer + p.agents
+            if p.avail - (p.reserve if p.reserve > rate else rate) >= units:
+                return j
+        return -1
 
     def _schedule_queue(self) -> None:
-        """Start waiting jobs in queue order; with backfill, later jobs may pass a blocked one."""
+        """Start waiting jobs in queue order; with backfill, later jobs may pass a blocked one,
+        and each blocked job keeps first claim on the pool it ranks first and could ever fit.
+
+        Within a pass placements take room and blocks only grow, so a job fails if one of
+        its group (same candidates and claim) as large or smaller failed, and the first
+        blocked job of each group and size fixes the block for the rest of them. The pass
+        therefore visits, in queue order, only the first job of each (group, size) that can
+        still start or add a block (a heap of one cursor per group and size), and ends once no
+        group can start anything: its work grows with the number of groups and sizes, not with
+        the queue's length. The one placement that frees room, a run restarting away from the
+        pool it kept a claim on, starts that reasoning afresh from where the pass is.
+        """
         queue = self.queue
-        if not queue:
-            return
-        headroom = self._headroom()
-        last = self._last_headroom
-        if not self._queue_changed and last is not None and all(
-                h <= old + 1e-9 for h, old in zip(headroom, last, strict=True)):
+        if not queue or not (self._queue_changed or self._room_changed or not self._skip):
             return  # nothing joined or left the queue and no pool gained room: same answer
+        by_group = queue.by_group
+        backfill = self.backfill
         blocked: set[int] = set()
-        # Within a pass placements only take room and blocks only grow, so a run that failed
-        # fails again for any later run with the same candidates and claim and as many units.
-        failed: dict[tuple[tuple[int, ...], int], int] = {}
-        dead = 0
-        i = 0
-        while i < len(queue):
-            job = queue[i][1]
+        failed: dict[Group, int] = {}  # smallest size that failed, per group
+        finished: set[Group] = set()  # groups none of whose jobs can start in this pass
+        blocks: dict[tuple[tuple[int, ...], int], int] = {}  # (candidates, size) -> pool or -1
+        # One cursor per (group, size): (queue key of its next job, group, size, list index).
+        cursors = [(same[0][0], g, u, 0) for g, sizes in by_group.items()
+                   for u, same in sizes.items()]
+        heapify(cursors)
+        complete = True
+        freed = False  # a claim was let go of during this pass
+        while cursors:
+            at, g, u, idx = heappop(cursors)
+            smallest_failed = failed.get(g)
+            same = by_group[g][u]
+            job = same[idx][1]
             spec = job.spec
-            key = (spec.candidates, job.claim)  # == job.group while it waits
-            smallest_failed = failed.get(key)
-            if smallest_failed is not None and spec.units >= smallest_failed:
-                if not self.backfill:
-                    break
-                if spec.units == smallest_failed:
-                    i += 1  # same request as one that failed: same answer, same block
+            if smallest_failed is None or u < smallest_failed:
+                if self._place(job, g[0], blocked):
+                    queue.remove(job)
+                    if self._claim_freed:  # room grew: what failed so far may fit now
+                        self._claim_freed = False
+                        freed = True
+                        failed.clear()
+                        finished.clear()
+                        cursors = [(same[i][0], g, u, i) for g, sizes in by_group.items()
+                                   for u, same in sizes.items()
+                                   if (i := bisect_right(same, at, key=entry_key)) < len(same)]
+                        heapify(cursors)
+                    elif idx < len(same):  # its next job of this group and size, if any
+                        heappush(cursors, (same[idx][0], g, u, idx))
                     continue
-            elif self._place(job, spec.candidates, blocked):
-                self._queue_remove_at(i)
-                continue
-            if not self.backfill:
-                break
-            if smallest_failed is None or spec.units < smallest_failed:
-                failed[key] = spec.units
-                if spec.units <= min(self._groups[key]):
-                    dead += 1  # every waiting run of this group is at least this large
-                    if dead == len(self._groups):
-                        break
-            # The blocked job keeps first claim on the pool it ranks first and could ever fit in.
-            for k in self.rank("training", spec.name, spec.units, spec.priority,
-                               spec.candidates, spec):
-                p = self.pools[k]
-                if p.avail - max(p.reserve, p.infer + p.agents) >= spec.units:
-                    blocked.add(k)
+                if not backfill:
+                    complete = False
+                    break  # the head is stuck: nobody passes it
+                failed[g] = u
+                if u <= min(by_group[g]):
+                    finished.add(g)  # every waiting job of this group is at least this large
+                    if len(finished) == len(by_group):
+                        complete = False
+                        break  # blocks matter only to jobs that could still start
+            elif u == smallest_failed:
+                continue  # same request as one that failed: same answer, same block
+            bkey = (g[0], u)
+            k = blocks.get(bkey, -2)
+            if k == -2:
+                k = blocks[bkey] = self._block(g[0], spec)
+            if k >= 0 and k not in blocked:
+                blocked.add(k)
+                for other in by_group:  # jobs bound to blocked pools only cannot start
+                    if other[1] < 0 and other not in finished and blocked.issuperset(other[0]):
+                        finished.add(other)
+                if len(finished) == len(by_group):
+                    complete = False
                     break
-            if len(blocked) == len(self.pools):
-                break
-            i += 1
+            # Later jobs of this group and size fail too and would block the same pool.
+        self._last_pass = (blocked, failed, complete and not freed)
         self._queue_changed = False
-        self._last_headroom = self._headroom()
+        self._room_changed = freed  # jobs the pass went by before the claim was freed may fit
 
     def _start(self, job: Job, p: PoolState) -> None:
         now = self.env.now
@@ -502,31 +582,45 @@ class Simulation:
         p.train += spec.units
         self.power_kw += spec.units * p.kw
         p.running[spec.index] = job
-        setup = spec.restart_overhead if job.restarts else 0.0
-        family = p.info.family
-        if family != spec.native_family and (job.ported is None or family not in job.ported):
-            setup += spec.porting
-            job.ported = {family} if job.ported is None else job.ported | {family}
-        if job.claim >= 0:
-            self.pools[job.claim].claimed -= spec.units
-            job.claim = -1
-        if job.restarts:
-            self.log("job_restart", p.index, spec.name, spec.units, f"restart {job.restarts}")
-        elif spec.frontier:
-            self.log("job_start", p.index, spec.name, spec.units, "frontier run")
+        if job.restarts or job.claim >= 0 or p.family != spec.native_family or spec.frontier:
+            setup = self._setup(job, p)
+        else:
+            setup = 0.0  # the common case: a first start on its own family
         if job.first_pool < 0:
             job.first_pool = p.index
         job.pool = p.index
         job.seg_start = now
         job.seg_setup = setup
-        job.seg_speed = p.info.train_speed
+        job.seg_speed = p.train_speed
         job.token += 1
         job.status = "running"
         if job.start != job.start:  # NaN: first start
             job.start = now
         finish = now + setup + job.remaining / job.seg_speed
-        if finish < self.end:
-            self.push(finish, self._finish_ev, (job, job.token))
+        if finish < self.end:  # never in the past: pushed straight onto simpy's queue
+            env = self.env
+            heappush(env._queue, (finish, NORMAL, next(env._eid),
+                                  _Call(self._finish_ev, (job, job.token))))
+
+    def _setup(self, job: Job, p: PoolState) -> float:
+        """Hours before a (re)started run does useful work: restart overhead, porting to a
+        family it has not run on; releases its claim and logs restarts and frontier starts."""
+        spec = job.spec
+        setup = spec.restart_overhead if job.restarts else 0.0
+        family = p.family
+        if family != spec.native_family and (job.ported is None or family not in job.ported):
+            setup += spec.porting
+            job.ported = {family} if job.ported is None else job.ported | {family}
+        if job.claim >= 0:
+            self.pools[job.claim].claimed -= spec.units
+            if job.claim != p.index:  # restarted elsewhere: the claimed units are free now
+                self._claim_freed = True
+            job.claim = -1
+        if job.restarts:
+            self.log("job_restart", p.index, spec.name, spec.units, f"restart {job.restarts}")
+        elif spec.frontier:
+            self.log("job_start", p.index, spec.name, spec.units, "frontier run")
+        return setup
 
     def _release(self, job: Job, now: float) -> PoolState:
         p = self.pools[job.pool]
@@ -537,6 +631,7 @@ class Simulation:
         self.power_kw -= job.spec.units * p.kw
         del p.running[job.spec.index]
         job.token += 1
+        self._room_changed = True
         return p
 
     def _close_segment(self, job: Job, now: float, finished: bool) -> float:
@@ -545,9 +640,7 @@ class Simulation:
         units = job.spec.units
         job.held += units * wall
         job.cost += units * wall * self.infos[job.pool].price_per_hour
-        productive = max(0.0, wall - job.seg_setup) * job.seg_speed
-        if finished:
-            productive = job.remaining
+        productive = job.remaining if finished else max(0.0, wall - job.seg_setup) * job.seg_speed
         job.productive += productive
         return productive
 
@@ -561,7 +654,8 @@ class Simulation:
         job.remaining = 0.0
         job.end = now
         job.status = "finished"
-        self._schedule_queue()
+        if self.queue:
+            self._schedule_queue()
 
     def _interrupt(self, job: Job, reason: str) -> None:
         """Stop a running job: work since its last checkpoint is lost; it waits again."""
@@ -598,6 +692,11 @@ class Simulation:
         new_infer = [0.0] * m
         new_agents = [0.0] * m
         self._use = [0.0] * m  # rate demand placed in each pool so far this step
+        # What rate demand keeps from training (and from claims) in each pool, to see below
+        # whether that changed.
+        kept = [(p.reserve if p.reserve > p.infer + p.agents else p.infer + p.agents,
+                 p.infer + p.agents) for p in pools] if self.queue else None
+        power_kw = self.power_kw
         for p in pools:
             p.flush(now)
             if p.infer or p.agents:
@@ -617,6 +716,11 @@ class Simulation:
         for i, p in enumerate(pools):
             p.reserve = float(peaks[i])
         if self.queue:
+            if kept is not None and not self._room_changed:
+                self._room_changed = (self.power_cap < math.inf and self.power_kw < power_kw - 1e-9) \
+                    or any(abs((p.reserve if p.reserve > p.infer + p.agents else p.infer + p.agents)
+                               - before) > 1e-9 or (p.claimed and p.infer + p.agents < rate - 1e-9)
+                           for p, (before, rate) in zip(pools, kept, strict=True))
             self._schedule_queue()
 
     def _usable(self, svc: CompiledService, k: int) -> bool:
@@ -752,10 +856,6 @@ def _claim_on_rate(p: PoolState) -> float:
 
 def _call_plain(ev: _Call) -> None:
     ev.args()
-
-
-def _queue_key(entry: tuple[tuple[int, float, int], Job]) -> tuple[int, float, int]:
-    return entry[0]
 
 
 def _eviction_order(job: Job) -> tuple[int, float]:
