@@ -17,8 +17,9 @@ class PoolState:
 
     __slots__ = (
         "agents", "avail", "cap", "claimed", "commit_rate", "committed", "family", "family_cpu", "index",
-        "infer", "info", "installed", "kw", "last_t", "lost", "n_steps", "outage_units", "over_acc",
-        "price", "reserve", "running", "step", "supply_log", "train", "train_acc", "train_speed",
+        "infer", "infer_speed", "info", "installed", "kw", "last_t", "lost", "n_steps", "outage_units",
+        "over_acc", "price", "provider_index", "reserve", "running", "step", "supply_log", "train",
+        "train_acc", "train_speed",
     )
 
     def __init__(self, compiled: CompiledPool, step: float, n_steps: int) -> None:
@@ -30,6 +31,8 @@ class PoolState:
         self.family = info.family
         self.family_cpu = info.family == "cpu"
         self.train_speed = info.train_speed
+        self.infer_speed = info.infer_speed
+        self.provider_index = 0  # position of its provider in the run's provider list
         self.step = step
         self.n_steps = n_steps
         self.installed = 0.0

@@ -110,6 +110,8 @@ class Simulation:
             self._pools_of.setdefault((p.info.provider, p.family_cpu), []).append(p)
             self._pools_of[p.family_cpu].append(p)
         self.provider_index = {name: i for i, name in enumerate(self.providers)}
+        for p in self.pools:
+            p.provider_index = self.provider_index[p.info.provider]
         self.rofr = policy.first_refusal
         self.holder = self.rofr.provider if self.rofr else None
         self.backfill = s.scheduling.backfill
@@ -138,6 +140,18 @@ class Simulation:
                       and any(self.infos[i].provider == holder for i in sv.candidates)
                       and any(self.infos[i].provider != holder for i in sv.candidates)
                       for sv in compiled.services]
+        self._holder_pools = frozenset(i for i, info in enumerate(self.infos) if info.provider == holder)
+        # For each service, the pools it may use when first refusal is in force, and the
+        # compatible pools that count as "barred" in `_explain_unmet`: while first refusal
+        # holds, and when it does not (in `compatible` order, so sums add up the same way).
+        self._gated_pools: list[tuple[int, ...]] = []
+        self._barred: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+        for sv in compiled.services:
+            self._gated_pools.append(tuple(i for i in sv.candidates if i in self._holder_pools))
+            self._barred.append((
+                tuple(i for i in sv.compatible
+                      if not (i in sv.candidates and i in self._holder_pools)),
+                tuple(i for i in sv.compatible if i not in sv.candidates)))
         self._queue_pending = False
         self._queue_changed = True  # the queue gained or lost a job since the last pass
         # Since the last pass some pool (or the power ceiling) gained room for training, or
@@ -723,52 +737,59 @@ class Simulation:
                            for p, (before, rate) in zip(pools, kept, strict=True))
             self._schedule_queue()
 
-    def _usable(self, svc: CompiledService, k: int) -> bool:
-        """May the service use pool `k` now (first refusal declined or not in force)?"""
-        return (not self.gated[svc.index] or self.infos[k].provider == self.holder
-                or self.released_until[svc.index] > self.env.now)
-
     def _serve(self, svc: CompiledService, k: int, level: list[float]) -> None:
-        now = self.env.now
+        """Serve one service's demand of step `k`: its pools in the policy's order, then (if
+        allowed) by preempting lower-priority training, then first refusal's bookkeeping."""
+        now = self.env._now
         si = svc.index
         demand = float(svc.demand[k])
         remaining = demand
         ranked = self.rank(svc.section, svc.name, demand, svc.priority, svc.candidates)
-        served_by = self.served_by[k, si]
-        for i in ranked:
+        gated = self.gated[si]
+        released = self.released_until[si] > now
+        usable = ranked
+        if gated and not released:  # first refusal in force: the holder's pools only
+            holder_pools = self._holder_pools
+            usable = [i for i in ranked if i in holder_pools]
+        by_provider = [0.0] * len(self.providers)  # served this step, per provider
+        fill = self._fill
+        for i in usable:
             if remaining <= 1e-12:
                 break
-            if not self._usable(svc, i):
-                continue
-            remaining = self._fill(svc, i, remaining, level, served_by)
+            remaining = fill(i, remaining, level, by_provider)
         if remaining > 1e-9 and self.preempt:
-            for i in ranked:
+            pools = self.pools
+            priority = svc.priority
+            for i in usable:
                 if remaining <= 1e-9:
                     break
-                if not self._usable(svc, i):
+                p = pools[i]
+                if not p.running:
                     continue
-                p = self.pools[i]
-                victims = sorted((j for j in p.running.values() if j.spec.priority < svc.priority),  # type: ignore[attr-defined]
+                victims = sorted((j for j in p.running.values() if j.spec.priority < priority),  # type: ignore[attr-defined]
                                  key=_eviction_order)
                 for victim in victims:
                     if remaining <= 1e-9:
                         break
                     self._interrupt(victim, "inference")  # type: ignore[arg-type]
-                    remaining = self._fill(svc, i, remaining, level, served_by)
-        if self.gated[si]:
+                    remaining = fill(i, remaining, level, by_provider)
+        served_by = self.served_by[k, si]
+        served_by[:] = by_provider
+        if gated:
             h = self.provider_index[self.holder]  # type: ignore[index]
             elsewhere = float(served_by.sum() - served_by[h])
-            released = self.released_until[si] > now
             if remaining > 1e-9 and not released:
                 self._offer_service(svc, remaining, renewal=False)
             elif released and elsewhere > 0 and self.released_until[si] - now <= self.step + 1e-9:
                 self._offer_service(svc, elsewhere, renewal=True)  # ask again before it lapses
             if not released and self.released_until[si] > now:  # a zero window, answered at once
+                holder_pools = self._holder_pools
                 for i in ranked:
                     if remaining <= 1e-12:
                         break
-                    if self.infos[i].provider != self.holder:
-                        remaining = self._fill(svc, i, remaining, level, served_by)
+                    if i not in holder_pools:
+                        remaining = fill(i, remaining, level, by_provider)
+                served_by[:] = by_provider
             self.last_elsewhere[si] = float(served_by.sum() - served_by[h])
         if remaining < 1e-9 * max(1.0, demand):
             remaining = 0.0  # float dust from splitting demand across pools
@@ -777,21 +798,26 @@ class Simulation:
         if remaining > 0:
             self._explain_unmet(svc, k, remaining)
 
-    def _fill(self, svc: CompiledService, i: int, remaining: float, level: list[float],
-              served_by: np.ndarray) -> float:
+    def _fill(self, i: int, remaining: float, level: list[float], by_provider: list[float]) -> float:
+        """Place what pool `i` can take of `remaining` work; return what is left."""
         p = self.pools[i]
-        speed = p.info.infer_speed
         use = self._use
-        free = p.avail - p.train - _claim_on_rate(p) - use[i]
-        if p.kw and self.power_cap < math.inf:
-            free = min(free, (self.power_cap - self.power_kw) / p.kw)
+        free = p.avail - p.train
+        claimed = p.claimed  # as _claim_on_rate, inlined: this is the hottest loop of a step
+        if claimed and free >= claimed:
+            free -= claimed
+        free -= use[i]
+        kw = p.kw
+        if kw and self.power_cap < math.inf:
+            free = min(free, (self.power_cap - self.power_kw) / kw)
         if free <= 1e-12:
             return remaining
+        speed = p.infer_speed
         units = min(remaining / speed, free)
         level[i] += units
         use[i] += units
-        self.power_kw += units * p.kw
-        served_by[self.provider_index[p.info.provider]] += units * speed
+        self.power_kw += units * kw
+        by_provider[p.provider_index] += units * speed
         return remaining - units * speed
 
     def _offer_service(self, svc: CompiledService, amount: float, renewal: bool) -> None:
@@ -833,18 +859,22 @@ class Simulation:
 
     def _explain_unmet(self, svc: CompiledService, k: int, unmet: float) -> None:
         """Split unmet demand into outage, exclusivity (or first refusal) and capacity."""
-        outage = sum(min(self.pools[i].lost, self.pools[i].installed) * self.infos[i].infer_speed
-                     for i in svc.candidates)
+        pools = self.pools
+        outage = 0.0
+        for i in svc.candidates:
+            p = pools[i]
+            if p.lost:
+                outage += min(p.lost, p.installed) * p.infer_speed
         u_out = min(unmet, outage)
+        si = svc.index
+        in_force = self.gated[si] and self.released_until[si] <= self.env._now
+        use = self._use
         elsewhere = 0.0
-        for i in svc.compatible:
-            if i in svc.candidates and self._usable(svc, i):
-                continue
-            p = self.pools[i]
-            elsewhere += max(0.0, p.avail - p.train - _claim_on_rate(p) - self._use[i]) \
-                * self.infos[i].infer_speed
+        for i in self._barred[si][0 if in_force else 1]:  # pools it could run on but may not
+            p = pools[i]
+            elsewhere += max(0.0, p.avail - p.train - _claim_on_rate(p) - use[i]) * p.infer_speed
         u_ex = min(unmet - u_out, elsewhere)
-        self.unmet_reason[k, svc.index] = (u_out, u_ex, unmet - u_out - u_ex)
+        self.unmet_reason[k, si] = (u_out, u_ex, unmet - u_out - u_ex)
 
 
 def _claim_on_rate(p: PoolState) -> float:
