@@ -122,3 +122,28 @@ def test_fast_pass_matches_plain_walk_when_overloaded(
     fast, plain = both(s, policy)
     assert fast[0] == plain[0]
     assert fast == plain
+
+
+def test_skipped_pass_only_when_room_shrank_and_blocks_hold() -> None:
+    """The test a tick makes before skipping a pass: room gained, power freed, or a blocked
+    pool that can no longer ever hold its run all call for a pass; room that only shrank
+    does not."""
+    s = overloaded([(100, 1.0, False), (100, 2.0, False)], [8], 10.0, [0], True, 0.2, 20.0)
+    engine = Simulation(compile_scenario(s), make_policy("cheapest_first"))
+    a, b = engine.pools
+    for p in (a, b):
+        p.avail, p.infer, p.agents, p.reserve = 100.0, 10.0, 0.0, 20.0
+    kept = [(20.0, 10.0), (20.0, 10.0)]  # max(reserve, rate) and rate when the step began
+    engine._last_pass = (set(), {}, True, [(0, 70)])  # pool 0 blocked for a run of 70 units
+    assert not engine._pass_could_differ(kept, engine.power_kw)  # nothing moved
+    a.reserve = 25.0  # room shrank; pool 0 still fits 70 units in principle
+    assert not engine._pass_could_differ(kept, engine.power_kw)
+    a.reserve = 35.0  # ...and now it cannot: the block would move
+    assert engine._pass_could_differ(kept, engine.power_kw)
+    a.reserve = 20.0
+    b.reserve = 15.0  # room grew at pool 1
+    assert engine._pass_could_differ(kept, engine.power_kw)
+    b.reserve = 20.0
+    engine.power_cap, engine.power_kw = 1000.0, 400.0
+    assert engine._pass_could_differ(kept, 500.0)  # power freed under a ceiling
+    assert not engine._pass_could_differ(kept, 400.0)

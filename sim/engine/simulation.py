@@ -162,7 +162,9 @@ class Simulation:
         self._claim_freed = False  # a run restarted away from the pool it kept a claim on
         # The last pass's blocked pools, smallest failed size per group, and whether it saw
         # the whole queue: enough to decide a newcomer at the end of the queue on its own.
-        self._last_pass: tuple[set[int], dict[tuple[tuple[int, ...], int], int], bool] | None = None
+        # Also the (pool, size) of each block it computed, to tell whether a block would move.
+        self._last_pass: tuple[set[int], dict[tuple[tuple[int, ...], int], int], bool,
+                               list[tuple[int, int]]] | None = None
         self.offer_pending = [False] * ns
         self.last_unmet = [0.0] * ns
         self.last_elsewhere = [0.0] * ns
@@ -422,7 +424,7 @@ class Simulation:
                 or not self._skip
                 or (-spec.priority, spec.arrival, spec.index) < self.queue.last_key()):
             return False
-        blocked, failed, complete = last
+        blocked, failed, complete, block_sizes = last
         group = (spec.candidates, job.claim)
         smallest_failed = failed.get(group)
         if smallest_failed is None or spec.units < smallest_failed:
@@ -442,6 +444,7 @@ class Simulation:
         k = self._block(spec.candidates, spec)
         if k >= 0:
             blocked.add(k)
+            block_sizes.append((k, spec.units))
         self._queue_add(job)
         self._queue_changed = False
         return True
@@ -585,7 +588,8 @@ class Simulation:
                     complete = False
                     break
             # Later jobs of this group and size fail too and would block the same pool.
-        self._last_pass = (blocked, failed, complete and not freed)
+        self._last_pass = (blocked, failed, complete and not freed,
+                           [(k, size) for (_, size), k in blocks.items() if k >= 0])
         self._queue_changed = False
         self._room_changed = freed  # jobs the pass went by before the claim was freed may fit
 
@@ -731,11 +735,40 @@ class Simulation:
             p.reserve = float(peaks[i])
         if self.queue:
             if kept is not None and not self._room_changed:
-                self._room_changed = (self.power_cap < math.inf and self.power_kw < power_kw - 1e-9) \
-                    or any(abs((p.reserve if p.reserve > p.infer + p.agents else p.infer + p.agents)
-                               - before) > 1e-9 or (p.claimed and p.infer + p.agents < rate - 1e-9)
-                           for p, (before, rate) in zip(pools, kept, strict=True))
+                self._room_changed = self._pass_could_differ(kept, power_kw)
             self._schedule_queue()
+
+    def _pass_could_differ(self, kept: list[tuple[float, float]], power_kw: float) -> bool:
+        """Could a queue pass now give another answer than the last one, after this step's
+        rate demand replaced the last (`kept`: each pool's max(reserve, rate) and rate before)?
+
+        Only if some pool gained room for training or for a claim, power was freed, or a pool
+        the last pass blocked can no longer ever hold the run it was blocked for (its block
+        would move, and runs could pass there). Room that only shrank fails every run that
+        failed before, and blocks computed then fall on the same pools.
+        """
+        if self.power_cap < math.inf and self.power_kw < power_kw - 1e-9:
+            return True
+        shrank = False
+        for p, (before, rate) in zip(self.pools, kept, strict=True):
+            rr = p.infer + p.agents
+            held = p.reserve if p.reserve > rr else rr
+            if held < before - 1e-9 or (p.claimed and rr < rate - 1e-9):
+                return True
+            if held > before + 1e-9:
+                shrank = True
+        if not shrank:
+            return False
+        last = self._last_pass
+        if last is None:
+            return True
+        pools = self.pools
+        for k, units in last[3]:
+            p = pools[k]
+            rr = p.infer + p.agents
+            if p.avail - (p.reserve if p.reserve > rr else rr) < units:
+                return True
+        return False
 
     def _serve(self, svc: CompiledService, k: int, level: list[float]) -> None:
         """Serve one service's demand of step `k`: its pools in the policy's order, then (if
