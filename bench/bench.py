@@ -11,8 +11,9 @@ Sections:
             customer) and a minimal heapq event loop (the practical ceiling for Python).
   year      one-year `scenarios/openai_2025.yaml` run: seconds, events per second, and the
             functions taking most of the time (cProfile).
-  growth    run time at horizon ×1, ×2, ×4 and with ×10 training jobs, against the ×1 run
-            (each in a fresh process, stopped after --growth-timeout seconds).
+  growth    run time at horizon ×1, ×2, ×4 and with ×10 training jobs, against the ×1 run,
+            and at horizon ×1, ×4 with rate demand held steady (each in a fresh process,
+            stopped after --growth-timeout seconds).
   parallel  200 short runs (tiny.yaml, one week) in this process, on 1 and 2 local worker
             processes and on a Dask LocalCluster of 2 workers.
   memory    peak resident memory of a one-year run and of a 200-run compare (parent and workers),
@@ -247,11 +248,21 @@ def bench_year(quick: bool) -> dict[str, Any]:
     return best
 
 
-GROWTH = {"horizon x1": 1, "horizon x2": 2, "horizon x4": 4, "training jobs x10": 10}
+GROWTH = {"horizon x1": 1, "horizon x2": 2, "horizon x4": 4, "training jobs x10": 10,
+          "steady demand, horizon x1": 1, "steady demand, horizon x4": 4}
+STEADY = "steady demand, "  # the same world with inference and agents not growing
 
 
 def growth_scenario(case: str, quick: bool) -> Scenario:
+    """The openai_2025 world, longer or with more training runs. Its inference grows 8% a
+    month, so a longer horizon is also a more overloaded world (about 40x the base demand in
+    year 4); the steady cases hold rate demand at its base to time the horizon alone."""
     base = load(TINY if quick else OPENAI)  # a scenario's dates must fall inside its horizon
+    if case.startswith(STEADY):
+        base = with_changes(base, {f"{section}.{name}.growth_per_month": 0.0
+                                   for section in ("inference", "agents")
+                                   for name in getattr(base, section)})
+        case = case.removeprefix(STEADY)
     if case.startswith("horizon"):
         return with_changes(base, {"horizon": GROWTH[case] * base.horizon})
     return with_changes(base, {f"training.generators.{name}.arrivals_per_day":
@@ -273,8 +284,8 @@ def bench_growth(quick: bool, timeout_s: float = 120.0) -> dict[str, Any]:
             continue
         out[case] = {**json.loads(done.stdout.strip().splitlines()[-1]), "scale": scale,
                      "timed_out": False}
-    t1 = out["horizon x1"]["seconds"]
-    for r in out.values():
+    for case, r in out.items():  # against the x1 run of the same world
+        t1 = out[STEADY + "horizon x1" if case.startswith(STEADY) else "horizon x1"]["seconds"]
         r["time_ratio"] = r["seconds"] / t1
         r["time_ratio_per_scale"] = r["time_ratio"] / r["scale"]  # 1.0 = linear
     return out
@@ -445,7 +456,8 @@ def table(results: dict[str, Any]) -> str:
                 continue
             rows.append((f"growth: {name} ({g['jobs']:,} jobs, {g['events']:,} events, "
                          f"{g['jobs_waiting_at_end']:,} waiting at end)",
-                         f"{g['seconds']:.2f} s",
+                         f"{g['seconds']:.2f} s (engine {g['engine_s']:.2f}, tables "
+                         f"{g['tables_s']:.2f})",
                          f"{g['time_ratio']:.2f}× time, {g['time_ratio_per_scale']:.2f} per ×",
                          "≤ 1.0 per × (linear)"))
             years = g.get("engine_s_per_simulated_year", [])
