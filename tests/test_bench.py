@@ -21,9 +21,9 @@ def test_bench_quick_runs_and_models_agree(tmp_path: Path) -> None:
     assert "engine jobs/s" in done.stdout
     results = json.loads(out.read_text())
     mmc = results["mmc"]
-    assert mmc["started"]["capsim"] == mmc["started"]["simpy"] == mmc["started"]["heapq"] > 0
+    assert len(set(mmc["started"].values())) == 1 and mmc["started"]["capsim"] > 0
     waits = mmc["mean_wait_h"]
-    assert abs(waits["capsim"] - waits["simpy"]) < 1e-9 and abs(waits["simpy"] - waits["heapq"]) < 1e-9
+    assert max(waits.values()) - min(waits.values()) < 1e-9, waits
     assert results["year"]["events"] > 0
     for case, g in results["growth"].items():
         assert not g["timed_out"], case
