@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -205,22 +206,30 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UserError(f"--policies: {exc}" if "baseline" not in str(exc)
                         else f"--baseline: {exc}") from None
-    out = _out_dir(args, scenario.name, "compare")
-    n = len(policies) * args.replications
+    return _run_and_save(
+        args, scenario, "compare", len(policies) * args.replications, "plots",
+        lambda bar, options: compare(scenario, policies, args.replications, args.baseline,
+                                     progress=bar, **options))
+
+
+def _run_and_save(args: argparse.Namespace, scenario: Any, kind: str, n: int, plots: str,
+                  start: Callable[[ProgressBar, dict[str, Any]], Any]) -> int:
+    """Run a compare or sweep of `n` runs with a progress bar (Ctrl-C keeps finished runs),
+    save it, print its report and timings; the exit code says whether any run failed."""
+    out = _out_dir(args, scenario.name, kind)
     t0 = time.perf_counter()
     options = _run_options(args, scenario)
-    with ProgressBar(f"compare {scenario.name}", args.quiet) as bar, _interruptible(options):
-        cmp = compare(scenario, policies, args.replications, args.baseline, progress=bar,
-                      **options)
+    with ProgressBar(f"{kind} {scenario.name}", args.quiet) as bar, _interruptible(options):
+        result = start(bar, options)
     elapsed = time.perf_counter() - t0
     t1 = time.perf_counter()
-    _save(cmp, out, args)
+    _save(result, out, args)
     saved = time.perf_counter() - t1
-    print(cmp.report())
+    print(result.report())
     print(f"\n{n} runs in {elapsed:.1f} s ({n / elapsed:.2f} runs/s on "
           f"{_where(args)}); tables"
-          f"{'' if args.no_plots else ' and plots'} written in {saved:.1f} s to {out}/")
-    return _report_failures(cmp.failures)
+          f"{'' if args.no_plots else ' and ' + plots} written in {saved:.1f} s to {out}/")
+    return _report_failures(result.failures)
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -245,25 +254,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         check_policies(policies, args.baseline)
     except ValueError as exc:
         raise UserError(f"--policies: {exc}") from None
-    out = _out_dir(args, scenario.name, "sweep")
-    points = 1
-    for values in settings.values():
-        points *= len(values)
-    n = points * len(policies) * args.replications
-    t0 = time.perf_counter()
-    options = _run_options(args, scenario)
-    with ProgressBar(f"sweep {scenario.name}", args.quiet) as bar, _interruptible(options):
-        result = sweep(scenario, settings, policies, args.replications, args.baseline,
-                       progress=bar, **options)
-    elapsed = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    _save(result, out, args)
-    saved = time.perf_counter() - t1
-    print(result.report())
-    print(f"\n{n} runs in {elapsed:.1f} s ({n / elapsed:.2f} runs/s on "
-          f"{_where(args)}); tables"
-          f"{'' if args.no_plots else ' and plot'} written in {saved:.1f} s to {out}/")
-    return _report_failures(result.failures)
+    points = math.prod(len(values) for values in settings.values())
+    return _run_and_save(
+        args, scenario, "sweep", points * len(policies) * args.replications, "plot",
+        lambda bar, options: sweep(scenario, settings, policies, args.replications,
+                                   args.baseline, progress=bar, **options))
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
