@@ -15,6 +15,9 @@ from sim.results.atomic import atomic_folder
 from sim.results.summary import flatten, summarise
 
 TABLES = ("steps", "jobs", "services", "service_providers", "events")
+# Columns that hold dates: CSV keeps them as text, `RunResult.load` reads them back as dates.
+DATE_COLUMNS = {"steps": ("time",), "jobs": ("arrival", "start", "end"), "services": ("time",),
+                "events": ("time",)}
 
 
 @dataclass
@@ -70,8 +73,12 @@ class RunResult:
         """Read a folder written by `save`."""
         d = Path(directory)
         frames = {name: pd.read_csv(d / f"{name}.csv") for name in TABLES}
-        for name in ("steps", "services", "events"):
-            frames[name]["time"] = pd.to_datetime(frames[name]["time"])
+        for frame in frames.values():  # CSV reads an empty text cell as NaN; it was ""
+            for column in frame.select_dtypes(include=["object", "string"]).columns:
+                frame[column] = frame[column].fillna("")
+        for name, columns in DATE_COLUMNS.items():
+            for column in columns:
+                frames[name][column] = pd.to_datetime(frames[name][column])
         scenario = (d / "scenario.yaml").read_text() if (d / "scenario.yaml").exists() else ""
         return cls(**frames, summary=json.loads((d / "summary.json").read_text()),
                    meta=json.loads((d / "meta.json").read_text()), scenario_yaml=scenario)
