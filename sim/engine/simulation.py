@@ -170,6 +170,7 @@ class Simulation:
         self.last_elsewhere = [0.0] * ns
         self.services = sorted(compiled.services, key=lambda sv: (-sv.priority, sv.index))
         self._use: list[float] = [0.0] * m
+        self._ranked: list[int] = []  # the ranking of the last `_place`
 
     # ------------------------------------------------------------------ scheduling helpers
 
@@ -205,7 +206,10 @@ class Simulation:
 
     def committed_idle(self, pool: int) -> float:
         p = self.pools[pool]
-        return max(0.0, p.committed - p.used())
+        if not p.committed:
+            return 0.0
+        idle = p.committed - (p.train + p.infer + p.agents)
+        return idle if idle > 0.0 else 0.0
 
     def provider_units(self, provider: str, cpu: bool) -> float:
         return sum([p.train + p.infer + p.agents for p in self._pools_of.get((provider, cpu), ())])
@@ -437,11 +441,14 @@ class Simulation:
             if self._place(job, spec.candidates, blocked):
                 return True  # placing takes room only: every waiting run still fails
             failed[group] = spec.units
+            ranked = self._ranked
         elif spec.units == smallest_failed:
             self._queue_add(job)  # same request as one that failed: same answer, same block
             self._queue_changed = False
             return True
-        k = self._block(spec.candidates, spec)
+        else:
+            ranked = None
+        k = self._block(spec.candidates, spec, ranked)
         if k >= 0:
             blocked.add(k)
             block_sizes.append((k, spec.units))
@@ -476,6 +483,7 @@ class Simulation:
             ranked = self.rank("training", spec.name, units, spec.priority, candidates, spec)
             if self.policy.static_ranking:
                 self._train_rank[candidates] = ranked
+        self._ranked = ranked  # if it fails, its block follows from the same ranking
         for k in ranked:
             p = pools[k]
             rate = p.infer + p.agents
@@ -504,11 +512,15 @@ class Simulation:
         self.queue.remove(job)
         self._queue_changed = True
 
-    def _block(self, candidates: tuple[int, ...], spec: CompiledJob) -> int:
+    def _block(self, candidates: tuple[int, ...], spec: CompiledJob,
+               ranked: list[int] | None = None) -> int:
         """The pool a blocked run keeps first claim on: the first it ranks that it could ever
-        fit in with this moment's capacity and rate demand (-1 if none)."""
+        fit in with this moment's capacity and rate demand (-1 if none). `ranked`: the
+        ranking a failed placement of the same run just made, with nothing changed since."""
         units = spec.units
-        for j in self.rank("training", spec.name, units, spec.priority, candidates, spec):
+        if ranked is None:
+            ranked = self.rank("training", spec.name, units, spec.priority, candidates, spec)
+        for j in ranked:
             p = self.pools[j]
             rate = p.infer + p.agents
             if p.avail - (p.reserve if p.reserve > rate else rate) >= units:
@@ -549,6 +561,7 @@ class Simulation:
             same = by_group[g][u]
             job = same[idx][1]
             spec = job.spec
+            ranked = None
             if smallest_failed is None or u < smallest_failed:
                 if self._place(job, g[0], blocked):
                     queue.remove(job)
@@ -568,6 +581,7 @@ class Simulation:
                     complete = False
                     break  # the head is stuck: nobody passes it
                 failed[g] = u
+                ranked = self._ranked
                 if u <= min(by_group[g]):
                     finished.add(g)  # every waiting job of this group is at least this large
                     if len(finished) == len(by_group):
@@ -578,7 +592,7 @@ class Simulation:
             bkey = (g[0], u)
             k = blocks.get(bkey, -2)
             if k == -2:
-                k = blocks[bkey] = self._block(g[0], spec)
+                k = blocks[bkey] = self._block(g[0], spec, ranked)
             if k >= 0 and k not in blocked:
                 blocked.add(k)
                 for other in by_group:  # jobs bound to blocked pools only cannot start
