@@ -504,6 +504,25 @@ class Simulation:
             return True
         return False
 
+    def _fits(self, candidates: tuple[int, ...], claim: int, units: int) -> bool:
+        """Could a run of `units` (with its claim) start in any of `candidates` now, whatever
+        the ranking and blocks? `_place`'s room and power tests, without placing."""
+        pools = self.pools
+        for k in candidates:
+            p = pools[k]
+            rate = p.infer + p.agents
+            if k == claim:
+                if p.avail - p.train - (p.claimed - units) - rate + 1e-9 < units:
+                    continue
+            else:
+                reserve = p.reserve if p.reserve > rate else rate
+                if p.avail - p.train - p.claimed - reserve + 1e-9 < units:
+                    continue
+            if p.kw and self.power_kw + units * p.kw > self.power_cap + 1e-6:
+                continue
+            return True
+        return False
+
     def _queue_add(self, job: Job) -> None:
         self.queue.add(job)
         self._queue_changed = True
@@ -549,6 +568,20 @@ class Simulation:
         failed: dict[Group, int] = {}  # smallest size that failed, per group
         finished: set[Group] = set()  # groups none of whose jobs can start in this pass
         blocks: dict[tuple[tuple[int, ...], int], int] = {}  # (candidates, size) -> pool or -1
+        hopeless: set[Group] = set()  # groups whose smallest run fits nowhere now
+        if backfill:
+            # Such a group starts nothing in this pass (room only shrinks, blocks only grow):
+            # found up front without ranking, its runs are not tried, only their blocks kept.
+            for g, sizes in by_group.items():
+                if not self._fits(g[0], g[1], min(sizes)):
+                    hopeless.add(g)
+            if len(hopeless) == len(by_group):  # nothing can start: overloaded, the usual case
+                # As if each group failed at its smallest size (blocks only matter to runs
+                # that could start: a newcomer that might start gets a full pass).
+                self._last_pass = (blocked, {g: min(by_group[g]) for g in hopeless}, False, [])
+                self._queue_changed = self._room_changed = False
+                return
+            finished |= hopeless
         # One cursor per (group, size): (queue key of its next job, group, size, list index).
         cursors = [(same[0][0], g, u, 0) for g, sizes in by_group.items()
                    for u, same in sizes.items()]
@@ -563,13 +596,14 @@ class Simulation:
             spec = job.spec
             ranked = None
             if smallest_failed is None or u < smallest_failed:
-                if self._place(job, g[0], blocked):
+                if g not in hopeless and self._place(job, g[0], blocked):
                     queue.remove(job)
                     if self._claim_freed:  # room grew: what failed so far may fit now
                         self._claim_freed = False
                         freed = True
                         failed.clear()
                         finished.clear()
+                        hopeless.clear()
                         cursors = [(same[i][0], g, u, i) for g, sizes in by_group.items()
                                    for u, same in sizes.items()
                                    if (i := bisect_right(same, at, key=entry_key)) < len(same)]
@@ -581,7 +615,8 @@ class Simulation:
                     complete = False
                     break  # the head is stuck: nobody passes it
                 failed[g] = u
-                ranked = self._ranked
+                if g not in hopeless:
+                    ranked = self._ranked  # the failed placement's ranking, for its block
                 if u <= min(by_group[g]):
                     finished.add(g)  # every waiting job of this group is at least this large
                     if len(finished) == len(by_group):
