@@ -568,10 +568,14 @@ class Simulation:
         failed: dict[Group, int] = {}  # smallest size that failed, per group
         finished: set[Group] = set()  # groups none of whose jobs can start in this pass
         blocks: dict[tuple[tuple[int, ...], int], int] = {}  # (candidates, size) -> pool or -1
+        # One cursor per (group, size): (queue key of its next job, group, size, list index).
+        cursors = [(same[0][0], g, u, 0) for g, sizes in by_group.items()
+                   for u, same in sizes.items()]
         hopeless: set[Group] = set()  # groups whose smallest run fits nowhere now
-        if backfill:
+        if backfill and len(cursors) > 1:
             # Such a group starts nothing in this pass (room only shrinks, blocks only grow):
             # found up front without ranking, its runs are not tried, only their blocks kept.
+            # (With one group and size the walk finds this as fast.)
             for g, sizes in by_group.items():
                 if not self._fits(g[0], g[1], min(sizes)):
                     hopeless.add(g)
@@ -582,9 +586,6 @@ class Simulation:
                 self._queue_changed = self._room_changed = False
                 return
             finished |= hopeless
-        # One cursor per (group, size): (queue key of its next job, group, size, list index).
-        cursors = [(same[0][0], g, u, 0) for g, sizes in by_group.items()
-                   for u, same in sizes.items()]
         heapify(cursors)
         complete = True
         freed = False  # a claim was let go of during this pass
