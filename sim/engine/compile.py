@@ -258,7 +258,14 @@ def _jobs(s: Scenario, infos: list[PoolInfo], seed: int, replication: int,
         jobs.extend(CompiledJob(0, f"{gname}-{i}", gname, t, u, d, candidates, *traits)
                     for i, (t, u, d) in enumerate(zip(times.tolist(), units.tolist(),
                                                       durations.tolist(), strict=True), start=1))
-    jobs.sort(key=attrgetter("arrival", "name"))
+    # In order of arrival, then name. Arrival times almost never tie: order by them with
+    # numpy, and fall back to comparing (arrival, name) only when two do.
+    arrivals = np.fromiter((job.arrival for job in jobs), float, len(jobs))
+    order = np.argsort(arrivals, kind="stable")
+    if len(jobs) > 1 and not (np.diff(arrivals[order]) > 0).all():
+        jobs.sort(key=attrgetter("arrival", "name"))
+    else:
+        jobs = [jobs[i] for i in order.tolist()]
     for i, job in enumerate(jobs):
         job.index = i
     return jobs
