@@ -571,11 +571,13 @@ class Simulation:
         # One cursor per (group, size): (queue key of its next job, group, size, list index).
         cursors = [(same[0][0], g, u, 0) for g, sizes in by_group.items()
                    for u, same in sizes.items()]
+        if len(cursors) == 1:  # one group and size (a plain FIFO queue): start runs in order
+            self._walk_one(cursors[0][1], cursors[0][2])
+            return
         hopeless: set[Group] = set()  # groups whose smallest run fits nowhere now
-        if backfill and len(cursors) > 1:
+        if backfill:
             # Such a group starts nothing in this pass (room only shrinks, blocks only grow):
             # found up front without ranking, its runs are not tried, only their blocks kept.
-            # (With one group and size the walk finds this as fast.)
             for g, sizes in by_group.items():
                 if not self._fits(g[0], g[1], min(sizes)):
                     hopeless.add(g)
@@ -642,6 +644,26 @@ class Simulation:
                            [(k, size) for (_, size), k in blocks.items() if k >= 0])
         self._queue_changed = False
         self._room_changed = freed  # jobs the pass went by before the claim was freed may fit
+
+    def _walk_one(self, group: Group, size: int) -> None:
+        """The pass when every waiting run has the same group and size: start them in queue
+        order until one does not fit; the rest would not fit either and block the same pool."""
+        same = self.queue.by_group[group][size]
+        failed: dict[Group, int] = {}
+        freed = False
+        while same:
+            job = same[0][1]
+            if not self._place(job, group[0], ()):
+                if self.backfill:
+                    failed[group] = size
+                break
+            self.queue.remove(job)
+            if self._claim_freed:  # room grew, but the next run is tried next anyway
+                self._claim_freed = False
+                freed = True
+        self._last_pass = (set(), failed, not same and not freed, [])
+        self._queue_changed = False
+        self._room_changed = freed
 
     def _start(self, job: Job, p: PoolState) -> None:
         now = self.env.now

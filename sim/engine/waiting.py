@@ -69,7 +69,8 @@ class WaitingRuns(list[Entry]):
         """Take `job` out of the queue (it started or left)."""
         spec = job.spec
         key = (-spec.priority, spec.arrival, spec.index)
-        i = bisect.bisect_left(self, key, key=entry_key)
+        # Runs mostly leave from the front (they start in queue order): look there first.
+        i = 0 if self[0][1] is job else bisect.bisect_left(self, key, key=entry_key)
         assert self[i][1] is job
         del self[i]
         group = job.group
@@ -77,7 +78,7 @@ class WaitingRuns(list[Entry]):
         job.group = None
         sizes = self.by_group[group]
         same = sizes[spec.units]
-        j = bisect.bisect_left(same, key, key=entry_key)
+        j = 0 if same[0][1] is job else bisect.bisect_left(same, key, key=entry_key)
         del same[j]
         if not same:
             del sizes[spec.units]
