@@ -67,33 +67,37 @@ def steps_table(raw: RawRun) -> pd.DataFrame:
 
 def jobs_table(raw: RawRun) -> pd.DataFrame:
     """One row per training job: when it arrived, started, ended, where, and what it cost."""
-    rows = []
     infos = [p.info for p in raw.pools]
-    for job in raw.jobs:
-        spec = job.spec
-        info = infos[job.pool] if job.pool >= 0 else None
-        started = not math.isnan(job.start)
-        rows.append({
-            "job": spec.name, "source": spec.source, "frontier": spec.frontier,
-            "priority": spec.priority, "units": spec.units, "duration_h": spec.duration,
-            "arrival_h": spec.arrival, "start_h": job.start, "end_h": job.end,
-            "status": job.status,
-            # Until it started, gave up or was turned away; still waiting: until the horizon.
-            "wait_h": (job.start if started else job.end if not math.isnan(job.end)
-                       else raw.compiled.end) - spec.arrival,
-            "provider": info.provider if info else "", "pool": info.name if info else "",
-            "first_provider": infos[job.first_pool].provider if job.first_pool >= 0 else "",
-            "accelerator": info.accelerator if info else "", "restarts": job.restarts,
-            "work_done_h": job.productive - job.lost, "work_lost_h": job.lost,
-            "work_lost_unit_hours": job.lost * spec.units, "unit_hours": job.held,
-            "cost_at_list_price": job.cost, "rofr_offer": job.offer,
-            "rofr_holder_free_units": job.holder_free_at_placement,
-        })
-    columns = ["job", "source", "frontier", "priority", "units", "duration_h", "arrival_h",
-               "start_h", "end_h", "status", "wait_h", "provider", "pool", "first_provider", "accelerator",
-               "restarts", "work_done_h", "work_lost_h", "work_lost_unit_hours", "unit_hours",
-               "cost_at_list_price", "rofr_offer", "rofr_holder_free_units"]
-    df = pd.DataFrame(rows, columns=columns)
+    jobs = raw.jobs
+    specs = [job.spec for job in jobs]
+    where = [infos[job.pool] if job.pool >= 0 else None for job in jobs]
+    arrival = [spec.arrival for spec in specs]
+    start = [job.start for job in jobs]
+    end = [job.end for job in jobs]
+    horizon = raw.compiled.end
+    lost = [job.lost for job in jobs]
+    df = pd.DataFrame({  # built column by column: one dict per row costs 4 us a job
+        "job": [spec.name for spec in specs], "source": [spec.source for spec in specs],
+        "frontier": [spec.frontier for spec in specs],
+        "priority": [spec.priority for spec in specs], "units": [spec.units for spec in specs],
+        "duration_h": [spec.duration for spec in specs], "arrival_h": arrival,
+        "start_h": start, "end_h": end, "status": [job.status for job in jobs],
+        # Until it started, gave up or was turned away; still waiting: until the horizon.
+        "wait_h": [(t0 if not math.isnan(t0) else t1 if not math.isnan(t1) else horizon) - a
+                   for t0, t1, a in zip(start, end, arrival, strict=True)],
+        "provider": [info.provider if info else "" for info in where],
+        "pool": [info.name if info else "" for info in where],
+        "first_provider": [infos[job.first_pool].provider if job.first_pool >= 0 else ""
+                           for job in jobs],
+        "accelerator": [info.accelerator if info else "" for info in where],
+        "restarts": [job.restarts for job in jobs],
+        "work_done_h": [job.productive - job.lost for job in jobs], "work_lost_h": lost,
+        "work_lost_unit_hours": [x * spec.units for x, spec in zip(lost, specs, strict=True)],
+        "unit_hours": [job.held for job in jobs],
+        "cost_at_list_price": [job.cost for job in jobs],
+        "rofr_offer": [job.offer for job in jobs],
+        "rofr_holder_free_units": [job.holder_free_at_placement for job in jobs],
+    })
     for col in ("arrival", "start", "end"):
         df.insert(df.columns.get_loc(f"{col}_h") + 1, col, _times(raw, df[f"{col}_h"].to_numpy()))
     return _stamp(df, raw)
