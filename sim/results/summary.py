@@ -108,8 +108,8 @@ def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
     out["min_power_headroom_mw"] = _num(headroom.min()) if len(headroom) else None
     out["power_ceiling_breach_steps"] = int((headroom < -1e-6).sum())
 
-    acc = steps[steps["family"] != "cpu"]
-    use_by = (acc["in_use"] * step_h).groupby(acc["provider"], sort=False).sum()
+    acc = (steps["family"] != "cpu").to_numpy()  # the two columns needed, not the whole table
+    use_by = (steps["in_use"][acc] * step_h).groupby(steps["provider"][acc], sort=False).sum()
     use_total = float(use_by.sum())
     spend_share = {k: v / total for k, v in spend_by.items()} if total > 0 else {}
     unit_share = {k: v / use_total for k, v in use_by.items()} if use_total > 0 else {}

@@ -41,38 +41,45 @@ def steps_table(raw: RawRun) -> pd.DataFrame:
     def per_pool(values: list[object]) -> np.ndarray:  # one value per pool, on every row
         return np.tile(np.array(values, dtype=object), n)
 
-    # Supply from each pool's change log: (steps, 5, pools).
-    supply = np.zeros((n, 5, m))
-    for i, p in enumerate(pools):
+    # The numbers are written straight into one (columns x steps x pools) block that pandas
+    # keeps as it is: few temporaries, as fresh memory is what a long run's table costs most.
+    names = ["installed", "outage_lost", "tenant_cap", "capacity", "training", "inference",
+             "agents", "in_use", "idle", "committed", "committed_used", "price_per_hour",
+             "spend_on_demand", "spend_committed", "spend", "power_mw"]
+    block = np.zeros((len(names), n * m))  # zeros: rows before a pool's first log entry
+    (installed, outage_lost, cap, capacity, training, inference, agents, in_use, idle,
+     committed, committed_used, price, spend_on_demand, spend_committed, spend,
+     power_mw) = (row.reshape(n, m) for row in block)
+    lost = np.zeros((n, m))
+    commit_rate = np.zeros((n, m))
+    for i, p in enumerate(pools):  # supply, from each pool's change log
         log = p.supply_log
         for j, (k, *values) in enumerate(log):
             k_end = log[j + 1][0] if j + 1 < len(log) else n
-            supply[k:k_end, :, i] = values
-    installed, lost, cap, committed, commit_rate = (supply[:, j, :] for j in range(5))
-    price = np.array([p.price for p in pools])
-    kw = np.array([p.kw for p in pools])
-    capacity = np.maximum(0.0, np.minimum(installed - lost, cap))
-    training = np.array([p.train_acc for p in pools], dtype=float).reshape(m, n).T / step
-    inference = raw.infer_steps[:, at]
-    agents = raw.agent_steps[:, at]
-    in_use = training + inference + agents
+            (installed[k:k_end, i], lost[k:k_end, i], cap[k:k_end, i], committed[k:k_end, i],
+             commit_rate[k:k_end, i]) = values
+    np.minimum(lost, installed, out=outage_lost)
+    np.subtract(installed, lost, out=capacity)  # max(0, min(installed - lost, cap))
+    np.minimum(capacity, cap, out=capacity)
+    np.maximum(0.0, capacity, out=capacity)
+    np.divide(np.array([p.train_acc for p in pools], dtype=float).reshape(m, n).T, step,
+              out=training)
+    np.take(raw.infer_steps, at, axis=1, out=inference)
+    np.take(raw.agent_steps, at, axis=1, out=agents)
+    np.add(training, inference, out=in_use)
+    np.add(in_use, agents, out=in_use)
+    np.subtract(capacity, in_use, out=idle)
     overage = np.array([p.over_acc for p in pools], dtype=float).reshape(m, n).T / step
-    spend_on_demand = overage * step * price
-    spend_committed = commit_rate * step
-    numbers = {
-        "installed": installed, "outage_lost": np.minimum(lost, installed), "tenant_cap": cap,
-        "capacity": capacity, "training": training, "inference": inference, "agents": agents,
-        "in_use": in_use, "idle": capacity - in_use, "committed": committed,
-        "committed_used": np.minimum(in_use - overage, committed),
-        "price_per_hour": np.broadcast_to(price, (n, m)), "spend_on_demand": spend_on_demand,
-        "spend_committed": spend_committed, "spend": spend_on_demand + spend_committed,
-        "power_mw": in_use * kw / 1000.0,
-    }
-    # One (columns x rows) block that pandas keeps as it is, rather than copying columns into one.
-    block = np.empty((len(numbers), n * m))
-    for j, values in enumerate(numbers.values()):
-        block[j].reshape(n, m)[:] = values
-    df = pd.DataFrame(block.T, columns=list(numbers), copy=False)
+    np.subtract(in_use, overage, out=committed_used)
+    np.minimum(committed_used, committed, out=committed_used)
+    price[:] = [p.price for p in pools]
+    np.multiply(overage, step, out=spend_on_demand)
+    np.multiply(spend_on_demand, price, out=spend_on_demand)
+    np.multiply(commit_rate, step, out=spend_committed)
+    np.add(spend_on_demand, spend_committed, out=spend)
+    np.multiply(in_use, np.array([p.kw for p in pools], dtype=float), out=power_mw)
+    np.divide(power_mw, 1000.0, out=power_mw)
+    df = pd.DataFrame(block.T, columns=names, copy=False)
     steps = np.repeat(np.arange(n), m)
     hours = steps * step
     for i, (name, values) in enumerate({
