@@ -147,3 +147,22 @@ def test_skipped_pass_only_when_room_shrank_and_blocks_hold() -> None:
     engine.power_cap, engine.power_kw = 1000.0, 400.0
     assert engine._pass_could_differ(kept, 500.0)  # power freed under a ceiling
     assert not engine._pass_could_differ(kept, 400.0)
+
+
+def test_newcomer_decided_from_last_pass_records_its_block() -> None:
+    """A run that joins the end of the queue and is decided from the last pass's outcome
+    adds its block to that record, so a later tick knows the block could move."""
+    from sim.engine.simulation import Job
+
+    s = overloaded([(100, 1.0, False)], [8], 30.0, [0], True, 0.2, 0.0)
+    engine = Simulation(compile_scenario(s), make_policy("cheapest_first"))
+    first, newcomer = (Job(spec, spec.duration) for spec in engine.c.jobs[:2])
+    pool = engine.pools[0]
+    pool.avail, pool.train = 100.0, 95.0  # nothing of 8 units fits now; it could, in principle
+    engine._queue_add(first)
+    group = (first.spec.candidates, -1)
+    engine._last_pass = (set(), {group: 4}, True, [])  # a smaller run of the group failed
+    engine._queue_changed = engine._room_changed = False
+    assert engine._join_after_pass(newcomer)
+    blocked, _, _, block_sizes = engine._last_pass
+    assert blocked == {0} and block_sizes == [(0, 8)]
