@@ -485,18 +485,10 @@ class Simulation:
                 self._train_rank[candidates] = ranked
         self._ranked = ranked  # if it fails, its block follows from the same ranking
         for k in ranked:
+            if k != claim and blocked and k in blocked:
+                continue  # kept for a blocked run (its own claim is not blocked to it)
             p = pools[k]
-            rate = p.infer + p.agents
-            if k == claim:  # back on its own claim: the reserve does not apply to it
-                if p.avail - p.train - (p.claimed - units) - rate + 1e-9 < units:
-                    continue
-            else:
-                if blocked and k in blocked:
-                    continue
-                reserve = p.reserve if p.reserve > rate else rate
-                if p.avail - p.train - p.claimed - reserve + 1e-9 < units:
-                    continue
-            if p.kw and self.power_kw + units * p.kw > self.power_cap + 1e-6:
+            if not self._has_room(p, k == claim, units):
                 continue
             if self.holder is not None and self.infos[k].provider != self.holder:
                 job.holder_free_at_placement = self._holder_free(spec.candidates)
@@ -504,24 +496,25 @@ class Simulation:
             return True
         return False
 
+    def _has_room(self, p: PoolState, own_claim: bool, units: int) -> bool:
+        """Could a run of `units` start in pool `p` now, blocks aside? Training leaves rate
+        demand's reserve and others' claims free; back on its own claim the reserve does not
+        apply to it. Power counts too."""
+        rate = p.infer + p.agents
+        if own_claim:
+            if p.avail - p.train - (p.claimed - units) - rate + 1e-9 < units:
+                return False
+        else:
+            reserve = p.reserve if p.reserve > rate else rate
+            if p.avail - p.train - p.claimed - reserve + 1e-9 < units:
+                return False
+        return not (p.kw and self.power_kw + units * p.kw > self.power_cap + 1e-6)
+
     def _fits(self, candidates: tuple[int, ...], claim: int, units: int) -> bool:
         """Could a run of `units` (with its claim) start in any of `candidates` now, whatever
-        the ranking and blocks? `_place`'s room and power tests, without placing."""
+        the ranking and blocks?"""
         pools = self.pools
-        for k in candidates:
-            p = pools[k]
-            rate = p.infer + p.agents
-            if k == claim:
-                if p.avail - p.train - (p.claimed - units) - rate + 1e-9 < units:
-                    continue
-            else:
-                reserve = p.reserve if p.reserve > rate else rate
-                if p.avail - p.train - p.claimed - reserve + 1e-9 < units:
-                    continue
-            if p.kw and self.power_kw + units * p.kw > self.power_cap + 1e-6:
-                continue
-            return True
-        return False
+        return any(self._has_room(pools[k], k == claim, units) for k in candidates)
 
     def _queue_add(self, job: Job) -> None:
         self.queue.add(job)
