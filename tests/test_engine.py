@@ -300,3 +300,34 @@ def test_interrupted_run_keeps_its_claim_against_inference() -> None:
     restart = r.events[r.events.kind == "job_restart"]
     assert restart.hour.tolist() == [30.0]
     assert r.summary["inference"]["served_share"] == pytest.approx(1.0)
+
+
+def test_diversified_reorders_for_another_runs_pools() -> None:
+    """The policy keeps each run's price order; a policy object used again with other pools
+    (another scenario) ranks by those pools' prices, not the first run's."""
+    from sim.policies import make_policy
+    from sim.policies.base import PoolInfo, Request
+
+    class Idle:
+        now = 0.0
+
+        def free_units(self, pool: int) -> float:
+            return 1.0
+
+        def committed_idle(self, pool: int) -> float:
+            return 0.0
+
+        def provider_units(self, provider: str, cpu: bool) -> float:
+            return 0.0
+
+        def total_units(self, cpu: bool) -> float:
+            return 0.0
+
+    def pools(price_a: float, price_b: float) -> list[PoolInfo]:
+        return [PoolInfo(i, f"{prov}/gpu", prov, "gpu", "h100", "gpu", 1.0, 1.0, 1.0, price, False)
+                for i, (prov, price) in enumerate([("a", price_a), ("b", price_b)])]
+
+    policy = make_policy("diversified")
+    request = Request("training", "j", 8, 0, (0, 1))
+    assert policy.rank(request, pools(1.0, 2.0), Idle()) == [0, 1]
+    assert policy.rank(request, pools(3.0, 2.0), Idle()) == [1, 0]
