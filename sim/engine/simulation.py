@@ -141,13 +141,11 @@ class Simulation:
                       and any(self.infos[i].provider != holder for i in sv.candidates)
                       for sv in compiled.services]
         self._holder_pools = frozenset(i for i, info in enumerate(self.infos) if info.provider == holder)
-        # For each service, the pools it may use when first refusal is in force, and the
-        # compatible pools that count as "barred" in `_explain_unmet`: while first refusal
-        # holds, and when it does not (in `compatible` order, so sums add up the same way).
-        self._gated_pools: list[tuple[int, ...]] = []
+        # For each service, the compatible pools that count as "barred" in `_explain_unmet`:
+        # while first refusal holds, and when it does not (in `compatible` order, so sums add
+        # up the same way).
         self._barred: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
         for sv in compiled.services:
-            self._gated_pools.append(tuple(i for i in sv.candidates if i in self._holder_pools))
             self._barred.append((
                 tuple(i for i in sv.compatible
                       if not (i in sv.candidates and i in self._holder_pools)),
@@ -466,7 +464,7 @@ class Simulation:
         job.end = self.env.now
 
     def _training_free(self, p: PoolState) -> float:
-        return p.avail - p.train - p.claimed - max(p.reserve, p.infer + p.agents)
+        return p.avail - p.train - p.claimed - _rate_hold(p)
 
     def _holder_free(self, candidates: tuple[int, ...]) -> float:
         return max((self._training_free(self.pools[k]) for k in candidates
@@ -500,14 +498,11 @@ class Simulation:
         """Could a run of `units` start in pool `p` now, blocks aside? Training leaves rate
         demand's reserve and others' claims free; back on its own claim the reserve does not
         apply to it. Power counts too."""
-        rate = p.infer + p.agents
         if own_claim:
-            if p.avail - p.train - (p.claimed - units) - rate + 1e-9 < units:
+            if p.avail - p.train - (p.claimed - units) - (p.infer + p.agents) + 1e-9 < units:
                 return False
-        else:
-            reserve = p.reserve if p.reserve > rate else rate
-            if p.avail - p.train - p.claimed - reserve + 1e-9 < units:
-                return False
+        elif p.avail - p.train - p.claimed - _rate_hold(p) + 1e-9 < units:
+            return False
         return not (p.kw and self.power_kw + units * p.kw > self.power_cap + 1e-6)
 
     def _fits(self, candidates: tuple[int, ...], claim: int, units: int) -> bool:
@@ -532,10 +527,9 @@ class Simulation:
         units = spec.units
         if ranked is None:
             ranked = self.rank("training", spec.name, units, spec.priority, candidates, spec)
+        pools = self.pools
         for j in ranked:
-            p = self.pools[j]
-            rate = p.infer + p.agents
-            if p.avail - (p.reserve if p.reserve > rate else rate) >= units:
+            if _could_ever_hold(pools[j], units):
                 return j
         return -1
 
@@ -777,8 +771,7 @@ class Simulation:
         self._use = [0.0] * m  # rate demand placed in each pool so far this step
         # What rate demand keeps from training (and from claims) in each pool, to see below
         # whether that changed.
-        kept = [(p.reserve if p.reserve > p.infer + p.agents else p.infer + p.agents,
-                 p.infer + p.agents) for p in pools] if self.queue else None
+        kept = [(_rate_hold(p), p.infer + p.agents) for p in pools] if self.queue else None
         power_kw = self.power_kw
         for p in pools:
             p.flush(now)
@@ -816,9 +809,8 @@ class Simulation:
             return True
         shrank = False
         for p, (before, rate) in zip(self.pools, kept, strict=True):
-            rr = p.infer + p.agents
-            held = p.reserve if p.reserve > rr else rr
-            if held < before - 1e-9 or (p.claimed and rr < rate - 1e-9):
+            held = _rate_hold(p)
+            if held < before - 1e-9 or (p.claimed and p.infer + p.agents < rate - 1e-9):
                 return True
             if held > before + 1e-9:
                 shrank = True
@@ -828,12 +820,7 @@ class Simulation:
         if last is None:
             return True
         pools = self.pools
-        for k, units in last[3]:
-            p = pools[k]
-            rr = p.infer + p.agents
-            if p.avail - (p.reserve if p.reserve > rr else rr) < units:
-                return True
-        return False
+        return any(not _could_ever_hold(pools[k], units) for k, units in last[3])
 
     def _serve(self, svc: CompiledService, k: int, level: list[float]) -> None:
         """Serve one service's demand of step `k`: its pools in the policy's order, then (if
@@ -973,6 +960,17 @@ class Simulation:
             elsewhere += max(0.0, p.avail - p.train - _claim_on_rate(p) - use[i]) * p.infer_speed
         u_ex = min(unmet - u_out, elsewhere)
         self.unmet_reason[k, si] = (u_out, u_ex, unmet - u_out - u_ex)
+
+
+def _rate_hold(p: PoolState) -> float:
+    """Units rate demand keeps from training in `p`: its recent peak, or its use now if more."""
+    rate = p.infer + p.agents
+    return p.reserve if p.reserve > rate else rate
+
+
+def _could_ever_hold(p: PoolState, units: int) -> bool:
+    """Could `p` hold a run of `units` once its training ends? (Where a blocked run waits.)"""
+    return p.avail - _rate_hold(p) >= units
 
 
 def _claim_on_rate(p: PoolState) -> float:
