@@ -75,25 +75,6 @@ def test_porting_cost_paid_off_native_family() -> None:
     assert (j.provider, j.end_h - j.start_h) == ("other", pytest.approx(13.0))
 
 
-def test_microsoft_first_waits_the_decision_window_then_azure_takes_it() -> None:
-    s = scenario(**{"training.jobs": [job()],
-                    "policy.params": {"microsoft_first": {"decision_window": "48h"}}})
-    j = only_job(sim.run(s, policy="microsoft_first"))
-    assert (j.provider, j.start_h, j.rofr_offer) == ("azure", 48.0, "accepted")
-
-
-def test_microsoft_first_declined_goes_elsewhere_when_azure_is_full() -> None:
-    s = scenario(**{"training.jobs": [job(units=150)],
-                    "providers.other.pools.gpu.capacity": [{"at": "2025-01-01", "units": 200}],
-                    "policy.params": {"microsoft_first": {"decision_window": "24h"}}})
-    r = sim.run(s, policy="microsoft_first")
-    j = only_job(r)
-    assert (j.provider, j.start_h, j.rofr_offer) == ("other", 24.0, "declined")
-    assert j.rofr_holder_free_units < 150
-    answers = r.events[r.events.kind == "rofr_answer"]
-    assert answers.detail.tolist() == ["declined"] and answers.delay_h.tolist() == [24.0]
-
-
 def test_gang_waits_until_all_units_are_free() -> None:
     s = scenario(**{"training.jobs": [job("a", units=80, duration="10h"),
                                       job("b", units=80, duration="5h")],

@@ -138,10 +138,10 @@ def test_training_timeline_rows_are_the_largest_jobs(run: sim.RunResult) -> None
     assert "waiting" in legend and any(x.startswith("running at ") for x in legend)
     waiting = next(c for c in ax.containers if c.get_label() == "waiting")
     assert len(waiting) == 10
-    # microsoft_first: every started job waited the 6 h decision window (width in days)
-    started = [r for r in waiting if r.get_width() > 0]
-    assert all(r.get_width() == pytest.approx(6 / 24) for r in started[:3])
-    assert "of 40 jobs" in ax.get_title()
+    # each bar is a job's wait in days, as the jobs table has it
+    waits = set(np.round(run.jobs["wait_h"].dropna() / 24, 9))
+    assert all(round(r.get_width(), 9) in waits for r in waiting)
+    assert f"of {len(run.jobs)} jobs" in ax.get_title()
 
 
 def test_wait_distribution_bars_are_shares_of_jobs(run: sim.RunResult,
@@ -155,8 +155,8 @@ def test_wait_distribution_bars_are_shares_of_jobs(run: sim.RunResult,
     buckets = [b.get_label() for b in bars]
     jobs = run.jobs
     wait = jobs["wait_h"].where(jobs["start_h"].notna())
-    # microsoft_first row (index 1): no job starts at once, most wait the 6 h decision window
-    assert widths[buckets.index("at once"), 1] == 0.0
+    # microsoft_first row (index 1): runs on contracted units start at once, others wait
+    assert widths[buckets.index("at once"), 1] == pytest.approx((wait == 0).mean())
     assert widths[buckets.index("up to 6 h"), 1] == pytest.approx(
         ((wait > 0) & (wait <= 6)).mean())
     assert widths[buckets.index("not started by the end"), 1] == pytest.approx(
@@ -186,7 +186,10 @@ def test_first_refusal_counts_every_offer(run: sim.RunResult, cheap: sim.RunResu
     assert f"{offers:,} offers to azure" in fig.get_suptitle()
     kinds = sorted(run.events.loc[run.events["kind"] == "rofr_offer", "detail"].unique())
     assert [t.get_text().split("\n")[0] for t in by_request.get_yticklabels()] == kinds
-    assert f"all {len(answered)} after 6 h" in [t.get_text() for t in delays.texts]
+    # answer delays vary (accepted after a drawn delay, declined at the window): a histogram
+    # of every answer, its mean marked
+    assert sum(r.get_height() for r in delays.patches) == len(answered)
+    assert delays.get_legend().get_texts()[0].get_text() == f"mean {answered.delay_h.mean():.1f} h"
     # a policy without first refusal draws a note, not an empty chart
     empty = plots.first_refusal(cheap)
     assert "no first-refusal offers" in empty.axes[0].texts[0].get_text()

@@ -18,8 +18,8 @@ class PoolState:
     __slots__ = (
         "agents", "avail", "cap", "claimed", "commit_rate", "committed", "family", "family_cpu", "index",
         "infer", "infer_speed", "info", "installed", "kw", "last_t", "lost", "n_steps", "outage_units",
-        "over_acc", "price", "provider_index", "reserve", "running", "step", "supply_log", "train",
-        "train_acc", "train_speed",
+        "over_acc", "price", "provider_index", "rate_mean", "reserve", "running", "step", "supply_log",
+        "train", "train_acc", "train_speed",
     )
 
     def __init__(self, compiled: CompiledPool, step: float, n_steps: int) -> None:
@@ -46,6 +46,7 @@ class PoolState:
         self.infer = 0.0
         self.agents = 0.0
         self.reserve = 0.0
+        self.rate_mean = 0.0  # mean rate use over the reserve window
         self.claimed = 0.0  # units held for runs interrupted here by an outage, until they restart
         self.last_t = 0.0
         self.train_acc = [0.0] * n_steps

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-OUTAGES, SLIPS, ARRIVALS, DEMAND, INTERRUPTS, SPOT = range(6)
+OUTAGES, SLIPS, ARRIVALS, DEMAND, INTERRUPTS, SPOT, FIRST_REFUSAL = range(7)
 
 
 def stream(seed: int, replication: int, source: int, index: int = 0) -> np.random.Generator:

@@ -22,6 +22,7 @@ from simpy.core import NORMAL, URGENT
 
 from sim.engine import rng as streams
 from sim.engine.compile import Compiled, CompiledJob, CompiledService
+from sim.engine.first_refusal import RightOfFirstRefusal
 from sim.engine.pools import PoolState
 from sim.engine.waiting import Group, WaitingRuns, entry_key
 from sim.policies import Policy, PoolInfo, Request
@@ -112,8 +113,14 @@ class Simulation:
         self.provider_index = {name: i for i, name in enumerate(self.providers)}
         for p in self.pools:
             p.provider_index = self.provider_index[p.info.provider]
-        self.rofr = policy.first_refusal
-        self.holder = self.rofr.provider if self.rofr else None
+        rofr = policy.first_refusal
+        self.holder = rofr.provider if rofr else None
+        self.desk = (RightOfFirstRefusal(self, rofr, streams.stream(
+            compiled.seed, compiled.replication, streams.FIRST_REFUSAL)) if rofr else None)
+        self.sunk = policy.sunk_commitments
+        self._any_committed = any(cp.commits for cp in compiled.pools)
+        self._limited = type(policy).share_limits is not Policy.share_limits
+        self._in_tick = False
         self.backfill = s.scheduling.backfill
         self.reserve_steps = max(1, round(s.scheduling.inference_reserve / compiled.step))
         self.preempt = s.preemption.inference_preempts_training
@@ -133,13 +140,7 @@ class Simulation:
         self.unmet_reason = np.zeros((n, ns, 3))
         self.served_by = np.zeros((n, ns, len(self.providers)))
         self.power_steps = np.full(n, math.inf)
-        self.released_until = [-math.inf] * ns
         holder = self.holder
-        # Services subject to first refusal: the holder can serve them, and others could too.
-        self.gated = [holder is not None
-                      and any(self.infos[i].provider == holder for i in sv.candidates)
-                      and any(self.infos[i].provider != holder for i in sv.candidates)
-                      for sv in compiled.services]
         self._holder_pools = frozenset(i for i, info in enumerate(self.infos) if info.provider == holder)
         # For each service, the compatible pools that count as "barred" in `_explain_unmet`:
         # while first refusal holds, and when it does not (in `compatible` order, so sums add
@@ -163,9 +164,6 @@ class Simulation:
         # Also the (pool, size) of each block it computed, to tell whether a block would move.
         self._last_pass: tuple[set[int], dict[tuple[tuple[int, ...], int], int], bool,
                                list[tuple[int, int]]] | None = None
-        self.offer_pending = [False] * ns
-        self.last_unmet = [0.0] * ns
-        self.last_elsewhere = [0.0] * ns
         self.services = sorted(compiled.services, key=lambda sv: (-sv.priority, sv.index))
         self._use: list[float] = [0.0] * m
         self._ranked: list[int] = []  # the ranking of the last `_place`
@@ -210,10 +208,14 @@ class Simulation:
         return idle if idle > 0.0 else 0.0
 
     def provider_units(self, provider: str, cpu: bool) -> float:
-        return sum([p.train + p.infer + p.agents for p in self._pools_of.get((provider, cpu), ())])
+        return sum([p.train + self._rate_now(p) for p in self._pools_of.get((provider, cpu), ())])
 
     def total_units(self, cpu: bool) -> float:
-        return sum([p.train + p.infer + p.agents for p in self._pools_of[cpu]])
+        return sum([p.train + self._rate_now(p) for p in self._pools_of[cpu]])
+
+    def _rate_now(self, p: PoolState) -> float:
+        """Rate demand in `p` now: while a step is being served, what it has placed so far."""
+        return self._use[p.index] if self._in_tick else p.infer + p.agents
 
     def rank(self, kind: str, name: str, units: float, priority: int,
              candidates: tuple[int, ...], spec: CompiledJob | None = None) -> list[int]:
@@ -333,13 +335,15 @@ class Simulation:
     def _queue_soon(self) -> None:
         """Start waiting jobs once every supply change of this moment has been applied."""
         self._room_changed = True
-        if not self._queue_pending and self.queue:
+        if not self._queue_pending and (self.queue or (self.desk and self.desk.waiting)):
             self._queue_pending = True
             self.push(self.env.now, self._queue_ev, None)
 
     def _queue_ev(self, ev: _Call) -> None:
         self._queue_pending = False
         self._schedule_queue()
+        if self.desk is not None:
+            self.desk.recheck()
 
     def _after_supply(self, p: PoolState, increased: bool) -> None:
         self._room_changed = True
@@ -376,29 +380,48 @@ class Simulation:
             job.status = "unplaceable"
             job.end = self.env.now  # turned away on arrival
             return
-        holder = self.holder
-        if holder is not None and self.rofr is not None:
-            on_holder = [k for k in spec.candidates if self.infos[k].provider == holder]
-            if on_holder and len(on_holder) < len(spec.candidates):
-                job.offer = "pending"
-                self.log("rofr_offer", None, spec.name, spec.units, "training", provider=holder)
-                window = self.rofr.window_hours
-                if window > 0:
-                    self.at(self.env.now + window, lambda: self._answer_job(job))
-                else:
-                    self._answer_job(job)
-                return
+        if self.desk is not None and self.desk.offer_run(job):
+            return
         self._enqueue(job)
 
-    def _answer_job(self, job: Job) -> None:
-        assert self.rofr is not None
-        holder_pools = tuple(k for k in job.spec.candidates if self.infos[k].provider == self.holder)
-        placed = self._place(job, holder_pools, frozenset())
-        job.offer = "accepted" if placed else "declined"
-        self.log("rofr_answer", None, job.spec.name, job.spec.units, job.offer,
-                 self.rofr.window_hours, provider=self.holder)
-        if not placed:
+    # What the first-refusal desk asks of the training side.
+
+    def place_contracted(self, job: Job) -> bool:
+        """Start `job` on idle committed units (already contracted: no offer needed), if a
+        candidate pool's idle commitment holds the whole run and it has room."""
+        spec = job.spec
+        for k in self._ranking(spec, spec.candidates):
+            p = self.pools[k]
+            if self._committed_room(p) + 1e-9 >= spec.units and self._has_room(p, False, spec.units):
+                self._start(job, p)
+                return True
+        return False
+
+    def holder_room(self, job: Job, holder_pools: frozenset[int]) -> int:
+        """The first holder pool (in the policy's order) that could start `job` now, or -1."""
+        spec = job.spec
+        for k in self._ranking(spec, spec.candidates):
+            if k in holder_pools and self._has_room(self.pools[k], False, spec.units):
+                return k
+        return -1
+
+    def start_on(self, job: Job, pool: int) -> None:
+        self._start(job, self.pools[pool])
+
+    def set_aside(self, job: Job, pool: int) -> None:
+        """Keep `job`'s units in `pool` for it (a claim) until it starts there."""
+        job.claim = pool
+        self.pools[pool].claimed += job.spec.units
+
+    def start_set_aside(self, job: Job) -> None:
+        """Start `job` on the units set aside for it; if they are gone (an outage), it waits
+        in the queue with its claim like an interrupted run."""
+        k = job.claim
+        if not self._has_room(self.pools[k], True, job.spec.units) or not self._place(job, (k,), ()):
             self._enqueue(job)
+
+    def enqueue(self, job: Job) -> None:
+        self._enqueue(job)
 
     def _enqueue(self, job: Job) -> None:
         if self.queue:
@@ -476,12 +499,30 @@ class Simulation:
         units = spec.units
         pools = self.pools
         claim = job.claim
-        ranked = self._train_rank.get(candidates)  # filled only for static rankings
-        if ranked is None:
-            ranked = self.rank("training", spec.name, units, spec.priority, candidates, spec)
-            if self.policy.static_ranking:
-                self._train_rank[candidates] = ranked
+        ranked = self._ranking(spec, candidates)
         self._ranked = ranked  # if it fails, its block follows from the same ranking
+        if self.sunk and self._any_committed:
+            # Idle committed units are already paid for: among the pools that could start it,
+            # the lowest marginal price per unit of work (list price only for the units above
+            # the idle commitment), ties in the policy's order.
+            best, best_key = -1, None
+            for pos, k in enumerate(ranked):
+                if k != claim and blocked and k in blocked:
+                    continue
+                p = pools[k]
+                if not self._has_room(p, k == claim, units):
+                    continue
+                paid = min(units, max(0.0, self._committed_room(p))) if p.committed else 0.0
+                key = self.policy.marginal_key(p.info, p.price * (units - paid) / units
+                                               / p.train_speed, pos)
+                if best_key is None or key < best_key:
+                    best, best_key = k, key
+            if best < 0:
+                return False
+            if self.holder is not None and self.infos[best].provider != self.holder:
+                job.holder_free_at_placement = self._holder_free(spec.candidates)
+            self._start(job, pools[best])
+            return True
         for k in ranked:
             if k != claim and blocked and k in blocked:
                 continue  # kept for a blocked run (its own claim is not blocked to it)
@@ -493,6 +534,23 @@ class Simulation:
             self._start(job, p)
             return True
         return False
+
+    def _ranking(self, spec: CompiledJob, candidates: tuple[int, ...]) -> list[int]:
+        """The policy's order of `candidates` for a training run (kept for static rankings)."""
+        ranked = self._train_rank.get(candidates)  # filled only for static rankings
+        if ranked is None:
+            ranked = self.rank("training", spec.name, spec.units, spec.priority, candidates, spec)
+            if self.policy.static_ranking:
+                self._train_rank[candidates] = ranked
+        return ranked
+
+    @staticmethod
+    def _committed_room(p: PoolState) -> float:
+        """Committed units of `p` a training run would leave idle otherwise: after training and
+        the mean rate use over the reserve window (rate demand cycles; at its peak the run
+        pays on-demand, off-peak it uses what would sit idle)."""
+        rate = p.infer + p.agents
+        return p.committed - p.train - (p.rate_mean if p.rate_mean > rate else rate)
 
     def _has_room(self, p: PoolState, own_claim: bool, units: int) -> bool:
         """Could a run of `units` start in pool `p` now, blocks aside? Training leaves rate
@@ -733,6 +791,8 @@ class Simulation:
         job.status = "finished"
         if self.queue:
             self._schedule_queue()
+        if self.desk is not None and self.desk.waiting:
+            self.desk.recheck()
 
     def _interrupt(self, job: Job, reason: str) -> None:
         """Stop a running job: work since its last checkpoint is lost; it waits again."""
@@ -757,6 +817,7 @@ class Simulation:
         self.log("preemption" if reason == "inference" else "job_interrupted", p.index, spec.name,
                  spec.units, f"{reason}; lost {lost:.1f} ref-h")
         self._queue_add(job)
+        self._queue_soon()  # it restarts at once wherever it can, rate demand or not
 
     # ------------------------------------------------------------------ rate demand, per step
 
@@ -780,8 +841,10 @@ class Simulation:
                 p.infer = p.agents = 0.0
         if self.power_cap < math.inf:
             self.power_steps[k] = self.power_cap
+        self._in_tick = True
         for svc in self.services:
             self._serve(svc, k, new_infer if svc.section == "inference" else new_agents)
+        self._in_tick = False
         for i, p in enumerate(pools):
             p.infer, p.agents = new_infer[i], new_agents[i]
         self.infer_steps[k] = new_infer
@@ -789,12 +852,17 @@ class Simulation:
         lo = max(0, k - self.reserve_steps + 1)
         window = self.infer_steps[lo:k + 1] + self.agent_steps[lo:k + 1]
         peaks = window.max(axis=0)
+        means = window.mean(axis=0) if self._any_committed else peaks
         for i, p in enumerate(pools):
             p.reserve = float(peaks[i])
+            p.rate_mean = float(means[i])
         if self.queue:
             if kept is not None and not self._room_changed:
                 self._room_changed = self._pass_could_differ(kept, power_kw)
             self._schedule_queue()
+        if self.desk is not None:
+            self.desk.recheck_rate()
+            self.desk.recheck()
 
     def _pass_could_differ(self, kept: list[tuple[float, float]], power_kw: float) -> bool:
         """Could a queue pass now give another answer than the last one, after this step's
@@ -823,33 +891,67 @@ class Simulation:
         return any(not _could_ever_hold(pools[k], units) for k, units in last[3])
 
     def _serve(self, svc: CompiledService, k: int, level: list[float]) -> None:
-        """Serve one service's demand of step `k`: its pools in the policy's order, then (if
-        allowed) by preempting lower-priority training, then first refusal's bookkeeping."""
+        """Serve one service's demand of step `k`: its pools in the policy's order (idle
+        committed units first under price-ranking policies, within a policy's share limits),
+        under first refusal the holder's pools and contracted units first and others' capacity
+        only up to what the holder declined; then, if allowed, by preempting lower-priority
+        training; then first refusal's bookkeeping."""
         now = self.env._now
         si = svc.index
         demand = float(svc.demand[k])
-        remaining = demand
         ranked = self.rank(svc.section, svc.name, demand, svc.priority, svc.candidates)
-        gated = self.gated[si]
-        released = self.released_until[si] > now
-        usable = ranked
-        if gated and not released:  # first refusal in force: the holder's pools only
-            holder_pools = self._holder_pools
-            usable = [i for i in ranked if i in holder_pools]
         by_provider = [0.0] * len(self.providers)  # served this step, per provider
-        fill = self._fill
-        for i in usable:
+        desk = self.desk
+        gated = desk is not None and desk.gated[si]
+        budget = desk.budget(si, now) if gated else math.inf  # type: ignore[union-attr]
+        take = self._take
+        remaining = demand
+        if self.sunk and self._any_committed:  # already paid for: marginal price 0
+            for i in ranked:
+                if remaining <= 1e-12:
+                    break
+                p = self.pools[i]
+                if p.committed:
+                    remaining = take(i, remaining, level, by_provider,
+                                     p.committed - p.train - self._use[i])[0]
+        overflow = 0.0  # reference units on others' non-contracted capacity (first refusal)
+        holder_pools = self._holder_pools
+        limits = None
+        if self._limited:
+            got = self.policy.share_limits(
+                Request(svc.section, svc.name, demand, svc.priority, svc.candidates),  # type: ignore[arg-type]
+                self.infos, self)
+            if got is not None:
+                limits = got
+        for i in ranked:
             if remaining <= 1e-12:
                 break
-            remaining = fill(i, remaining, level, by_provider)
+            if gated and i not in holder_pools:
+                if budget - overflow <= 1e-12:
+                    continue
+                speed = self.pools[i].infer_speed
+                remaining, units = take(i, remaining, level, by_provider, (budget - overflow) / speed)
+                overflow += units * speed
+            elif limits is not None:
+                name = self.infos[i].provider
+                left = limits[0].get(name, math.inf)
+                remaining, units = take(i, remaining, level, by_provider, left)
+                limits[0][name] = left - units
+            else:
+                remaining = take(i, remaining, level, by_provider, math.inf)[0]
+        if limits is not None and not limits[1]:  # not strict: the rest spills past the caps
+            for i in ranked:
+                if remaining <= 1e-12:
+                    break
+                remaining = take(i, remaining, level, by_provider, math.inf)[0]
         if remaining > 1e-9 and self.preempt:
             pools = self.pools
             priority = svc.priority
-            for i in usable:
+            for i in ranked:
                 if remaining <= 1e-9:
                     break
                 p = pools[i]
-                if not p.running:
+                if not p.running or (gated and i not in holder_pools and budget - overflow <= 1e-12):
                     continue
                 victims = sorted((j for j in p.running.values() if j.spec.priority < priority),  # type: ignore[attr-defined]
                                  key=_eviction_order)
@@ -857,34 +959,44 @@ class Simulation:
                     if remaining <= 1e-9:
                         break
                     self._interrupt(victim, "inference")  # type: ignore[arg-type]
-                    remaining = fill(i, remaining, level, by_provider)
-        served_by = self.served_by[k, si]
-        served_by[:] = by_provider
-        if gated:
-            h = self.provider_index[self.holder]  # type: ignore[index]
-            elsewhere = float(served_by.sum() - served_by[h])
-            if remaining > 1e-9 and not released:
-                self._offer_service(svc, remaining, renewal=False)
-            elif released and elsewhere > 0 and self.released_until[si] - now <= self.step + 1e-9:
-                self._offer_service(svc, elsewhere, renewal=True)  # ask again before it lapses
-            if not released and self.released_until[si] > now:  # a zero window, answered at once
-                holder_pools = self._holder_pools
-                for i in ranked:
-                    if remaining <= 1e-12:
-                        break
-                    if i not in holder_pools:
-                        remaining = fill(i, remaining, level, by_provider)
-                served_by[:] = by_provider
-            self.last_elsewhere[si] = float(served_by.sum() - served_by[h])
+                    if gated and i not in holder_pools:
+                        speed = p.infer_speed
+                        remaining, units = take(i, remaining, level, by_provider,
+                                                (budget - overflow) / speed)
+                        overflow += units * speed
+                    else:
+                        remaining = take(i, remaining, level, by_provider, math.inf)[0]
+        self.served_by[k, si] = by_provider
         if remaining < 1e-9 * max(1.0, demand):
             remaining = 0.0  # float dust from splitting demand across pools
         self.served[k, si] = demand - remaining
-        self.last_unmet[si] = remaining
+        if gated:
+            desk.after_serve(svc, k, remaining, overflow)  # type: ignore[union-attr]
+            if remaining > 0 and self.desk.terms.window_hours <= 0:  # type: ignore[union-attr]
+                # A zero window: the offer was answered at once; serve what it freed now.
+                extra = desk.budget(si, now) - budget  # type: ignore[union-attr]
+                for i in ranked:
+                    if remaining <= 1e-12 or extra <= 1e-12:
+                        break
+                    if i not in holder_pools:
+                        speed = self.pools[i].infer_speed
+                        remaining, units = take(i, remaining, level, by_provider, extra / speed)
+                        extra -= units * speed
+                        overflow += units * speed
+                self.served_by[k, si] = by_provider
+                if remaining < 1e-9 * max(1.0, demand):
+                    remaining = 0.0
+                self.served[k, si] = demand - remaining
+            budget_left = desk.budget(si, now) - overflow  # type: ignore[union-attr]
+        else:
+            budget_left = math.inf
         if remaining > 0:
-            self._explain_unmet(svc, k, remaining)
+            self._explain_unmet(svc, k, remaining, budget_left <= 1e-9)
 
-    def _fill(self, i: int, remaining: float, level: list[float], by_provider: list[float]) -> float:
-        """Place what pool `i` can take of `remaining` work; return what is left."""
+    def _take(self, i: int, remaining: float, level: list[float], by_provider: list[float],
+              most: float) -> tuple[float, float]:
+        """Place in pool `i` what it can take of `remaining` work, at most `most` units;
+        return the work left and the units placed."""
         p = self.pools[i]
         use = self._use
         free = p.avail - p.train
@@ -892,57 +1004,47 @@ class Simulation:
         if claimed and free >= claimed:
             free -= claimed
         free -= use[i]
+        if most < free:
+            free = most
         kw = p.kw
         if kw and self.power_cap < math.inf:
             free = min(free, (self.power_cap - self.power_kw) / kw)
         if free <= 1e-12:
-            return remaining
+            return remaining, 0.0
         speed = p.infer_speed
         units = min(remaining / speed, free)
         level[i] += units
         use[i] += units
         self.power_kw += units * kw
         by_provider[p.provider_index] += units * speed
-        return remaining - units * speed
+        return remaining - units * speed, units
 
-    def _offer_service(self, svc: CompiledService, amount: float, renewal: bool) -> None:
-        """Offer a shortfall (or, on renewal, what is served elsewhere) to the holder first."""
-        assert self.rofr is not None
-        si = svc.index
-        now = self.env.now
-        if self.offer_pending[si]:
-            return
-        self.offer_pending[si] = True
-        if renewal:  # what runs elsewhere keeps running until the holder answers
-            self.released_until[si] = now + self.rofr.window_hours + self.step
-        self.log("rofr_offer", None, svc.name, amount,
-                 f"{svc.section} renewal" if renewal else svc.section, provider=self.holder)
-        if self.rofr.window_hours > 0:
-            self.at(now + self.rofr.window_hours, lambda: self._answer_service(svc, renewal))
-        else:
-            self._answer_service(svc, renewal)
+    # What the first-refusal desk asks of the rate-demand side.
 
-    def _answer_service(self, svc: CompiledService, renewal: bool) -> None:
-        """The holder takes what it can supply; if it cannot take it all, the rest may go
-        elsewhere for the release period."""
-        assert self.rofr is not None
-        si = svc.index
-        now = self.env.now
-        self.offer_pending[si] = False
-        shortfall = self.last_unmet[si] + self.last_elsewhere[si]
-        holder_free = sum(self.free_units(i) * self.infos[i].infer_speed for i in svc.candidates
-                          if self.infos[i].provider == self.holder)
-        if shortfall > 1e-9 and holder_free + 1e-9 < shortfall:
-            self.released_until[si] = now + self.rofr.release_hours
-            answer = "declined"
-        else:
-            answer = "accepted"
-            if renewal:
-                self.released_until[si] = now
-        self.log("rofr_answer", None, svc.name, shortfall, answer, self.rofr.window_hours,
-                 provider=self.holder)
+    def holder_outage_units(self, svc: CompiledService, holder_pools: frozenset[int]) -> float:
+        """Reference units `svc` lost to outages in the holder's pools (failover may replace)."""
+        total = 0.0
+        for i in svc.candidates:
+            if i in holder_pools:
+                p = self.pools[i]
+                if p.lost:
+                    total += min(p.lost, p.installed) * p.infer_speed
+        return total
 
-    def _explain_unmet(self, svc: CompiledService, k: int, unmet: float) -> None:
+    def spare_for_term(self, svc: CompiledService, holder_pools: frozenset[int]) -> float:
+        """Reference units the holder's pools could give `svc` at every hour of a term: room
+        after training, claims and the larger of their recent peak and current rate use."""
+        total = 0.0
+        for i in svc.candidates:
+            if i in holder_pools:
+                p = self.pools[i]
+                rate = self._rate_now(p)
+                spare = p.avail - p.train - p.claimed - (p.reserve if p.reserve > rate else rate)
+                if spare > 0:
+                    total += spare * p.infer_speed
+        return total
+
+    def _explain_unmet(self, svc: CompiledService, k: int, unmet: float, barred: bool) -> None:
         """Split unmet demand into outage, exclusivity (or first refusal) and capacity."""
         pools = self.pools
         outage = 0.0
@@ -952,7 +1054,7 @@ class Simulation:
                 outage += min(p.lost, p.installed) * p.infer_speed
         u_out = min(unmet, outage)
         si = svc.index
-        in_force = self.gated[si] and self.released_until[si] <= self.env._now
+        in_force = barred  # first refusal kept it from capacity elsewhere
         use = self._use
         elsewhere = 0.0
         for i in self._barred[si][0 if in_force else 1]:  # pools it could run on but may not

@@ -360,9 +360,9 @@ def trace_steps(scenario: Scenario | str | Path, service: str) -> pd.DataFrame:
     service's own curve in `on_top` mode). Token and request counts are the trace's, unscaled."""
     import pandas as pd
 
-    from sim.api import load
+    from sim.scenario.loader import load_scenario
 
-    s = load(scenario)
+    s = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     svc = s.inference.get(service) or s.agents.get(service)
     if svc is None:
         known = ", ".join([*s.inference, *s.agents]) or "none"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -66,11 +66,17 @@ class WorldView(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class FirstRefusal:
-    """A right of first refusal: every request is offered to `provider` first."""
+    """A right of first refusal on new capacity: a request that contracted capacity cannot take
+    is offered to `provider` first. It answers after a delay drawn with mean
+    `answer_delay_hours` (capped at the window) when it can supply, else by the end of
+    `window_hours`; what it declines may go elsewhere for `release_hours`. `failover`: during an
+    outage at the holder, the units it lost may be replaced elsewhere without an offer."""
 
     provider: str
     window_hours: float
     release_hours: float
+    answer_delay_hours: float = 0.0
+    failover: bool = True
 
 
 class NoParams(BaseModel):
@@ -93,6 +99,9 @@ class Policy:
     Params: ClassVar[type[BaseModel]] = NoParams
     static_ranking: ClassVar[bool] = False
     """True when `rank` depends only on the request's candidates and pool facts (cacheable)."""
+    sunk_commitments: ClassVar[bool] = False
+    """True for policies that rank by price: committed (take-or-pay) units are already paid, so
+    the engine fills idle committed units first (marginal price 0), then follows `rank`."""
 
     def __init__(self, params: BaseModel | None = None) -> None:
         self.params = params if params is not None else self.Params()
@@ -112,6 +121,19 @@ class Policy:
     def rank(self, request: Request, pools: Sequence[PoolInfo], world: WorldView) -> list[int]:
         """Pool indices to try, best first; pools left out are not tried."""
         raise NotImplementedError
+
+    def marginal_key(self, pool: PoolInfo, marginal_price: float, position: int) -> tuple[Any, ...]:
+        """Order of pools that could start a training run, for `sunk_commitments` policies:
+        `marginal_price` is dollars per reference-unit-hour after idle commitments, `position`
+        the pool's place in `rank`. Lowest first."""
+        return (marginal_price, position)
+
+    def share_limits(self, request: Request, pools: Sequence[PoolInfo],
+                     world: WorldView) -> tuple[dict[str, float], bool] | None:
+        """For rate demand: the most units each provider may take of this request, and whether
+        that limit is strict (else demand the limits leave unserved may spill past them in
+        `rank` order). None: no limits (the default)."""
+        return None
 
 
 def price_per_work(pool: PoolInfo, kind: RequestKind) -> float:

@@ -1,4 +1,4 @@
-"""`cheapest_first`: lowest list price per unit of work, any provider."""
+"""`cheapest_first`: lowest marginal price per unit of work, any provider (commitments are sunk)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from sim.policies.base import Policy, PoolInfo, Request, WorldView, price_per_wo
 
 class CheapestFirst(Policy):
     name = "cheapest_first"
-    summary = "lowest list price per unit of work (price / speed), any provider"
+    summary = ("lowest marginal price per unit of work: idle committed units first (already "
+               "paid), then list price / speed, any provider")
     static_ranking = True
+    sunk_commitments = True
 
     def rank(self, request: Request, pools: Sequence[PoolInfo], world: WorldView) -> list[int]:
         return sorted(

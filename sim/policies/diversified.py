@@ -63,3 +63,16 @@ class Diversified(Policy):
         if p.strict:
             return within
         return within + [i for i in ordered if i not in within]
+
+    def share_limits(self, request: Request, pools: Sequence[PoolInfo],
+                     world: WorldView) -> tuple[dict[str, float], bool] | None:
+        """Rate demand is spread: each provider may take units up to the cap of the total in
+        use once this request is served (read from the state the step is building)."""
+        p = self.params
+        assert isinstance(p, DiversifiedParams)
+        providers = {pools[i].provider for i in request.candidates}
+        if len(providers) < 2:
+            return None
+        cpu = pools[request.candidates[0]].family == "cpu"
+        cap = p.share_cap * (world.total_units(cpu) + request.units)
+        return {name: max(0.0, cap - world.provider_units(name, cpu)) for name in providers}, p.strict
