@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sim.cli import UserError
+from sim.errors import UserError
 
 
 class ProgressBar:
@@ -249,7 +249,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         check_settings(scenario, settings)
     except SettingError as exc:
         raise UserError(f"--set {exc}") from None
-    policies = _policies(args.policies, [scenario.policy.default])
+    policies = _policies(args.policies, list(dict.fromkeys(["open_market", scenario.policy.default])))
     try:
         check_policies(policies, args.baseline)
     except ValueError as exc:
@@ -320,8 +320,9 @@ def add_commands(sub: Any) -> None:
                     "summary metric as mean ± 95% CI per policy, with the paired difference "
                     "to the baseline policy; write the tables and plots to a results folder.")
     p.add_argument("file", help="scenario YAML file")
-    p.add_argument("--policies", metavar="NAMES", help="comma-separated policy names, or 'all' (default: "
-                                      "cheapest_first,microsoft_first,perf_per_dollar,diversified)")
+    p.add_argument("--policies", metavar="NAMES", help="comma-separated policy names, or 'all' "
+                   "(default: open_market,microsoft_first,cheapest_first,perf_per_dollar,"
+                   "diversified; the first is the baseline)")
     _common(p, 10)
     p.set_defaults(func=_cmd_compare)
 
@@ -335,8 +336,9 @@ def add_commands(sub: Any) -> None:
                    help="a scenario field by dotted path and the values to try (YAML), e.g. "
                         "providers.gcp.pools.tpu-v6e.price_per_hour=1.5,1.9,2.5; repeat for a "
                         "grid")
-    p.add_argument("--policies", metavar="NAMES", help="comma-separated policy names, or 'all' (default: the "
-                                      "scenario's policy.default)")
+    p.add_argument("--policies", metavar="NAMES", help="comma-separated policy names, or 'all' "
+                   "(default: open_market and the scenario's policy.default; the first is the "
+                   "baseline)")
     _common(p, 5)
     p.set_defaults(func=_cmd_sweep)
 

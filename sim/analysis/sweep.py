@@ -21,7 +21,7 @@ import yaml
 
 from sim.analysis.collect import Failure, Progress, collect
 from sim.analysis.compare import check_policies, run_tasks, save_figures
-from sim.analysis.metrics import HEADLINE, Metric, key_metrics
+from sim.analysis.metrics import HEADLINE, Metric, key_metrics, short_path
 from sim.analysis.report import metric_rows, render
 from sim.analysis.tables import interval_table
 from sim.results.atomic import atomic_folder
@@ -206,17 +206,6 @@ class Sweep:
                 f"{self.replications} replications>")
 
 
-def short_path(path: str) -> str:
-    """The end of a dotted path with its last two names: `tpu-v6e.price_per_hour`,
-    `tenant_cap.2.units` (list indices do not count as names)."""
-    parts = path.split(".")
-    names, i = 0, len(parts)
-    while i > 0 and names < 2:
-        i -= 1
-        names += not parts[i].isdigit()
-    return ".".join(parts[i:])
-
-
 def sweep(scenario: str | Path | Scenario, settings: Mapping[str, Sequence[Any]],
           policies: Sequence[str] | None = None, replications: int = 5,
           baseline: str | None = None, *, workers: int = 1, executor: Executor | None = None,
@@ -231,7 +220,9 @@ def sweep(scenario: str | Path | Scenario, settings: Mapping[str, Sequence[Any]]
     from sim.api import load
 
     s = load(scenario)
-    names, baseline = check_policies(list(policies or [s.policy.default]), baseline)
+    # By default the scenario's policy against `open_market`, the baseline that prices the right.
+    names, baseline = check_policies(
+        list(policies or dict.fromkeys(["open_market", s.policy.default])), baseline)
     if replications < 1:
         raise ValueError(f"replications must be at least 1, got {replications}")
     combos = check_settings(s, settings)
