@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sim.errors import UserError
+
 EXIT_USER_ERROR = 2
 
 
-class UserError(Exception):
-    """A mistake in what the user asked for; its message is shown as is."""
 
 
 def _fmt(value: Any, unit: str = "") -> str:

@@ -154,3 +154,14 @@ def format_half_width(metric: Metric, half: float | None, unit: bool = True) -> 
     if half is None or not math.isfinite(half):
         return ""
     return "±" + format_delta(metric, half, unit, digits=2, signed=False)
+
+
+def short_path(path: str) -> str:
+    """The end of a dotted path with its last two names: `tpu-v6e.price_per_hour`,
+    `tenant_cap.2.units` (list indices do not count as names)."""
+    parts = path.split(".")
+    names, i = 0, len(parts)
+    while i > 0 and names < 2:
+        i -= 1
+        names += not parts[i].isdigit()
+    return ".".join(parts[i:])

@@ -12,8 +12,7 @@ from matplotlib import dates as mdates
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from sim.analysis.metrics import HEADLINE, Metric, describe
-from sim.analysis.sweep import short_path
+from sim.analysis.metrics import HEADLINE, Metric, describe, short_path
 from sim.plots.style import new_axes, no_data, policy_colors, si_axis
 
 SWEEP_PANELS = HEADLINE
