@@ -152,7 +152,7 @@ def test_skipped_pass_only_when_room_shrank_and_blocks_hold() -> None:
 def test_newcomer_decided_from_last_pass_records_its_block() -> None:
     """A run that joins the end of the queue and is decided from the last pass's outcome
     adds its block to that record, so a later tick knows the block could move."""
-    from sim.engine.simulation import Job
+    from sim.engine.state import Job
 
     s = overloaded([(100, 1.0, False)], [8], 30.0, [0], True, 0.2, 0.0)
     engine = Simulation(compile_scenario(s), make_policy("cheapest_first"))

@@ -38,7 +38,8 @@ from sim.policies import FirstRefusal
 
 if TYPE_CHECKING:
     from sim.engine.compile import CompiledService
-    from sim.engine.simulation import Job, Simulation
+    from sim.engine.simulation import Simulation
+    from sim.engine.state import Job
 
 GRANDFATHER_HOURS = 168.0
 """Rate use elsewhere in the first week is use that existed before the horizon."""

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sim.engine.simulation import Job
+    from sim.engine.state import Job
 
 QueueKey = tuple[int, float, int]  # (-priority, arrival, index): queue order
 Group = tuple[tuple[int, ...], int]  # (candidates, claimed pool or -1)

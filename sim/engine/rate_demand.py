@@ -1,0 +1,261 @@
+"""Rate demand (inference and agents), served once per step from numpy demand series."""
+
+from __future__ import annotations
+
+import math
+
+from sim.engine.compile import CompiledService
+from sim.engine.state import (
+    claim_on_rate,
+    could_ever_hold,
+    eviction_order,
+    rate_hold,
+)
+from sim.policies import Request
+
+
+class RateDemand:
+    """Part of `Simulation`: serves each step's rate demand in priority order, preempts training
+    where allowed, and explains what goes unmet (state lives on the simulation)."""
+
+    def _tick(self, k: int) -> None:
+        now = self.env.now
+        if k + 1 < self.c.n_steps:
+            self.at((k + 1) * self.step, lambda: self._tick(k + 1), urgent=True)
+        pools = self.pools
+        m = len(pools)
+        new_infer = [0.0] * m
+        new_agents = [0.0] * m
+        self._use = [0.0] * m  # rate demand placed in each pool so far this step
+        # What rate demand keeps from training (and from claims) in each pool, to see below
+        # whether that changed.
+        kept = [(rate_hold(p), p.infer + p.agents) for p in pools] if self.queue else None
+        power_kw = self.power_kw
+        for p in pools:
+            p.flush(now)
+            if p.infer or p.agents:
+                self.power_kw -= (p.infer + p.agents) * p.kw
+                p.infer = p.agents = 0.0
+        if self.power_cap < math.inf:
+            self.power_steps[k] = self.power_cap
+        self._in_tick = True
+        for svc in self.services:
+            self._serve(svc, k, new_infer if svc.section == "inference" else new_agents)
+        self._in_tick = False
+        for i, p in enumerate(pools):
+            p.infer, p.agents = new_infer[i], new_agents[i]
+        self.infer_steps[k] = new_infer
+        self.agent_steps[k] = new_agents
+        lo = max(0, k - self.reserve_steps + 1)
+        window = self.infer_steps[lo:k + 1] + self.agent_steps[lo:k + 1]
+        peaks = window.max(axis=0)
+        means = window.mean(axis=0) if self._any_committed else peaks
+        for i, p in enumerate(pools):
+            p.reserve = float(peaks[i])
+            p.rate_mean = float(means[i])
+        if self.queue:
+            if kept is not None and not self._room_changed:
+                self._room_changed = self._pass_could_differ(kept, power_kw)
+            self._schedule_queue()
+        if self.desk is not None:
+            self.desk.recheck_rate()
+            self.desk.recheck()
+
+    def _pass_could_differ(self, kept: list[tuple[float, float]], power_kw: float) -> bool:
+        """Could a queue pass now give another answer than the last one, after this step's
+        rate demand replaced the last (`kept`: each pool's max(reserve, rate) and rate before)?
+
+        Only if some pool gained room for training or for a claim, power was freed, or a pool
+        the last pass blocked can no longer ever hold the run it was blocked for (its block
+        would move, and runs could pass there). Room that only shrank fails every run that
+        failed before, and blocks computed then fall on the same pools.
+        """
+        if self.power_cap < math.inf and self.power_kw < power_kw - 1e-9:
+            return True
+        shrank = False
+        for p, (before, rate) in zip(self.pools, kept, strict=True):
+            held = rate_hold(p)
+            if held < before - 1e-9 or (p.claimed and p.infer + p.agents < rate - 1e-9):
+                return True
+            if held > before + 1e-9:
+                shrank = True
+        if not shrank:
+            return False
+        last = self._last_pass
+        if last is None:
+            return True
+        pools = self.pools
+        return any(not could_ever_hold(pools[k], units) for k, units in last[3])
+
+    def _serve(self, svc: CompiledService, k: int, level: list[float]) -> None:
+        """Serve one service's demand of step `k`: its pools in the policy's order (idle
+        committed units first under price-ranking policies, within a policy's share limits),
+        under first refusal the holder's pools and contracted units first and others' capacity
+        only up to what the holder declined; then, if allowed, by preempting lower-priority
+        training; then first refusal's bookkeeping."""
+        now = self.env._now
+        si = svc.index
+        demand = float(svc.demand[k])
+        ranked = self.rank(svc.section, svc.name, demand, svc.priority, svc.candidates)
+        by_provider = [0.0] * len(self.providers)  # served this step, per provider
+        desk = self.desk
+        gated = desk is not None and desk.gated[si]
+        budget = desk.budget(si, now) if gated else math.inf  # type: ignore[union-attr]
+        take = self._take
+        remaining = demand
+        if self.sunk and self._any_committed:  # already paid for: marginal price 0
+            for i in ranked:
+                if remaining <= 1e-12:
+                    break
+                p = self.pools[i]
+                if p.committed:
+                    remaining = take(i, remaining, level, by_provider,
+                                     p.committed - p.train - self._use[i])[0]
+        overflow = 0.0  # reference units on others' non-contracted capacity (first refusal)
+        holder_pools = self._holder_pools
+        limits = None
+        if self._limited:
+            got = self.policy.share_limits(
+                Request(svc.section, svc.name, demand, svc.priority, svc.candidates),  # type: ignore[arg-type]
+                self.infos, self)
+            if got is not None:
+                limits = got
+        for i in ranked:
+            if remaining <= 1e-12:
+                break
+            if gated and i not in holder_pools:
+                if budget - overflow <= 1e-12:
+                    continue
+                speed = self.pools[i].infer_speed
+                remaining, units = take(i, remaining, level, by_provider, (budget - overflow) / speed)
+                overflow += units * speed
+            elif limits is not None:
+                name = self.infos[i].provider
+                left = limits[0].get(name, math.inf)
+                remaining, units = take(i, remaining, level, by_provider, left)
+                limits[0][name] = left - units
+            else:
+                remaining = take(i, remaining, level, by_provider, math.inf)[0]
+        if limits is not None and not limits[1]:  # not strict: the rest spills past the caps
+            for i in ranked:
+                if remaining <= 1e-12:
+                    break
+                remaining = take(i, remaining, level, by_provider, math.inf)[0]
+        if remaining > 1e-9 and self.preempt:
+            pools = self.pools
+            priority = svc.priority
+            for i in ranked:
+                if remaining <= 1e-9:
+                    break
+                p = pools[i]
+                if not p.running or (gated and i not in holder_pools and budget - overflow <= 1e-12):
+                    continue
+                victims = sorted((j for j in p.running.values() if j.spec.priority < priority),  # type: ignore[attr-defined]
+                                 key=eviction_order)
+                for victim in victims:
+                    if remaining <= 1e-9:
+                        break
+                    self._interrupt(victim, "inference")  # type: ignore[arg-type]
+                    if gated and i not in holder_pools:
+                        speed = p.infer_speed
+                        remaining, units = take(i, remaining, level, by_provider,
+                                                (budget - overflow) / speed)
+                        overflow += units * speed
+                    else:
+                        remaining = take(i, remaining, level, by_provider, math.inf)[0]
+        self.served_by[k, si] = by_provider
+        if remaining < 1e-9 * max(1.0, demand):
+            remaining = 0.0  # float dust from splitting demand across pools
+        self.served[k, si] = demand - remaining
+        if gated:
+            desk.after_serve(svc, k, remaining, overflow)  # type: ignore[union-attr]
+            if remaining > 0 and self.desk.terms.window_hours <= 0:  # type: ignore[union-attr]
+                # A zero window: the offer was answered at once; serve what it freed now.
+                extra = desk.budget(si, now) - budget  # type: ignore[union-attr]
+                for i in ranked:
+                    if remaining <= 1e-12 or extra <= 1e-12:
+                        break
+                    if i not in holder_pools:
+                        speed = self.pools[i].infer_speed
+                        remaining, units = take(i, remaining, level, by_provider, extra / speed)
+                        extra -= units * speed
+                        overflow += units * speed
+                self.served_by[k, si] = by_provider
+                if remaining < 1e-9 * max(1.0, demand):
+                    remaining = 0.0
+                self.served[k, si] = demand - remaining
+            budget_left = desk.budget(si, now) - overflow  # type: ignore[union-attr]
+        else:
+            budget_left = math.inf
+        if remaining > 0:
+            self._explain_unmet(svc, k, remaining, budget_left <= 1e-9)
+
+    def _take(self, i: int, remaining: float, level: list[float], by_provider: list[float],
+              most: float) -> tuple[float, float]:
+        """Place in pool `i` what it can take of `remaining` work, at most `most` units;
+        return the work left and the units placed."""
+        p = self.pools[i]
+        use = self._use
+        free = p.avail - p.train
+        claimed = p.claimed  # as claim_on_rate, inlined: this is the hottest loop of a step
+        if claimed and free >= claimed:
+            free -= claimed
+        free -= use[i]
+        if most < free:
+            free = most
+        kw = p.kw
+        if kw and self.power_cap < math.inf:
+            free = min(free, (self.power_cap - self.power_kw) / kw)
+        if free <= 1e-12:
+            return remaining, 0.0
+        speed = p.infer_speed
+        units = min(remaining / speed, free)
+        level[i] += units
+        use[i] += units
+        self.power_kw += units * kw
+        by_provider[p.provider_index] += units * speed
+        return remaining - units * speed, units
+
+    # What the first-refusal desk asks of the rate-demand side.
+
+    def holder_outage_units(self, svc: CompiledService, holder_pools: frozenset[int]) -> float:
+        """Reference units `svc` lost to outages in the holder's pools (failover may replace)."""
+        total = 0.0
+        for i in svc.candidates:
+            if i in holder_pools:
+                p = self.pools[i]
+                if p.lost:
+                    total += min(p.lost, p.installed) * p.infer_speed
+        return total
+
+    def spare_for_term(self, svc: CompiledService, holder_pools: frozenset[int]) -> float:
+        """Reference units the holder's pools could give `svc` at every hour of a term: room
+        after training, claims and the larger of their recent peak and current rate use."""
+        total = 0.0
+        for i in svc.candidates:
+            if i in holder_pools:
+                p = self.pools[i]
+                rate = self._rate_now(p)
+                spare = p.avail - p.train - p.claimed - (p.reserve if p.reserve > rate else rate)
+                if spare > 0:
+                    total += spare * p.infer_speed
+        return total
+
+    def _explain_unmet(self, svc: CompiledService, k: int, unmet: float, barred: bool) -> None:
+        """Split unmet demand into outage, exclusivity (or first refusal) and capacity."""
+        pools = self.pools
+        outage = 0.0
+        for i in svc.candidates:
+            p = pools[i]
+            if p.lost:
+                outage += min(p.lost, p.installed) * p.infer_speed
+        u_out = min(unmet, outage)
+        si = svc.index
+        in_force = barred  # first refusal kept it from capacity elsewhere
+        use = self._use
+        elsewhere = 0.0
+        for i in self._barred[si][0 if in_force else 1]:  # pools it could run on but may not
+            p = pools[i]
+            elsewhere += max(0.0, p.avail - p.train - claim_on_rate(p) - use[i]) * p.infer_speed
+        u_ex = min(unmet - u_out, elsewhere)
+        self.unmet_reason[k, si] = (u_out, u_ex, unmet - u_out - u_ex)

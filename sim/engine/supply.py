@@ -1,0 +1,106 @@
+"""Supply changes: capacity coming online or leaving, tenant caps, contracts, outages, power."""
+
+from __future__ import annotations
+
+from sim.engine.pools import PoolState
+from sim.engine.state import (
+    _Call,
+    eviction_order,
+)
+
+
+class SupplyEvents:
+    """Part of `Simulation`: applies supply changes at step boundaries and evicts what no longer
+    fits (state lives on the simulation)."""
+
+    def _installed(self, p: PoolState, delta: float, label: str) -> None:
+        p.flush(self.env.now)
+        p.installed = max(0.0, p.installed + delta)
+        p.update_avail(self.env.now)
+        if label != "schedule" or self.env.now > 0:
+            self.log("capacity_change", p.index, label, delta)
+        self._after_supply(p, increased=delta > 0)
+
+    def _cap(self, p: PoolState, cap: float) -> None:
+        p.flush(self.env.now)
+        before = p.cap
+        p.cap = cap
+        p.update_avail(self.env.now)
+        self.log("tenant_cap", p.index, "", cap)
+        self._after_supply(p, increased=cap > before)
+
+    def _commit(self, p: PoolState, du: float, dr: float) -> None:
+        p.flush(self.env.now)
+        p.committed += du
+        p.commit_rate += dr
+        if abs(p.committed) < 1e-9:
+            p.committed = p.commit_rate = 0.0
+        p.update_avail(self.env.now)
+        self.log("commitment_start" if du > 0 else "commitment_end", p.index, "", du)
+
+    def _outage(self, p: PoolState, n: int, share: float, kind: str) -> None:
+        p.flush(self.env.now)
+        units = share * p.installed
+        p.outage_units[n] = units
+        p.lost += units
+        p.update_avail(self.env.now)
+        self.log(f"{kind}_start", p.index, "", units, f"share {share:g}")
+        # A gang fails if any of its units is in the failed share.
+        for job in sorted(p.running.values(), key=lambda j: j.spec.index):  # type: ignore[attr-defined]
+            hit = 1.0 - (1.0 - share) ** job.spec.units  # type: ignore[attr-defined]
+            if self.interrupt_rng.random() < hit:
+                self._interrupt(job, kind)  # type: ignore[arg-type]
+        self._after_supply(p, increased=False)
+
+    def _recover(self, p: PoolState, n: int, kind: str) -> None:
+        p.flush(self.env.now)
+        p.lost = max(0.0, p.lost - p.outage_units.pop(n, 0.0))
+        p.update_avail(self.env.now)
+        self.log(f"{kind}_end", p.index)
+        self._after_supply(p, increased=True)
+
+    def _power(self, kw: float) -> None:
+        before = self.power_cap
+        self.power_cap = kw
+        k = min(int(self.env.now / self.step + 1e-9), self.c.n_steps - 1)
+        self.power_steps[k:] = kw
+        self.log("power_ceiling", None, "", kw / 1000.0, "MW", provider="")
+        if kw < before:
+            while self.power_kw > self.power_cap + 1e-6:
+                victims = [j for p in self.pools for j in p.running.values()]
+                if not victims:
+                    break
+                self._interrupt(min(victims, key=eviction_order), "power")  # type: ignore[arg-type]
+        else:
+            self._queue_soon()
+
+    def _queue_soon(self) -> None:
+        """Start waiting jobs once every supply change of this moment has been applied."""
+        self._room_changed = True
+        if not self._queue_pending and (self.queue or (self.desk and self.desk.waiting)):
+            self._queue_pending = True
+            self.push(self.env.now, self._queue_ev, None)
+
+    def _queue_ev(self, ev: _Call) -> None:
+        self._queue_pending = False
+        self._schedule_queue()
+        if self.desk is not None:
+            self.desk.recheck()
+
+    def _after_supply(self, p: PoolState, increased: bool) -> None:
+        self._room_changed = True
+        if increased:
+            self._queue_soon()
+            return
+        # Never hold more than is available: evict lowest priority, most recent first.
+        while p.train > p.avail + 1e-9 and p.running:
+            self._interrupt(min(p.running.values(), key=eviction_order), "capacity")  # type: ignore[arg-type]
+        over = p.used() - p.avail
+        if over > 1e-9:  # rate demand loses what no longer fits until the next step reallocates
+            cut_agents = min(p.agents, over)
+            cut_infer = min(p.infer, over - cut_agents)
+            p.agents -= cut_agents
+            p.infer -= cut_infer
+            self.power_kw -= (cut_agents + cut_infer) * p.kw
+            if p.kw:
+                self._room_changed = True  # power no longer drawn here may start a run elsewhere

@@ -1,0 +1,478 @@
+"""Training runs: arrival, the waiting queue with priorities, backfill and blocks, gang placement,
+starts, ends, interruptions and checkpoint/restart."""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from heapq import heapify, heappop, heappush
+
+from simpy.core import NORMAL
+
+from sim.engine.compile import CompiledJob
+from sim.engine.pools import PoolState
+from sim.engine.state import (
+    Job,
+    _Call,
+    could_ever_hold,
+    rate_hold,
+)
+from sim.engine.waiting import Group, entry_key
+
+
+class TrainingQueue:
+    """Part of `Simulation`: places gang-scheduled training runs (state lives on the simulation)."""
+
+    def _arrive_ev(self, ev: _Call) -> None:
+        """Run `ev.args` asks for capacity: offered to the first-refusal holder, or queued."""
+        i = ev.args
+        jobs = self.c.jobs
+        if i + 1 < len(jobs):  # arrivals are sorted: the next one is never in the past
+            env = self.env
+            heappush(env._queue, (jobs[i + 1].arrival, NORMAL, next(env._eid),
+                                  _Call(self._arrive_ev, i + 1)))
+        spec = jobs[i]
+        job = Job(spec, spec.duration)
+        self.jobs.append(job)
+        if not spec.candidates:
+            job.status = "unplaceable"
+            job.end = self.env.now  # turned away on arrival
+            return
+        if self.desk is not None and self.desk.offer_run(job):
+            return
+        self._enqueue(job)
+
+    # What the first-refusal desk asks of the training side.
+
+    def place_contracted(self, job: Job) -> bool:
+        """Start `job` on idle committed units (already contracted: no offer needed), if a
+        candidate pool's idle commitment holds the whole run and it has room."""
+        spec = job.spec
+        for k in self._ranking(spec, spec.candidates):
+            p = self.pools[k]
+            if self._committed_room(p) + 1e-9 >= spec.units and self._has_room(p, False, spec.units):
+                self._start(job, p)
+                return True
+        return False
+
+    def holder_room(self, job: Job, holder_pools: frozenset[int]) -> int:
+        """The first holder pool (in the policy's order) that could start `job` now, or -1."""
+        spec = job.spec
+        for k in self._ranking(spec, spec.candidates):
+            if k in holder_pools and self._has_room(self.pools[k], False, spec.units):
+                return k
+        return -1
+
+    def start_on(self, job: Job, pool: int) -> None:
+        self._start(job, self.pools[pool])
+
+    def set_aside(self, job: Job, pool: int) -> None:
+        """Keep `job`'s units in `pool` for it (a claim) until it starts there."""
+        job.claim = pool
+        self.pools[pool].claimed += job.spec.units
+
+    def start_set_aside(self, job: Job) -> None:
+        """Start `job` on the units set aside for it; if they are gone (an outage), it waits
+        in the queue with its claim like an interrupted run."""
+        k = job.claim
+        if not self._has_room(self.pools[k], True, job.spec.units) or not self._place(job, (k,), ()):
+            self._enqueue(job)
+
+    def enqueue(self, job: Job) -> None:
+        self._enqueue(job)
+
+    def _enqueue(self, job: Job) -> None:
+        if self.queue:
+            if not self._join_after_pass(job):
+                self._queue_add(job)
+                self._schedule_queue()
+        elif not self._place(job, job.spec.candidates, ()):
+            self._queue_add(job)
+            self._schedule_queue()
+        max_wait = job.spec.max_wait
+        if max_wait is not None and job.status == "waiting" and math.isnan(job.start):
+            deadline = job.spec.arrival + max_wait
+            if deadline <= self.env.now:
+                self._abandon(job)
+            elif deadline < self.end:
+                self.at(deadline, lambda: self._abandon(job))
+
+    def _join_after_pass(self, job: Job) -> bool:
+        """Join the end of the queue using the last pass's outcome, when that still holds (no
+        room gained, nobody joined or left since): only the newcomer needs deciding. False
+        when a full pass is needed instead."""
+        last = self._last_pass
+        spec = job.spec
+        if (last is None or self._queue_changed or self._room_changed
+                or not self._skip
+                or (-spec.priority, spec.arrival, spec.index) < self.queue.last_key()):
+            return False
+        blocked, failed, complete, block_sizes = last
+        group = (spec.candidates, job.claim)
+        smallest_failed = failed.get(group)
+        if smallest_failed is None or spec.units < smallest_failed:
+            if not self.backfill:  # the head is stuck: nobody passes it
+                self._queue_add(job)
+                self._queue_changed = False
+                return True
+            if not complete:
+                return False  # blocks of runs after where the pass stopped are not known
+            if self._place(job, spec.candidates, blocked):
+                return True  # placing takes room only: every waiting run still fails
+            failed[group] = spec.units
+            ranked = self._ranked
+        elif spec.units == smallest_failed:
+            self._queue_add(job)  # same request as one that failed: same answer, same block
+            self._queue_changed = False
+            return True
+        else:
+            ranked = None
+        k = self._block(spec.candidates, spec, ranked)
+        if k >= 0:
+            blocked.add(k)
+            block_sizes.append((k, spec.units))
+        self._queue_add(job)
+        self._queue_changed = False
+        return True
+
+    def _abandon(self, job: Job) -> None:
+        """A job that never started within its `max_wait` leaves the queue unserved."""
+        if job.status != "waiting" or not math.isnan(job.start):
+            return
+        if job.group is not None:
+            self._queue_remove(job)  # a block it held may be gone
+        job.status = "abandoned"
+        job.end = self.env.now
+
+    def _training_free(self, p: PoolState) -> float:
+        return p.avail - p.train - p.claimed - rate_hold(p)
+
+    def _holder_free(self, candidates: tuple[int, ...]) -> float:
+        return max((self._training_free(self.pools[k]) for k in candidates
+                    if self.infos[k].provider == self.holder), default=0.0)
+
+    def _place(self, job: Job, candidates: tuple[int, ...],
+               blocked: frozenset[int] | set[int] | tuple[()]) -> bool:
+        spec = job.spec
+        units = spec.units
+        pools = self.pools
+        claim = job.claim
+        ranked = self._ranking(spec, candidates)
+        self._ranked = ranked  # if it fails, its block follows from the same ranking
+        if self.sunk and self._any_committed:
+            # Idle committed units are already paid for: among the pools that could start it,
+            # the lowest marginal price per unit of work (list price only for the units above
+            # the idle commitment), ties in the policy's order.
+            best, best_key = -1, None
+            for pos, k in enumerate(ranked):
+                if k != claim and blocked and k in blocked:
+                    continue
+                p = pools[k]
+                if not self._has_room(p, k == claim, units):
+                    continue
+                paid = min(units, max(0.0, self._committed_room(p))) if p.committed else 0.0
+                key = self.policy.marginal_key(p.info, p.price * (units - paid) / units
+                                               / p.train_speed, pos)
+                if best_key is None or key < best_key:
+                    best, best_key = k, key
+            if best < 0:
+                return False
+            if self.holder is not None and self.infos[best].provider != self.holder:
+                job.holder_free_at_placement = self._holder_free(spec.candidates)
+            self._start(job, pools[best])
+            return True
+        for k in ranked:
+            if k != claim and blocked and k in blocked:
+                continue  # kept for a blocked run (its own claim is not blocked to it)
+            p = pools[k]
+            if not self._has_room(p, k == claim, units):
+                continue
+            if self.holder is not None and self.infos[k].provider != self.holder:
+                job.holder_free_at_placement = self._holder_free(spec.candidates)
+            self._start(job, p)
+            return True
+        return False
+
+    def _ranking(self, spec: CompiledJob, candidates: tuple[int, ...]) -> list[int]:
+        """The policy's order of `candidates` for a training run (kept for static rankings)."""
+        ranked = self._train_rank.get(candidates)  # filled only for static rankings
+        if ranked is None:
+            ranked = self.rank("training", spec.name, spec.units, spec.priority, candidates, spec)
+            if self.policy.static_ranking:
+                self._train_rank[candidates] = ranked
+        return ranked
+
+    @staticmethod
+    def _committed_room(p: PoolState) -> float:
+        """Committed units of `p` a training run would leave idle otherwise: after training and
+        the mean rate use over the reserve window (rate demand cycles; at its peak the run
+        pays on-demand, off-peak it uses what would sit idle)."""
+        rate = p.infer + p.agents
+        return p.committed - p.train - (p.rate_mean if p.rate_mean > rate else rate)
+
+    def _has_room(self, p: PoolState, own_claim: bool, units: int) -> bool:
+        """Could a run of `units` start in pool `p` now, blocks aside? Training leaves rate
+        demand's reserve and others' claims free; back on its own claim the reserve does not
+        apply to it. Power counts too."""
+        if own_claim:
+            if p.avail - p.train - (p.claimed - units) - (p.infer + p.agents) + 1e-9 < units:
+                return False
+        elif p.avail - p.train - p.claimed - rate_hold(p) + 1e-9 < units:
+            return False
+        return not (p.kw and self.power_kw + units * p.kw > self.power_cap + 1e-6)
+
+    def _fits(self, candidates: tuple[int, ...], claim: int, units: int) -> bool:
+        """Could a run of `units` (with its claim) start in any of `candidates` now, whatever
+        the ranking and blocks?"""
+        pools = self.pools
+        return any(self._has_room(pools[k], k == claim, units) for k in candidates)
+
+    def _queue_add(self, job: Job) -> None:
+        self.queue.add(job)
+        self._queue_changed = True
+
+    def _queue_remove(self, job: Job) -> None:
+        self.queue.remove(job)
+        self._queue_changed = True
+
+    def _block(self, candidates: tuple[int, ...], spec: CompiledJob,
+               ranked: list[int] | None = None) -> int:
+        """The pool a blocked run keeps first claim on: the first it ranks that it could ever
+        fit in with this moment's capacity and rate demand (-1 if none). `ranked`: the
+        ranking a failed placement of the same run just made, with nothing changed since."""
+        units = spec.units
+        if ranked is None:
+            ranked = self.rank("training", spec.name, units, spec.priority, candidates, spec)
+        pools = self.pools
+        for j in ranked:
+            if could_ever_hold(pools[j], units):
+                return j
+        return -1
+
+    def _schedule_queue(self) -> None:
+        """Start waiting jobs in queue order; with backfill, later jobs may pass a blocked one,
+        and each blocked job keeps first claim on the pool it ranks first and could ever fit.
+
+        Within a pass placements take room and blocks only grow, so a job fails if one of
+        its group (same candidates and claim) as large or smaller failed, and the first
+        blocked job of each group and size fixes the block for the rest of them. The pass
+        therefore visits, in queue order, only the first job of each (group, size) that can
+        still start or add a block (a heap of one cursor per group and size), and ends once no
+        group can start anything: its work grows with the number of groups and sizes, not with
+        the queue's length. The one placement that frees room, a run restarting away from the
+        pool it kept a claim on, starts that reasoning afresh from where the pass is.
+        """
+        queue = self.queue
+        if not queue or not (self._queue_changed or self._room_changed or not self._skip):
+            return  # nothing joined or left the queue and no pool gained room: same answer
+        by_group = queue.by_group
+        backfill = self.backfill
+        blocked: set[int] = set()
+        failed: dict[Group, int] = {}  # smallest size that failed, per group
+        finished: set[Group] = set()  # groups none of whose jobs can start in this pass
+        blocks: dict[tuple[tuple[int, ...], int], int] = {}  # (candidates, size) -> pool or -1
+        # One cursor per (group, size): (queue key of its next job, group, size, list index).
+        cursors = [(same[0][0], g, u, 0) for g, sizes in by_group.items()
+                   for u, same in sizes.items()]
+        if len(cursors) == 1:  # one group and size (a plain FIFO queue): start runs in order
+            self._walk_one(cursors[0][1], cursors[0][2])
+            return
+        hopeless: set[Group] = set()  # groups whose smallest run fits nowhere now
+        if backfill:
+            # Such a group starts nothing in this pass (room only shrinks, blocks only grow):
+            # found up front without ranking, its runs are not tried, only their blocks kept.
+            for g, sizes in by_group.items():
+                if not self._fits(g[0], g[1], min(sizes)):
+                    hopeless.add(g)
+            if len(hopeless) == len(by_group):  # nothing can start: overloaded, the usual case
+                # As if each group failed at its smallest size (blocks only matter to runs
+                # that could start: a newcomer that might start gets a full pass).
+                self._last_pass = (blocked, {g: min(by_group[g]) for g in hopeless}, False, [])
+                self._queue_changed = self._room_changed = False
+                return
+            finished |= hopeless
+        heapify(cursors)
+        complete = True
+        freed = False  # a claim was let go of during this pass
+        while cursors:
+            at, g, u, idx = heappop(cursors)
+            smallest_failed = failed.get(g)
+            same = by_group[g][u]
+            job = same[idx][1]
+            spec = job.spec
+            ranked = None
+            if smallest_failed is None or u < smallest_failed:
+                if g not in hopeless and self._place(job, g[0], blocked):
+                    queue.remove(job)
+                    if self._claim_freed:  # room grew: what failed so far may fit now
+                        self._claim_freed = False
+                        freed = True
+                        failed.clear()
+                        finished.clear()
+                        hopeless.clear()
+                        cursors = [(same[i][0], g, u, i) for g, sizes in by_group.items()
+                                   for u, same in sizes.items()
+                                   if (i := bisect_right(same, at, key=entry_key)) < len(same)]
+                        heapify(cursors)
+                    elif idx < len(same):  # its next job of this group and size, if any
+                        heappush(cursors, (same[idx][0], g, u, idx))
+                    continue
+                if not backfill:
+                    complete = False
+                    break  # the head is stuck: nobody passes it
+                failed[g] = u
+                if g not in hopeless:
+                    ranked = self._ranked  # the failed placement's ranking, for its block
+                if u <= min(by_group[g]):
+                    finished.add(g)  # every waiting job of this group is at least this large
+                    if len(finished) == len(by_group):
+                        complete = False
+                        break  # blocks matter only to jobs that could still start
+            elif u == smallest_failed:
+                continue  # same request as one that failed: same answer, same block
+            bkey = (g[0], u)
+            k = blocks.get(bkey, -2)
+            if k == -2:
+                k = blocks[bkey] = self._block(g[0], spec, ranked)
+            if k >= 0 and k not in blocked:
+                blocked.add(k)
+                for other in by_group:  # jobs bound to blocked pools only cannot start
+                    if other[1] < 0 and other not in finished and blocked.issuperset(other[0]):
+                        finished.add(other)
+                if len(finished) == len(by_group):
+                    complete = False
+                    break
+            # Later jobs of this group and size fail too and would block the same pool.
+        self._last_pass = (blocked, failed, complete and not freed,
+                           [(k, size) for (_, size), k in blocks.items() if k >= 0])
+        self._queue_changed = False
+        self._room_changed = freed  # jobs the pass went by before the claim was freed may fit
+
+    def _walk_one(self, group: Group, size: int) -> None:
+        """The pass when every waiting run has the same group and size: start them in queue
+        order until one does not fit; the rest would not fit either and block the same pool."""
+        same = self.queue.by_group[group][size]
+        failed: dict[Group, int] = {}
+        freed = False
+        while same:
+            job = same[0][1]
+            if not self._place(job, group[0], ()):
+                if self.backfill:
+                    failed[group] = size
+                break
+            self.queue.remove(job)
+            if self._claim_freed:  # room grew, but the next run is tried next anyway
+                self._claim_freed = False
+                freed = True
+        self._last_pass = (set(), failed, not same and not freed, [])
+        self._queue_changed = False
+        self._room_changed = freed
+
+    def _start(self, job: Job, p: PoolState) -> None:
+        now = self.env.now
+        spec = job.spec
+        p.flush(now)
+        p.train += spec.units
+        self.power_kw += spec.units * p.kw
+        p.running[spec.index] = job
+        if job.restarts or job.claim >= 0 or p.family != spec.native_family or spec.frontier:
+            setup = self._setup(job, p)
+        else:
+            setup = 0.0  # the common case: a first start on its own family
+        if job.first_pool < 0:
+            job.first_pool = p.index
+        job.pool = p.index
+        job.seg_start = now
+        job.seg_setup = setup
+        job.seg_speed = p.train_speed
+        job.token += 1
+        job.status = "running"
+        if job.start != job.start:  # NaN: first start
+            job.start = now
+        finish = now + setup + job.remaining / job.seg_speed
+        if finish < self.end:  # never in the past: pushed straight onto simpy's queue
+            env = self.env
+            heappush(env._queue, (finish, NORMAL, next(env._eid),
+                                  _Call(self._finish_ev, (job, job.token))))
+
+    def _setup(self, job: Job, p: PoolState) -> float:
+        """Hours before a (re)started run does useful work: restart overhead, porting to a
+        family it has not run on; releases its claim and logs restarts and frontier starts."""
+        spec = job.spec
+        setup = spec.restart_overhead if job.restarts else 0.0
+        family = p.family
+        if family != spec.native_family and (job.ported is None or family not in job.ported):
+            setup += spec.porting
+            job.ported = {family} if job.ported is None else job.ported | {family}
+        if job.claim >= 0:
+            self.pools[job.claim].claimed -= spec.units
+            if job.claim != p.index:  # restarted elsewhere: the claimed units are free now
+                self._claim_freed = True
+            job.claim = -1
+        if job.restarts:
+            self.log("job_restart", p.index, spec.name, spec.units, f"restart {job.restarts}")
+        elif spec.frontier:
+            self.log("job_start", p.index, spec.name, spec.units, "frontier run")
+        return setup
+
+    def _release(self, job: Job, now: float) -> PoolState:
+        p = self.pools[job.pool]
+        p.flush(now)
+        p.train -= job.spec.units
+        if p.train < 1e-9:
+            p.train = 0.0
+        self.power_kw -= job.spec.units * p.kw
+        del p.running[job.spec.index]
+        job.token += 1
+        self._room_changed = True
+        return p
+
+    def _close_segment(self, job: Job, now: float, finished: bool) -> float:
+        """Account a segment's held hours, cost and useful work; returns work done in it."""
+        wall = now - job.seg_start
+        units = job.spec.units
+        job.held += units * wall
+        job.cost += units * wall * self.infos[job.pool].price_per_hour
+        productive = job.remaining if finished else max(0.0, wall - job.seg_setup) * job.seg_speed
+        job.productive += productive
+        return productive
+
+    def _finish_ev(self, ev: _Call) -> None:
+        job, token = ev.args
+        if token != job.token:
+            return  # interrupted since this end was scheduled
+        now = self.env.now
+        self._release(job, now)
+        self._close_segment(job, now, finished=True)
+        job.remaining = 0.0
+        job.end = now
+        job.status = "finished"
+        if self.queue:
+            self._schedule_queue()
+        if self.desk is not None and self.desk.waiting:
+            self.desk.recheck()
+
+    def _interrupt(self, job: Job, reason: str) -> None:
+        """Stop a running job: work since its last checkpoint is lost; it waits again."""
+        now = self.env.now
+        spec = job.spec
+        p = self._release(job, now)
+        progress = self._close_segment(job, now, finished=False)
+        saved_work = 0.0  # without checkpoints a restart starts from scratch
+        if spec.checkpoint_interval:
+            productive_wall = progress / job.seg_speed
+            saved = math.floor(productive_wall / spec.checkpoint_interval + 1e-9)
+            saved_work = min(saved * spec.checkpoint_interval * job.seg_speed, job.remaining)
+        lost = progress - saved_work
+        job.remaining -= saved_work
+        job.lost += lost
+        job.restarts += 1
+        job.status = "waiting"
+        if reason in {"outage", "scheduled_outage", "spot_reclaim"}:
+            # The run keeps a claim on its pool's units: it restarts there once they are back.
+            job.claim = p.index
+            p.claimed += spec.units
+        self.log("preemption" if reason == "inference" else "job_interrupted", p.index, spec.name,
+                 spec.units, f"{reason}; lost {lost:.1f} ref-h")
+        self._queue_add(job)
+        self._queue_soon()  # it restarts at once wherever it can, rate demand or not
