@@ -84,6 +84,7 @@ class Compiled:
     services: list[CompiledService]
     power: list[tuple[float, float]]  # (t, ceiling kW)
     notes: list[tuple[float, str, str, str, str]]  # events known up front: (t, kind, prov, pool, detail)
+    provider_power: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # kW
 
     @property
     def end(self) -> float:
@@ -130,6 +131,7 @@ def pool_infos(s: Scenario) -> list[PoolInfo]:
                 index=len(infos), key=f"{pname}/{poolname}", provider=pname, name=poolname,
                 accelerator=pool.accelerator, family=acc.family, train_speed=acc.train_speed,
                 infer_speed=acc.infer_speed, power_kw=acc.power_kw,
+                idle_power_share=acc.idle_power_share,
                 price_per_hour=pool.price_per_hour, spot=pool.spot is not None,
             ))
     return infos
@@ -205,9 +207,13 @@ def compile_scenario(s: Scenario, replication: int = 0, seed: int | None = None)
     jobs = _jobs(s, infos, seed, replication, end)
     services = _services(s, infos, seed, replication, n_steps, step)
     power: list[tuple[float, float]] = []
+    provider_power: dict[str, list[tuple[float, float]]] = {}
     if s.power:
         power = [(snap(hours(p.at)), p.mw * 1000.0) for p in s.power.ceiling]
-    return Compiled(s, replication, seed, step, n_steps, pools, jobs, services, power, notes)
+        provider_power = {name: [(snap(hours(p.at)), p.mw * 1000.0) for p in steps]
+                          for name, steps in s.power.providers.items()}
+    return Compiled(s, replication, seed, step, n_steps, pools, jobs, services, power, notes,
+                    provider_power)
 
 
 def _pool_specs(s: Scenario):  # type: ignore[no-untyped-def]

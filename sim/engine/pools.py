@@ -17,9 +17,9 @@ class PoolState:
 
     __slots__ = (
         "agents", "avail", "cap", "claimed", "commit_rate", "committed", "family", "family_cpu", "index",
-        "infer", "infer_speed", "info", "installed", "kw", "last_t", "lost", "n_steps", "outage_units",
-        "over_acc", "price", "provider_index", "rate_mean", "reserve", "running", "step", "supply_log",
-        "train", "train_acc", "train_speed",
+        "infer", "infer_speed", "info", "installed", "kw", "kw_busy", "kw_idle", "last_t", "lost",
+        "n_steps", "outage_units", "over_acc", "price", "provider_index", "rate_mean", "reserve",
+        "running", "step", "supply_log", "train", "train_acc", "train_speed", "zone",
     )
 
     def __init__(self, compiled: CompiledPool, step: float, n_steps: int) -> None:
@@ -28,6 +28,9 @@ class PoolState:
         self.index = info.index
         self.price = info.price_per_hour
         self.kw = info.power_kw
+        self.kw_idle = info.power_kw * info.idle_power_share  # drawn by every available unit
+        self.kw_busy = info.power_kw - self.kw_idle  # drawn on top by a unit in use
+        self.zone = 0  # its provider's power zone (1 + provider index); zone 0 is global
         self.family = info.family
         self.family_cpu = info.family == "cpu"
         self.train_speed = info.train_speed

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from sim.engine.compile import CompiledService
+from sim.engine.pools import PoolState
 from sim.engine.state import (
     claim_on_rate,
     could_ever_hold,
@@ -30,14 +31,14 @@ class RateDemand:
         # What rate demand keeps from training (and from claims) in each pool, to see below
         # whether that changed.
         kept = [(rate_hold(p), p.infer + p.agents) for p in pools] if self.queue else None
-        power_kw = self.power_kw
+        drawn = list(self.zone_kw)
         for p in pools:
             p.flush(now)
             if p.infer or p.agents:
-                self.power_kw -= (p.infer + p.agents) * p.kw
+                self._draw(p, -(p.infer + p.agents) * p.kw_busy)
                 p.infer = p.agents = 0.0
-        if self.power_cap < math.inf:
-            self.power_steps[k] = self.power_cap
+        if self.zone_cap[0] < math.inf:
+            self.power_steps[k] = self.zone_cap[0]
         self._in_tick = True
         for svc in self.services:
             self._serve(svc, k, new_infer if svc.section == "inference" else new_agents)
@@ -55,13 +56,13 @@ class RateDemand:
             p.rate_mean = float(means[i])
         if self.queue:
             if kept is not None and not self._room_changed:
-                self._room_changed = self._pass_could_differ(kept, power_kw)
+                self._room_changed = self._pass_could_differ(kept, drawn)
             self._schedule_queue()
         if self.desk is not None:
             self.desk.recheck_rate()
             self.desk.recheck()
 
-    def _pass_could_differ(self, kept: list[tuple[float, float]], power_kw: float) -> bool:
+    def _pass_could_differ(self, kept: list[tuple[float, float]], drawn: list[float]) -> bool:
         """Could a queue pass now give another answer than the last one, after this step's
         rate demand replaced the last (`kept`: each pool's max(reserve, rate) and rate before)?
 
@@ -70,7 +71,8 @@ class RateDemand:
         would move, and runs could pass there). Room that only shrank fails every run that
         failed before, and blocks computed then fall on the same pools.
         """
-        if self.power_cap < math.inf and self.power_kw < power_kw - 1e-9:
+        if self._powered and any(now < before - 1e-9
+                                 for now, before in zip(self.zone_kw, drawn, strict=True)):
             return True
         shrank = False
         for p, (before, rate) in zip(self.pools, kept, strict=True):
@@ -163,6 +165,25 @@ class RateDemand:
                         overflow += units * speed
                     else:
                         remaining = take(i, remaining, level, by_provider, math.inf)[0]
+            if remaining > 1e-9 and self._powered:
+                # Short of power rather than of units: lower-priority training anywhere in
+                # the binding zone stops so that this demand can be powered.
+                usable = [i for i in ranked
+                          if not (gated and i not in holder_pools)
+                          and self._power_blocked_units(pools[i]) > 1e-9]
+                zones = {z for i in usable for z in (0, pools[i].zone)
+                         if self.zone_cap[z] - self.zone_kw[z] <= 1e-6}
+                victims = sorted((j for q in pools if zones & {0, q.zone}
+                                  for j in q.running.values() if j.spec.priority < priority),  # type: ignore[attr-defined]
+                                 key=eviction_order)
+                for victim in victims:
+                    if remaining <= 1e-9:
+                        break
+                    self._interrupt(victim, "power")  # type: ignore[arg-type]
+                    for i in usable:
+                        if remaining <= 1e-12:
+                            break
+                        remaining = take(i, remaining, level, by_provider, math.inf)[0]
         self.served_by[k, si] = by_provider
         if remaining < 1e-9 * max(1.0, demand):
             remaining = 0.0  # float dust from splitting demand across pools
@@ -203,16 +224,21 @@ class RateDemand:
         free -= use[i]
         if most < free:
             free = most
-        kw = p.kw
-        if kw and self.power_cap < math.inf:
-            free = min(free, (self.power_cap - self.power_kw) / kw)
+        kw = p.kw_busy
+        if kw and self._powered:
+            room = self._power_room(p) / kw
+            if room < free:
+                free = room
         if free <= 1e-12:
             return remaining, 0.0
         speed = p.infer_speed
         units = min(remaining / speed, free)
         level[i] += units
         use[i] += units
-        self.power_kw += units * kw
+        if kw:
+            z = self.zone_kw
+            z[0] += units * kw
+            z[p.zone] += units * kw
         by_provider[p.provider_index] += units * speed
         return remaining - units * speed, units
 
@@ -242,7 +268,7 @@ class RateDemand:
         return total
 
     def _explain_unmet(self, svc: CompiledService, k: int, unmet: float, barred: bool) -> None:
-        """Split unmet demand into outage, exclusivity (or first refusal) and capacity."""
+        """Split unmet demand into outage, exclusivity (or first refusal), power and capacity."""
         pools = self.pools
         outage = 0.0
         for i in svc.candidates:
@@ -258,4 +284,18 @@ class RateDemand:
             p = pools[i]
             elsewhere += max(0.0, p.avail - p.train - claim_on_rate(p) - use[i]) * p.infer_speed
         u_ex = min(unmet - u_out, elsewhere)
-        self.unmet_reason[k, si] = (u_out, u_ex, unmet - u_out - u_ex)
+        u_pow = 0.0
+        if self._powered:  # units it may use that stand idle for want of power
+            barred_pools = self._barred[si][0 if in_force else 1]
+            blocked = sum(self._power_blocked_units(pools[i]) * pools[i].infer_speed
+                          for i in svc.candidates if i not in barred_pools)
+            u_pow = min(unmet - u_out - u_ex, blocked)
+        self.unmet_reason[k, si] = (u_out, u_ex, unmet - u_out - u_ex - u_pow, u_pow)
+
+    def _power_blocked_units(self, p: PoolState) -> float:
+        """Units of `p` free for rate demand now that the power ceilings leave unpowered."""
+        if not p.kw_busy:
+            return 0.0
+        free = p.avail - p.train - claim_on_rate(p) - self._use[p.index]
+        powered = max(0.0, self._power_room(p)) / p.kw_busy
+        return max(0.0, free - powered)

@@ -48,7 +48,7 @@ class RawRun:
     infer_steps: np.ndarray  # (steps, pools) units
     agent_steps: np.ndarray
     served: np.ndarray  # (steps, services) reference units
-    unmet_reason: np.ndarray  # (steps, services, 3): outage, exclusivity, capacity
+    unmet_reason: np.ndarray  # (steps, services, 4): outage, exclusivity, capacity, power
     served_by: np.ndarray  # (steps, services, providers)
     power_ceiling_steps: np.ndarray  # (steps,) kW
     events: list[tuple[float, str, str, str, str, float, str, float]]
@@ -83,6 +83,7 @@ class Simulation(SupplyEvents, TrainingQueue, RateDemand):
         self.provider_index = {name: i for i, name in enumerate(self.providers)}
         for p in self.pools:
             p.provider_index = self.provider_index[p.info.provider]
+            p.zone = 1 + p.provider_index
         rofr = policy.first_refusal
         self.holder = rofr.provider if rofr else None
         self.desk = (RightOfFirstRefusal(self, rofr, streams.stream(
@@ -95,8 +96,11 @@ class Simulation(SupplyEvents, TrainingQueue, RateDemand):
         self.reserve_steps = max(1, round(s.scheduling.inference_reserve / compiled.step))
         self.preempt = s.preemption.inference_preempts_training
         self.interrupt_rng = streams.stream(compiled.seed, compiled.replication, streams.INTERRUPTS)
-        self.power_cap = math.inf
-        self.power_kw = 0.0
+        # Power zones: 0 is every provider, 1 + i provider i. Draw: the idle share of every
+        # available unit, and the rest of its power for every unit in use.
+        self.zone_cap = [math.inf] * (1 + len(self.providers))
+        self.zone_kw = [0.0] * (1 + len(self.providers))
+        self._powered = bool(compiled.power or compiled.provider_power)
         self.queue = WaitingRuns()
         self.jobs: list[Job] = []
         self.events: list[tuple[float, str, str, str, str, float, str, float]] = []
@@ -107,7 +111,7 @@ class Simulation(SupplyEvents, TrainingQueue, RateDemand):
         self.infer_steps = np.zeros((n, m))
         self.agent_steps = np.zeros((n, m))
         self.served = np.zeros((n, ns))
-        self.unmet_reason = np.zeros((n, ns, 3))
+        self.unmet_reason = np.zeros((n, ns, 4))
         self.served_by = np.zeros((n, ns, len(self.providers)))
         self.power_steps = np.full(n, math.inf)
         holder = self.holder
@@ -166,9 +170,22 @@ class Simulation(SupplyEvents, TrainingQueue, RateDemand):
     def free_units(self, pool: int) -> float:
         p = self.pools[pool]
         free = p.free() - p.claimed
-        if self.power_cap < math.inf and p.kw > 0:
-            free = min(free, (self.power_cap - self.power_kw) / p.kw)
+        if self._powered and p.kw_busy > 0:
+            free = min(free, self._power_room(p) / p.kw_busy)
         return max(0.0, free)
+
+    def _power_room(self, p: PoolState) -> float:
+        """kW the power ceilings of `p`'s zones still allow."""
+        zc, zk = self.zone_cap, self.zone_kw
+        a = zc[0] - zk[0]
+        b = zc[p.zone] - zk[p.zone]
+        return a if a < b else b
+
+    def _draw(self, p: PoolState, kw: float) -> None:
+        """Add `kw` to the power drawn in `p`'s zones."""
+        z = self.zone_kw
+        z[0] += kw
+        z[p.zone] += kw
 
     def committed_idle(self, pool: int) -> float:
         p = self.pools[pool]
@@ -220,7 +237,11 @@ class Simulation(SupplyEvents, TrainingQueue, RateDemand):
                 self.at(t0, lambda p=p, n=n, s=share, k=kind: self._outage(p, n, s, k), urgent=True)
                 self.at(t1, lambda p=p, n=n, k=kind: self._recover(p, n, k), urgent=True)
         for t, kw in c.power:
-            self.at(t, lambda kw=kw: self._power(kw), urgent=True)
+            self.at(t, lambda kw=kw: self._power(0, kw), urgent=True)
+        for name, steps in c.provider_power.items():
+            for t, kw in steps:
+                zone = 1 + self.provider_index[name]
+                self.at(t, lambda z=zone, kw=kw: self._power(z, kw), urgent=True)
         for t, kind, prov, pool, detail in c.notes:
             self.events.append((t, kind, prov, pool, "", math.nan, detail, math.nan))
         if c.jobs:
@@ -233,6 +254,8 @@ class Simulation(SupplyEvents, TrainingQueue, RateDemand):
         for job in self.jobs:
             if job.status == "running":
                 self._close_segment(job, self.end, finished=False)
+            elif job.status == "waiting":
+                job.waiting_for = self._waiting_for(job)
         self.events.sort(key=lambda e: e[0])
         n_events = next(self.env._eid)  # every event ever scheduled on this clock
         return RawRun(c, self.policy.name, self.pools, self.jobs, self.infer_steps,

@@ -45,6 +45,7 @@ class Job:
     ported: set[str] | None = None
     offer: str = ""
     holder_free_at_placement: float = math.nan
+    waiting_for: str = ""  # a run still waiting at the end: capacity, power or first_refusal
     status: str = "waiting"
     claim: int = -1  # pool whose units this interrupted run keeps a claim on
     group: tuple[tuple[int, ...], int] | None = None  # (candidates, claim) while it waits

@@ -16,7 +16,7 @@ class SupplyEvents:
     def _installed(self, p: PoolState, delta: float, label: str) -> None:
         p.flush(self.env.now)
         p.installed = max(0.0, p.installed + delta)
-        p.update_avail(self.env.now)
+        self._set_avail(p)
         if label != "schedule" or self.env.now > 0:
             self.log("capacity_change", p.index, label, delta)
         self._after_supply(p, increased=delta > 0)
@@ -25,7 +25,7 @@ class SupplyEvents:
         p.flush(self.env.now)
         before = p.cap
         p.cap = cap
-        p.update_avail(self.env.now)
+        self._set_avail(p)
         self.log("tenant_cap", p.index, "", cap)
         self._after_supply(p, increased=cap > before)
 
@@ -35,7 +35,7 @@ class SupplyEvents:
         p.commit_rate += dr
         if abs(p.committed) < 1e-9:
             p.committed = p.commit_rate = 0.0
-        p.update_avail(self.env.now)
+        self._set_avail(p)
         self.log("commitment_start" if du > 0 else "commitment_end", p.index, "", du)
 
     def _outage(self, p: PoolState, n: int, share: float, kind: str) -> None:
@@ -43,7 +43,7 @@ class SupplyEvents:
         units = share * p.installed
         p.outage_units[n] = units
         p.lost += units
-        p.update_avail(self.env.now)
+        self._set_avail(p)
         self.log(f"{kind}_start", p.index, "", units, f"share {share:g}")
         # A gang fails if any of its units is in the failed share.
         for job in sorted(p.running.values(), key=lambda j: j.spec.index):  # type: ignore[attr-defined]
@@ -55,24 +55,35 @@ class SupplyEvents:
     def _recover(self, p: PoolState, n: int, kind: str) -> None:
         p.flush(self.env.now)
         p.lost = max(0.0, p.lost - p.outage_units.pop(n, 0.0))
-        p.update_avail(self.env.now)
+        self._set_avail(p)
         self.log(f"{kind}_end", p.index)
         self._after_supply(p, increased=True)
 
-    def _power(self, kw: float) -> None:
-        before = self.power_cap
-        self.power_cap = kw
-        k = min(int(self.env.now / self.step + 1e-9), self.c.n_steps - 1)
-        self.power_steps[k:] = kw
-        self.log("power_ceiling", None, "", kw / 1000.0, "MW", provider="")
+    def _power(self, zone: int, kw: float) -> None:
+        """A power ceiling changes: `zone` 0 for every provider, 1 + i for provider i. Above a
+        lower ceiling, the lowest-priority, most recent runs in the zone stop."""
+        before = self.zone_cap[zone]
+        self.zone_cap[zone] = kw
+        if zone == 0:
+            k = min(int(self.env.now / self.step + 1e-9), self.c.n_steps - 1)
+            self.power_steps[k:] = kw
+        self.log("power_ceiling", None, "", kw / 1000.0, "MW",
+                 provider="" if zone == 0 else self.providers[zone - 1])
         if kw < before:
-            while self.power_kw > self.power_cap + 1e-6:
-                victims = [j for p in self.pools for j in p.running.values()]
+            while self.zone_kw[zone] > kw + 1e-6:
+                victims = [j for p in self.pools if zone in (0, p.zone) for j in p.running.values()]
                 if not victims:
                     break
                 self._interrupt(min(victims, key=eviction_order), "power")  # type: ignore[arg-type]
         else:
             self._queue_soon()
+
+    def _set_avail(self, p: PoolState) -> None:
+        """Recompute `p`'s available units; each draws its idle share of power."""
+        before = p.avail
+        p.update_avail(self.env.now)
+        if p.kw_idle and p.avail != before:
+            self._draw(p, (p.avail - before) * p.kw_idle)
 
     def _queue_soon(self) -> None:
         """Start waiting jobs once every supply change of this moment has been applied."""
@@ -101,6 +112,6 @@ class SupplyEvents:
             cut_infer = min(p.infer, over - cut_agents)
             p.agents -= cut_agents
             p.infer -= cut_infer
-            self.power_kw -= (cut_agents + cut_infer) * p.kw
+            self._draw(p, -(cut_agents + cut_infer) * p.kw_busy)
             if p.kw:
                 self._room_changed = True  # power no longer drawn here may start a run elsewhere

@@ -214,12 +214,30 @@ class TrainingQueue:
         """Could a run of `units` start in pool `p` now, blocks aside? Training leaves rate
         demand's reserve and others' claims free; back on its own claim the reserve does not
         apply to it. Power counts too."""
-        if own_claim:
-            if p.avail - p.train - (p.claimed - units) - (p.infer + p.agents) + 1e-9 < units:
-                return False
-        elif p.avail - p.train - p.claimed - rate_hold(p) + 1e-9 < units:
+        if not self._has_room_in_units(p, own_claim, units):
             return False
-        return not (p.kw and self.power_kw + units * p.kw > self.power_cap + 1e-6)
+        return not (self._powered and p.kw_busy and units * p.kw_busy > self._power_room(p) + 1e-6)
+
+    @staticmethod
+    def _has_room_in_units(p: PoolState, own_claim: bool, units: int) -> bool:
+        """`_has_room` without power."""
+        if own_claim:
+            return p.avail - p.train - (p.claimed - units) - (p.infer + p.agents) + 1e-9 >= units
+        return p.avail - p.train - p.claimed - rate_hold(p) + 1e-9 >= units
+
+    def _waiting_for(self, job: Job) -> str:
+        """Why a run still waits: an open first-refusal offer, or no candidate pool with room
+        for its units (capacity), or room in units that the power ceilings leave unpowered."""
+        if job.offer == "pending" and job.claim < 0:
+            return "first_refusal"
+        units = job.spec.units
+        for k in job.spec.candidates:
+            p = self.pools[k]
+            if self._has_room(p, k == job.claim, units):
+                return "capacity"  # it fits now: held back by a block or the queue order
+            if self._powered and p.kw_busy and self._has_room_in_units(p, k == job.claim, units):
+                return "power"
+        return "capacity"
 
     def _fits(self, candidates: tuple[int, ...], claim: int, units: int) -> bool:
         """Could a run of `units` (with its claim) start in any of `candidates` now, whatever
@@ -373,7 +391,7 @@ class TrainingQueue:
         spec = job.spec
         p.flush(now)
         p.train += spec.units
-        self.power_kw += spec.units * p.kw
+        self._draw(p, spec.units * p.kw_busy)
         p.running[spec.index] = job
         if job.restarts or job.claim >= 0 or p.family != spec.native_family or spec.frontier:
             setup = self._setup(job, p)
@@ -421,7 +439,7 @@ class TrainingQueue:
         p.train -= job.spec.units
         if p.train < 1e-9:
             p.train = 0.0
-        self.power_kw -= job.spec.units * p.kw
+        self._draw(p, -job.spec.units * p.kw_busy)
         del p.running[job.spec.index]
         job.token += 1
         self._room_changed = True

@@ -26,6 +26,7 @@ class PoolInfo:
     power_kw: float
     price_per_hour: float
     spot: bool
+    idle_power_share: float = 0.0  # share of power_kw drawn while idle
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,9 @@ def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
     out["jobs_finished"] = int((jobs["status"] == "finished").sum())
     out["jobs_running_at_end"] = int((jobs["status"] == "running").sum())
     out["jobs_waiting_at_end"] = int((jobs["status"] == "waiting").sum())
+    waiting = jobs[jobs["status"] == "waiting"]
+    out["jobs_waiting_at_end_by_reason"] = {
+        r: int((waiting["waiting_for"] == r).sum()) for r in ("capacity", "power", "first_refusal")}
     out["jobs_unplaceable"] = int((jobs["status"] == "unplaceable").sum())
     out["jobs_abandoned"] = int((jobs["status"] == "abandoned").sum())
     out["training_wait_mean_h"] = _num(waits.mean()) if len(waits) else None
@@ -89,7 +92,7 @@ def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
             "unmet_unit_hours": _num(svc["unmet"].sum() * step_h),
             "unmet_by_reason_unit_hours": {
                 r: _num(svc[f"unmet_{r}"].sum() * step_h)
-                for r in ("outage", "exclusivity", "capacity")
+                for r in ("outage", "exclusivity", "capacity", "power")
             },
             "services": {
                 name: {

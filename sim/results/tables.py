@@ -77,7 +77,9 @@ def steps_table(raw: RawRun) -> pd.DataFrame:
     np.multiply(spend_on_demand, price, out=spend_on_demand)
     np.multiply(commit_rate, step, out=spend_committed)
     np.add(spend_on_demand, spend_committed, out=spend)
-    np.multiply(in_use, np.array([p.kw for p in pools], dtype=float), out=power_mw)
+    # Every available unit draws its idle share, a unit in use the rest on top.
+    np.multiply(in_use, np.array([p.kw_busy for p in pools], dtype=float), out=power_mw)
+    power_mw += capacity * np.array([p.kw_idle for p in pools], dtype=float)
     np.divide(power_mw, 1000.0, out=power_mw)
     df = pd.DataFrame(block.T, columns=names, copy=False)
     steps = np.repeat(np.arange(n), m)
@@ -127,6 +129,7 @@ def jobs_table(raw: RawRun) -> pd.DataFrame:
         "cost_at_list_price": [job.cost for job in jobs],
         "rofr_offer": [job.offer for job in jobs],
         "rofr_holder_free_units": [job.holder_free_at_placement for job in jobs],
+        "waiting_for": [job.waiting_for for job in jobs],
     })
     for col in ("arrival", "start", "end"):
         df.insert(df.columns.get_loc(f"{col}_h") + 1, col, _times(raw, df[f"{col}_h"].to_numpy()))
@@ -134,7 +137,8 @@ def jobs_table(raw: RawRun) -> pd.DataFrame:
 
 
 def services_table(raw: RawRun) -> pd.DataFrame:
-    """Per step and service: demand, served, unmet and why (outage, exclusivity, capacity)."""
+    """Per step and service: demand, served, unmet and why (outage, exclusivity, capacity,
+    power)."""
     c = raw.compiled
     n = c.n_steps
     frames = []
@@ -151,10 +155,12 @@ def services_table(raw: RawRun) -> pd.DataFrame:
             "kind": svc.section, "demand": demand, "served": served,
             "unmet": unmet, "unmet_outage": reasons[:, 0],
             "unmet_exclusivity": reasons[:, 1], "unmet_capacity": reasons[:, 2],
+            "unmet_power": reasons[:, 3],
             "served_share": share, "slo": svc.slo, "slo_met": share >= svc.slo - 1e-12,
         }))
     columns = ["step", "hour", "service", "kind", "demand", "served", "unmet", "unmet_outage",
-               "unmet_exclusivity", "unmet_capacity", "served_share", "slo", "slo_met"]
+               "unmet_exclusivity", "unmet_capacity", "unmet_power", "served_share", "slo",
+               "slo_met"]
     df = (pd.concat(frames, ignore_index=True).sort_values(["step", "service"], kind="stable")
           if frames else pd.DataFrame(columns=columns))
     df.insert(2, "time", _times(raw, df["hour"].to_numpy()))

@@ -467,6 +467,11 @@ def cross_check(s: Scenario) -> Iterator[tuple[PathT, str]]:
     if s.power:
         for i, p in enumerate(s.power.ceiling):
             yield from inside(("power", "ceiling", i, "at"), p.at)
+        for name, steps in s.power.providers.items():
+            if name not in s.providers:
+                yield ("power", "providers", name), _unknown("provider", name, s.providers)
+            for i, p in enumerate(steps):
+                yield from inside(("power", "providers", name, i, "at"), p.at)
     names: set[str] = set()
     for i, job in enumerate(s.training.jobs):
         base = ("training", "jobs", i)

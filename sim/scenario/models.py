@@ -55,6 +55,11 @@ class Accelerator(Strict):
         default=1.0, gt=0, description="inference throughput per unit, reference accelerator = 1"
     )
     power_kw: float = Field(ge=0, description="power per unit in kW, host and cooling share included")
+    idle_power_share: Share = Field(
+        default=0.3,
+        description="share of power_kw an installed unit draws while idle (busy draws all of it); "
+        "0.3 is typical of GPU servers with their cooling",
+    )
 
 
 class CapacityStep(Strict):
@@ -161,9 +166,19 @@ class PowerStep(Strict):
 
 
 class Power(Strict):
-    """The ceiling on power drawn by everything in use, across providers."""
+    """Ceilings on the power installed accelerators draw (idle share when idle, all of it when
+    busy): across all providers, and per provider (its facilities' feed)."""
 
-    ceiling: list[PowerStep] = Field(min_length=1, description="ceiling in MW, over time")
+    ceiling: list[PowerStep] = Field(default_factory=list,
+                                     description="ceiling in MW across providers, over time")
+    providers: dict[str, list[PowerStep]] = Field(
+        default_factory=dict, description="ceiling in MW per provider, over time")
+
+    @model_validator(mode="after")
+    def _some_ceiling(self) -> Power:
+        if not self.ceiling and not self.providers:
+            raise ValueError("give a `ceiling` or per-provider ceilings under `providers`")
+        return self
 
 
 # ---------------------------------------------------------------- demand
