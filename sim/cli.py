@@ -17,8 +17,33 @@ from typing import Any
 EXIT_USER_ERROR = 2
 
 
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process ended by SIGTERM
+RESULTS_ROOT = Path("results")
+
+
 class UserError(Exception):
     """A mistake in what the user asked for; its message is shown as is."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: stop like Ctrl-C (workers stopped, finished runs kept), exit 143."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def output_path(out: str | None, *default: str) -> Path:
+    """--out if given, else results/<default...>; refused (UserError) before any work starts
+    when writing there could delete something capsim did not make."""
+    from sim.results.atomic import UnsafeFolderError, check_target, inside
+
+    try:
+        path = Path(out) if out else inside(RESULTS_ROOT, *default)
+        check_target(path, results_root=RESULTS_ROOT)
+    except UnsafeFolderError as exc:
+        raise UserError(f"--out {exc}" if out else str(exc)) from None
+    return path
 
 
 def _fmt(value: Any, unit: str = "") -> str:
@@ -144,18 +169,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if policy not in REGISTRY:
         raise UserError(f"--policy: unknown policy {policy!r}; known: {', '.join(policy_names())}")
     seed = scenario.seed if args.seed is None else args.seed
+    out = output_path(args.out, scenario.name, f"{policy}-seed{seed}")
     t0 = time.perf_counter()
     result = run(scenario, policy=policy, seed=seed)
     elapsed = time.perf_counter() - t0
-    out = Path(args.out) if args.out else Path("results") / scenario.name / f"{policy}-seed{seed}"
-    try:
-        result.save(out)
-    except OSError as exc:
-        raise UserError(f"cannot write the results to {out}/: {exc.strerror or exc}") from None
+    save_results(lambda: result.save(out), out)
     print(summary_text(result.summary))
     print(f"\nsimulated in {elapsed:.2f} s ({result.meta['events_processed']:,} events); "
           f"tables in {out}/")
     return 0
+
+
+def save_results(save: Any, out: Path) -> None:
+    """Call `save()`; a folder that cannot be written, or may no longer be replaced, is a
+    UserError."""
+    from sim.results.atomic import UnsafeFolderError
+
+    try:
+        save()
+    except OSError as exc:
+        raise UserError(f"cannot write the results to {out}/: {exc.strerror or exc}") from None
+    except UnsafeFolderError as exc:
+        raise UserError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,8 +225,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "seed", None) is not None and args.seed < 0:
         parser.error("--seed must be a non-negative integer")
+    import signal
+    import threading
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return int(args.func(args))
+    except Terminated:
+        print("terminated (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
     except ScenarioError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
@@ -206,6 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
