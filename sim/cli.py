@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +32,18 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM arrived: stop like Ctrl-C (workers stopped, finished runs kept), exit 143."""
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise Terminated()
+def _sigterm_handler(owner: int) -> Callable[[int, object], None]:
+    """A SIGTERM handler that stops the `capsim` process like Ctrl-C; a process forked from it
+    (which inherits the handler) just ends, as it would by default."""
+
+    def handle(signum: int, frame: object) -> None:
+        if os.getpid() != owner:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise Terminated()
+
+    return handle
 
 
 def output_path(out: str | None, *default: str) -> Path:
@@ -225,12 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "seed", None) is not None and args.seed < 0:
         parser.error("--seed must be a non-negative integer")
-    import signal
-    import threading
-
     previous = None
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        previous = signal.signal(signal.SIGTERM, _sigterm_handler(os.getpid()))
     try:
         return int(args.func(args))
     except Terminated:

@@ -80,7 +80,7 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="capsim-parent-watch", daemon=True).start()
 
 
-def _init_worker(parent: int) -> None:
+def init_worker(parent: int) -> None:
     """Worker processes leave Ctrl-C to the parent, which stops them in order; they take the
     default SIGTERM (not a handler inherited from the parent) and end when the parent ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -134,7 +134,7 @@ def _stop_pool(executor: Executor) -> None:
 def process_pool(workers: int) -> ProcessPoolExecutor:
     """A local pool of `workers` processes that ignore Ctrl-C (the parent handles it) and end
     when this process ends, even by SIGKILL."""
-    return ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
+    return ProcessPoolExecutor(max_workers=workers, initializer=init_worker,
                                initargs=(os.getpid(),))
 
 
@@ -177,4 +177,4 @@ def open_backend(workers: int | None = None, dask: str | None = None,
 
 
 __all__ = ["DASK_HINT", "Backend", "DaskMissingError", "ExecutorError", "default_workers",
-           "open_backend", "process_pool"]
+           "init_worker", "open_backend", "process_pool"]

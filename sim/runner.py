@@ -365,9 +365,9 @@ def _checked_record(text: str, key: str, digest: str) -> tuple[dict[str, Any] | 
     if record["format"] != STORE_FORMAT:
         return None, f"format {record['format']}, expected {STORE_FORMAT}"
     if record["checksum"] != record_checksum(record):
-        return None, "its checksum does not match its content (edited or corrupted)"
+        return None, "checksum does not match the content: edited or corrupted"
     if record["key"] != key or record["scenario_hash"] != digest:
-        return None, "it was made for another run (key mismatch)"
+        return None, "made for another run: key mismatch"
     if not all(isinstance(k, str) and (v is None or isinstance(v, int | float))
                and not isinstance(v, bool) for k, v in record["metrics"].items()):
         return None, "metrics are not all numbers"
