@@ -21,6 +21,7 @@ reported the same way.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -231,6 +232,7 @@ class RunStore:
         self.scenario = scenario
         self.digest = scenario_digest(scenario)
         self.warn = warn if warn is not None else _warn_stderr
+        self._tidied = False
         check_runs_folder(self.runs)
 
     def path(self, spec: RunSpec) -> Path:
@@ -293,6 +295,10 @@ class RunStore:
         marker = self.runs / RUNS_MARKER
         if not marker.exists():
             marker.write_text(json.dumps({"made_by": "capsim", "kind": "runs"}) + "\n")
+            return
+        if not self._tidied:
+            self._tidied = True
+            _remove_stale_temporaries(self.runs)
 
     def count(self) -> int:
         """Finished runs on disk (temporary files not counted)."""
@@ -339,6 +345,20 @@ def check_runs_folder(folder: Path) -> None:
         raise UnsafeFolderError(
             f"{folder}: capsim keeps finished runs here, but the folder holds other files "
             f"({listing}); move them away or choose another --out")
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Delete half-written records (`.<key>.<pid>.tmp`) of processes that are gone."""
+    from sim.results.atomic import PROCESS_START, process_alive
+
+    for path in folder.glob(".*.tmp"):
+        m = _RECORD_FILE.match(path.name)
+        pid = path.name.rsplit(".", 2)[-2]
+        if m is None or not pid.isdigit() or process_alive(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < PROCESS_START:
+                path.unlink()
 
 
 def record_checksum(record: dict[str, Any]) -> str:

@@ -375,6 +375,22 @@ def test_the_warning_is_one_line_on_stderr_and_the_record_is_repaired(
     assert all(o.cached for o in third) and capsys.readouterr().err == ""
 
 
+def test_half_written_records_of_dead_processes_are_removed_on_the_next_save(
+        small: Any, tmp_path: Path) -> None:
+    store_dir = tmp_path / "runs"
+    list(run_many(small, SPECS[:1], workers=1, store_dir=store_dir))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    old = time.time() - 3600
+    stale = store_dir / f".{'a' * 24}.{int(dead.stdout)}.tmp"
+    live = store_dir / f".{'b' * 24}.{os.getpid()}.tmp"  # a write in progress in a live process
+    for path in (stale, live):
+        path.write_text("{")
+        os.utime(path, (old, old))
+    list(run_many(small, SPECS[1:2], workers=1, store_dir=store_dir))
+    assert not stale.exists() and live.exists()
+
+
 def test_capsim_compare_ignores_a_tampered_record(
         cached_compare: tuple[Path, list[str]], tmp_path: Path) -> None:
     import shutil

@@ -78,14 +78,19 @@ def check_target(directory: str | Path, results_root: str | Path | None = None) 
     if resolved.is_dir() and not is_result(resolved) and any(resolved.iterdir()):
         shown = sorted(p.name for p in resolved.iterdir())
         listing = ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
+        legacy = any((resolved / n).is_file() for n in ("meta.json", "compare.json",
+                                                         "sweep.json"))
+        hint = (" (if it is a result of a capsim older than its .capsim-result marker, delete "
+                "it yourself)" if legacy else "")
         raise UnsafeFolderError(
             f"{directory}: already holds files capsim did not write ({listing}); capsim "
             "replaces its output folder and will not delete them: give a new or empty folder, "
-            "or move them away first")
+            f"or move them away first{hint}")
     return target
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """True while process `pid` exists (ours included)."""
     if pid == os.getpid():
         return True
     try:
@@ -117,7 +122,7 @@ def recover(parent: str | Path) -> None:
             old_enough = path.stat().st_mtime < PROCESS_START
         except OSError:
             continue
-        if old_enough and not _alive(int(m["pid"])):
+        if old_enough and not process_alive(int(m["pid"])):
             stale.setdefault(m["name"], []).append((m["kind"], path))
     for name, found in stale.items():
         target = parent / name
@@ -189,4 +194,4 @@ def inside(root: str | Path, *names: str) -> Path:
 
 
 __all__ = ["MARKER", "RUNS_MARKER", "UnsafeFolderError", "atomic_folder", "check_target",
-           "inside", "is_result", "recover"]
+           "inside", "is_result", "process_alive", "recover"]
