@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 EXIT_USER_ERROR = 2
-
-
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process ended by SIGTERM
 RESULTS_ROOT = Path("results")
 
