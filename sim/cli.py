@@ -8,17 +8,40 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from sim.errors import UserError
+from sim.outputs import output_path, save_results
 
 EXIT_USER_ERROR = 2
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process ended by SIGTERM
 
 
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: stop like Ctrl-C (workers stopped, finished runs kept), exit 143."""
+
+
+def _sigterm_handler(owner: int) -> Callable[[int, object], None]:
+    """A SIGTERM handler that stops the `capsim` process like Ctrl-C; a process forked from it
+    (which inherits the handler) just ends, as it would by default."""
+
+    def handle(signum: int, frame: object) -> None:
+        if os.getpid() != owner:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise Terminated()
+
+    return handle
 
 
 def _fmt(value: Any, unit: str = "") -> str:
@@ -144,14 +167,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if policy not in REGISTRY:
         raise UserError(f"--policy: unknown policy {policy!r}; known: {', '.join(policy_names())}")
     seed = scenario.seed if args.seed is None else args.seed
+    out = output_path(args.out, scenario.name, f"{policy}-seed{seed}")
     t0 = time.perf_counter()
     result = run(scenario, policy=policy, seed=seed)
     elapsed = time.perf_counter() - t0
-    out = Path(args.out) if args.out else Path("results") / scenario.name / f"{policy}-seed{seed}"
-    try:
-        result.save(out)
-    except OSError as exc:
-        raise UserError(f"cannot write the results to {out}/: {exc.strerror or exc}") from None
+    save_results(lambda: result.save(out), out)
     print(summary_text(result.summary))
     print(f"\nsimulated in {elapsed:.2f} s ({result.meta['events_processed']:,} events); "
           f"tables in {out}/")
@@ -190,8 +210,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "seed", None) is not None and args.seed < 0:
         parser.error("--seed must be a non-negative integer")
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _sigterm_handler(os.getpid()))
     try:
         return int(args.func(args))
+    except Terminated:
+        print("terminated (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
     except ScenarioError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
@@ -206,6 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

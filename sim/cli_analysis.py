@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from sim.errors import UserError
+from sim.outputs import output_path, save_results
 
 
 class ProgressBar:
@@ -111,14 +112,15 @@ def _policies(text: str | None, default: list[str]) -> list[str]:
 
 
 def _out_dir(args: argparse.Namespace, scenario: str, kind: str) -> Path:
+    """--out (checked: it must not hold files capsim did not write), else a new
+    results/<scenario>/<kind>-<time>."""
     if args.out:
-        return Path(args.out)
-    base = Path("results") / scenario
+        return output_path(args.out)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = base / f"{kind}-{stamp}"
+    out = output_path(None, scenario, f"{kind}-{stamp}")
     n = 2
     while out.exists():  # two runs in the same second
-        out = base / f"{kind}-{stamp}-{n}"
+        out = output_path(None, scenario, f"{kind}-{stamp}-{n}")
         n += 1
     return out
 
@@ -137,11 +139,9 @@ def _report_failures(failures: list[Any]) -> int:
 def _save(result: Any, out: Path, args: argparse.Namespace) -> None:
     """Write the results folder, with a progress bar of files written (several at once with
     --workers)."""
-    try:
-        with ProgressBar("write results", args.quiet, unit="files") as bar:
-            result.save(out, figures=not args.no_plots, workers=args.workers, progress=bar)
-    except OSError as exc:
-        raise UserError(f"cannot write the results to {out}/: {exc.strerror or exc}") from None
+    with ProgressBar("write results", args.quiet, unit="files") as bar:
+        save_results(lambda: result.save(out, figures=not args.no_plots, workers=args.workers,
+                                          progress=bar), out)
 
 
 def _run_options(args: argparse.Namespace, scenario: Any) -> dict[str, Any]:
@@ -149,7 +149,8 @@ def _run_options(args: argparse.Namespace, scenario: Any) -> dict[str, Any]:
     results/<scenario>/runs/ (or runs/ beside --out) so that the same command run again skips
     them."""
     from sim.executors import DASK_HINT, default_workers
-    from sim.runner import default_store
+    from sim.results.atomic import UnsafeFolderError
+    from sim.runner import check_runs_folder, default_store
 
     if args.dask is not None:
         import importlib.util
@@ -157,10 +158,14 @@ def _run_options(args: argparse.Namespace, scenario: Any) -> dict[str, Any]:
         if importlib.util.find_spec("distributed") is None:
             raise UserError(f"--dask: {DASK_HINT}")
     args.workers = args.workers or default_workers()
-    store = default_store(scenario)
-    if args.out:
-        out = Path(args.out)
-        store = out.parent / ("runs" if out.name != "runs" else "runs-store")
+    try:
+        store = default_store(scenario)
+        if args.out:
+            out = Path(args.out)
+            store = out.parent / ("runs" if out.name != "runs" else "runs-store")
+        check_runs_folder(store)
+    except UnsafeFolderError as exc:
+        raise UserError(str(exc)) from None
 
     def on_skip(n: int) -> None:
         if n and not args.quiet:

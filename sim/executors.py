@@ -11,6 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -38,9 +41,51 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _ignore_sigint() -> None:
-    """Worker processes leave Ctrl-C to the parent, which stops them in order."""
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+WATCH_SECONDS = 0.5  # how often a worker checks that its parent is still there
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this worker when `parent` ends, however it ends (SIGKILL included).
+
+    On Linux the kernel sends SIGKILL when the parent dies (prctl PR_SET_PDEATHSIG); everywhere,
+    a daemon thread checks every WATCH_SECONDS that the parent is still alive and still our
+    parent (which also covers a parent that died before prctl took effect)."""
+    if sys.platform.startswith("linux") and os.getppid() == parent:
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    first_ppid = os.getppid()
+
+    def gone() -> bool:
+        if os.getppid() != first_ppid:  # re-parented: the parent (or a fork server) is gone
+            return True
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def watch() -> None:
+        while not gone():
+            time.sleep(WATCH_SECONDS)
+        os._exit(1)
+
+    if gone():
+        os._exit(1)
+    threading.Thread(target=watch, name="capsim-parent-watch", daemon=True).start()
+
+
+def init_worker(parent: int) -> None:
+    """Worker processes leave Ctrl-C to the parent, which stops them in order; they take the
+    default SIGTERM (not a handler inherited from the parent) and end when the parent ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent(parent)
 
 
 @dataclass
@@ -87,8 +132,10 @@ def _stop_pool(executor: Executor) -> None:
 
 
 def process_pool(workers: int) -> ProcessPoolExecutor:
-    """A local pool of `workers` processes that ignore Ctrl-C (the parent handles it)."""
-    return ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
+    """A local pool of `workers` processes that ignore Ctrl-C (the parent handles it) and end
+    when this process ends, even by SIGKILL."""
+    return ProcessPoolExecutor(max_workers=workers, initializer=init_worker,
+                               initargs=(os.getpid(),))
 
 
 def dask_client(address: str, workers: int | None = None) -> tuple[Any, list[Callable[[], None]]]:
@@ -130,4 +177,4 @@ def open_backend(workers: int | None = None, dask: str | None = None,
 
 
 __all__ = ["DASK_HINT", "Backend", "DaskMissingError", "ExecutorError", "default_workers",
-           "open_backend", "process_pool"]
+           "init_worker", "open_backend", "process_pool"]

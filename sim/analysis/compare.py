@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import textwrap
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -177,7 +178,10 @@ def run_tasks(tasks: list[Callable[[], object]], workers: int = 1,
     if workers > 1 and total > 1 and fork:
         _TASKS[:] = tasks
         try:
-            with multiprocessing.get_context("fork").Pool(min(workers, total)) as pool:
+            from sim.executors import init_worker  # writers end when this process ends
+
+            with multiprocessing.get_context("fork").Pool(
+                    min(workers, total), initializer=init_worker, initargs=(os.getpid(),)) as pool:
                 for done, _ in enumerate(pool.imap_unordered(_run_task, range(total)), 1):
                     if progress:
                         progress(done, total)

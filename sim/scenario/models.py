@@ -9,7 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from sim.timeparse import parse_datetime, parse_duration
 
@@ -401,3 +409,16 @@ class Scenario(Strict):
     policy: PolicySection = Field(default_factory=PolicySection)
     preemption: Preemption = Field(default_factory=Preemption)
     scheduling: Scheduling = Field(default_factory=Scheduling)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_one_folder(cls, name: str) -> str:
+        """The name is a folder under results/: '.', '..' or a hidden name would leave it or
+        clash with capsim's own temporary folders."""
+        if name.startswith("."):
+            raise ValueError(f"must not start with '.' (it names a folder under results/), "
+                             f"got {name!r}")
+        if len(name) > 100:
+            raise ValueError(f"must be at most 100 characters (it names a folder), "
+                             f"got {len(name)}")
+        return name
