@@ -133,11 +133,33 @@ def test_a_run_that_never_starts_is_charged_from_its_reference_finish_to_the_hor
     assert r.summary["delay_cost"] == pytest.approx((24 - 4) * 10.0)
 
 
-def test_finishing_early_on_faster_chips_is_not_a_negative_delay() -> None:
+def test_a_run_on_the_fastest_chips_it_may_use_is_not_late() -> None:
     s = scenario(**{"providers.other.pools.gpu.accelerator": "fast",
                     "training.jobs": [job("quick", delay_cost_per_hour=1000.0)]})
     r = sim.run(s)
     assert r.jobs.end_h.iloc[0] == pytest.approx(5.0)
+    assert r.summary["delay_cost"] == 0.0
+
+
+def test_a_run_placed_on_slower_chips_than_it_may_use_is_late_by_the_difference() -> None:
+    # It may use azure's fast chips (speed 2: 5 h) but cheapest_first puts it on `other`
+    # (2 $ per unit of work against 5 / 2 = 2.5): 10 h, so 5 h later than it could have.
+    s = scenario(**{"horizon": "20h", "providers.azure.pools.gpu.accelerator": "fast",
+                    "providers.azure.pools.gpu.price_per_hour": 5.0,
+                    "training.jobs": [job("slow", delay_cost_per_hour=100.0)]})
+    r = sim.run(s)
+    assert (r.jobs.provider.iloc[0], r.jobs.end_h.iloc[0]) == ("other", 10.0)
+    assert r.summary["delay_cost"] == pytest.approx(5 * 100.0)
+
+
+def test_porting_time_is_part_of_the_earliest_finish() -> None:
+    # Only TPUs (another family): 10 h of work + 3 h porting = 13 h at best, so not late.
+    s = scenario(**{"accelerators.tpu": {"family": "tpu", "power_kw": 1.0},
+                    "providers.other.pools.gpu.accelerator": "tpu", "horizon": "20h",
+                    "training.jobs": [job("ported", porting="3h", families=["tpu"],
+                                          delay_cost_per_hour=100.0)]})
+    r = sim.run(s)
+    assert r.jobs.end_h.iloc[0] == pytest.approx(13.0)
     assert r.summary["delay_cost"] == 0.0
 
 

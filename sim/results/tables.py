@@ -131,22 +131,36 @@ def jobs_table(raw: RawRun) -> pd.DataFrame:
         "rofr_holder_free_units": [job.holder_free_at_placement for job in jobs],
     })
     delay_rate, target, per_day_early = _job_values(raw)
-    # Delay against the earliest it could have finished: arrival + duration on reference
-    # accelerators. A run not finished (waiting, running, gave up, turned away) is charged up
-    # to the horizon; nothing is credited for finishing early on faster chips.
-    reference_end = np.array(arrival, dtype=float) + df["duration_h"].to_numpy(float)
+    # Delay against the earliest it could have finished: arrival + its shortest run time on
+    # the pools it may use (duration / speed, plus porting off its native family), as if it
+    # started at once on the fastest. A run not finished (waiting, running, gave up, turned
+    # away) is charged up to the horizon.
+    earliest_end = np.array(arrival, dtype=float) + _shortest_run(raw)
     finished = (df["status"] == "finished").to_numpy()
     finish = np.where(finished, np.array(end, dtype=float), horizon)
-    delay = np.maximum(0.0, np.minimum(finish, horizon) - reference_end)
+    delay = np.maximum(0.0, np.minimum(finish, horizon) - earliest_end)
     early_days = np.where(finished & np.isfinite(target),
                           np.maximum(0.0, np.nan_to_num(target - finish, nan=0.0)) / 24.0, 0.0)
-    df["reference_end_h"] = reference_end
+    df["earliest_end_h"] = earliest_end
     df["delay_h"] = delay
     df["delay_cost"] = delay * delay_rate
     df["early_credit"] = early_days * per_day_early
     for col in ("arrival", "start", "end"):
         df.insert(df.columns.get_loc(f"{col}_h") + 1, col, _times(raw, df[f"{col}_h"].to_numpy()))
     return _stamp(df, raw)
+
+
+def _shortest_run(raw: RawRun) -> np.ndarray:
+    """Per job: hours it would run, uninterrupted, on the fastest pool it may use (its
+    duration on reference accelerators where it may use none)."""
+    infos = [p.info for p in raw.pools]
+    out = np.empty(len(raw.jobs))
+    for i, job in enumerate(raw.jobs):
+        spec = job.spec
+        out[i] = min((spec.duration / infos[k].train_speed
+                      + (spec.porting if infos[k].family != spec.native_family else 0.0)
+                      for k in spec.candidates), default=spec.duration)
+    return out
 
 
 def _job_values(raw: RawRun) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

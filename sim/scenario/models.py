@@ -230,8 +230,8 @@ class JobTraits(Strict):
     delay_cost_per_hour: float = Field(
         default=0.0, ge=0,
         description="dollars per hour the run finishes later than it could have (arrival + "
-        "duration on reference accelerators); a run unfinished at the horizon is charged up to "
-        "the horizon. 0: delay not priced",
+        "its run time on the fastest pool it may use, porting included); a run unfinished at "
+        "the horizon is charged up to the horizon. 0: delay not priced",
     )
 
 
