@@ -147,8 +147,8 @@ def cost_by_policy(source: Any, ax: Axes | None = None) -> Figure:
     ax.set_ylabel("cost over the horizon (USD)")
     si_axis(ax, money=True)
     over = f"mean of {reps} replications" if reps else "mean over replications"
-    ax.set_title(f"Total cost per policy: spend + shortfall + delay ({over}; error bar: 95% CI "
-                 f"of the total)")
+    ax.set_title(f"Total cost per policy: spend + shortfall + delay\n({over}; error bar: 95% "
+                 f"CI of the total)")
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     legend_outside(ax, reverse=True)
