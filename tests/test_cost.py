@@ -275,6 +275,9 @@ def test_compare_puts_total_cost_first_and_the_cheaper_spender_can_cost_more() -
     labels = list(cmp.overview().index)
     assert labels[0].startswith("Cost, total")
     assert labels.index("Spend, total") > labels.index(labels[0])
+    # parts no run has (no early-finish credit, no spot pool) are left out of the report
+    assert "Credit for finishing early" not in labels and "Spend on spot" not in labels
+    assert "Delay cost (training late)" in labels
 
 
 # ---------------------------------------------------------------- ramps
@@ -304,3 +307,28 @@ def test_a_ramp_starts_at_the_online_date_and_is_complete_at_online_plus_ramp() 
 def test_a_single_tranche_arrives_whole_at_online_plus_ramp() -> None:
     installed = ramped_site(1).steps.set_index("hour")["installed"]
     assert installed[191.0] == 0.0 and installed[192.0] == 120.0
+
+
+# ---------------------------------------------------------------- metamorphic
+
+
+def test_prices_of_shortfalls_change_what_is_charged_never_what_happens() -> None:
+    # tiny.yaml prices every service and run; its API asks here for more than Azure has, so
+    # some demand goes unserved. Doubling every price doubles shortfall and delay
+    # cost and leaves spend, service and every start time alone; pricing nothing leaves total
+    # cost equal to spend.
+    tiny = sim.with_changes(sim.load("scenarios/tiny.yaml"),
+                            {"inference.api.base_units": 1100})  # more than Azure's 1,000
+    paths = ["inference.chat.value_per_unit_hour", "inference.api.value_per_unit_hour",
+             "inference.api.penalty_per_step_below_target", "agents.tools.value_per_unit_hour",
+             "training.jobs.0.delay_cost_per_hour", "training.generators.small.delay_cost_per_hour"]
+    values = [6.0, 10.0, 200.0, 0.1, 1500.0, 100.0]
+    runs = [sim.run(sim.with_changes(tiny, {p: v * k for p, v in zip(paths, values, strict=True)}),
+                    policy="microsoft_first") for k in (1, 2, 0)]
+    one, two, none = (r.summary for r in runs)
+    assert one["delay_cost"] > 0 and one["shortfall_cost"] > 0  # something to double
+    assert two["delay_cost"] == pytest.approx(2 * one["delay_cost"])
+    assert two["shortfall_cost"] == pytest.approx(2 * one["shortfall_cost"])
+    assert two["spend_total"] == one["spend_total"] == none["spend_total"]
+    assert runs[0].jobs.start_h.equals(runs[1].jobs.start_h)
+    assert none["cost_total"] == pytest.approx(none["spend_total"])

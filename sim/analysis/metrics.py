@@ -62,9 +62,18 @@ HEADLINE = ("cost_total", "spend_total", "shortfall_cost", "delay_cost",
 """The few metrics a sweep prints and plots by default."""
 
 
-def key_metrics(available: list[str] | set[str]) -> list[Metric]:
-    """The catalogue's metrics present in `available`, with one spend row per provider."""
+OPTIONAL = frozenset({"early_finish_credit", "spend_spot"})
+"""Parts most scenarios never have (no early-finish credit, no spot pools): reported only
+where some run has them."""
+
+
+def key_metrics(available: list[str] | set[str],
+                nonzero: set[str] | None = None) -> list[Metric]:
+    """The catalogue's metrics present in `available`, with one spend row per provider;
+    `OPTIONAL` ones only if in `nonzero` (when given)."""
     have = set(available)
+    if nonzero is not None:
+        have -= OPTIONAL - nonzero
     out: list[Metric] = []
     for m in KEY_METRICS:
         if m.name in have:
