@@ -68,6 +68,13 @@ def summary_text(summary: dict[str, Any]) -> str:
     def row(label: str, value: Any, unit: str = "") -> None:
         lines.append(f"  {label:<38} {_fmt(value, unit)}")
 
+    if "cost_total" in s:  # summaries saved before costs were priced have no cost parts
+        lines.append("Total cost")
+        row("total (spend + shortfall + delay)", s["cost_total"], " $")
+        row("  value of demand left unserved", s["shortfall_cost"], " $")
+        row("  training finishing late", s["delay_cost"], " $")
+        if s.get("early_finish_credit"):
+            row("  less credit for finishing early", s["early_finish_credit"], " $")
     lines.append("Spend")
     row("total", s["spend_total"], " $")
     for prov, v in s["spend_by_provider"].items():
@@ -77,6 +84,8 @@ def summary_text(summary: dict[str, Any]) -> str:
     row("committed utilisation", None if s["committed_utilisation"] is None
         else s["committed_utilisation"] * 100, " %")
     row("paid for idle commitments", s["committed_idle_cost"], " $")
+    if "spend_spot" in s:
+        row("on demand / spot", f"{_fmt(s['spend_on_demand'])} / {_fmt(s['spend_spot'])} $")
     lines.append("First refusal")
     fr = s["first_refusal"]
     row("offers / accepted / declined", f"{fr['offers']} / {fr['accepted']} / {fr['declined']}")

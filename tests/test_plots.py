@@ -70,18 +70,45 @@ def test_spend_bars_stack_provider_means_up_to_the_total(cmp: Comparison) -> Non
     fig = plots.spend_by_provider(cmp)
     ax = fig.axes[0]
     bars = [c for c in ax.containers if isinstance(c, BarContainer)]
-    assert sorted(b.get_label() for b in bars) == ["azure", "gcp"]
+    assert {b.get_label().split(":")[0] for b in bars} == {"azure", "gcp"}
     assert [t.get_text() for t in ax.get_xticklabels()] == POLICIES
     heights = np.sum([[r.get_height() for r in b] for b in bars], axis=0)
     total = cmp.table.query("metric == 'spend_total'").set_index("policy")["mean"]
     assert heights == pytest.approx(total[POLICIES].to_numpy(), rel=1e-6)
     azure = cmp.table.query("metric == 'spend_by_provider.azure'").set_index("policy")["mean"]
-    azure_bar = next(b for b in bars if b.get_label() == "azure")
-    assert [r.get_height() for r in azure_bar] == pytest.approx(azure[POLICIES].to_list())
+    azure_bars = [b for b in bars if b.get_label().startswith("azure:")]
+    assert np.sum([[r.get_height() for r in b] for b in azure_bars], axis=0) == pytest.approx(
+        azure[POLICIES].to_numpy(), rel=1e-6)
     assert any(isinstance(c, ErrorbarContainer) for c in ax.containers)
     assert "Spend by provider" in ax.get_title() and "95% CI" in ax.get_title()
     assert "USD" in ax.get_ylabel()
-    assert color(azure_bar[0]) == provider_colors(["azure"])["azure"].lower()
+    assert color(azure_bars[0][0]) == provider_colors(["azure"])["azure"].lower()
+
+
+def test_spend_bars_split_each_provider_into_what_it_paid_for(cmp: Comparison) -> None:
+    # tiny.yaml: azure's H100s are under a 600-unit take-or-pay contract, so azure's stack
+    # holds a used and an idle committed part; gcp has no contract, only on-demand spend.
+    ax = plots.spend_by_provider(cmp).axes[0]
+    bars = {c.get_label(): c for c in ax.containers if isinstance(c, BarContainer)}
+    t = cmp.table.set_index(["metric", "policy"])["mean"]
+    for label, metric in (("azure: committed, idle", "committed_idle_cost_by_provider.azure"),
+                          ("gcp: on demand", "spend_on_demand_by_provider.gcp")):
+        assert [r.get_height() for r in bars[label]] == pytest.approx(
+            [t[(metric, p)] for p in POLICIES])
+    assert "gcp: committed, used" not in bars  # nothing of the kind: no empty segment
+    assert bars["azure: committed, idle"][0].get_hatch() == "////"
+
+
+def test_cost_bars_stack_spend_shortfall_and_delay_up_to_the_total(cmp: Comparison) -> None:
+    ax = plots.cost_by_policy(cmp).axes[0]
+    bars = {c.get_label(): c for c in ax.containers if isinstance(c, BarContainer)}
+    t = cmp.table.set_index(["metric", "policy"])["mean"]
+    spend = [r.get_height() for r in bars["spend"]]
+    assert spend == pytest.approx([t[("spend_total", p)] for p in POLICIES])
+    heights = np.sum([[r.get_height() for r in b] for b in bars.values()], axis=0)
+    assert heights == pytest.approx([t[("cost_total", p)] for p in POLICIES], rel=1e-6)
+    assert any(isinstance(c, ErrorbarContainer) for c in ax.containers)
+    assert "Total cost" in ax.get_title()
 
 
 def test_differences_show_each_policy_against_the_baseline(cmp: Comparison) -> None:
@@ -223,7 +250,7 @@ def test_sweep_figure_has_a_panel_per_headline_metric(swept: Sweep) -> None:
 
 def test_every_comparison_figure_is_drawn_and_titled(cmp: Comparison) -> None:
     figs = cmp.figures()
-    assert {"spend", "differences", "waits", "capacity", "inference", "power",
+    assert {"cost", "spend", "differences", "waits", "capacity", "inference", "power",
             "training-microsoft_first", "first-refusal-microsoft_first"} <= set(figs)
     for name, fig in figs.items():
         assert isinstance(fig, Figure)

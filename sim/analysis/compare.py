@@ -77,7 +77,8 @@ class Comparison:
 
     def key_metrics(self) -> list[Metric]:
         """The catalogue metrics this comparison has, in report order."""
-        return key_metrics(set(self.metrics["metric"]))
+        m = self.metrics
+        return key_metrics(set(m["metric"]), set(m.loc[m["value"].fillna(0) != 0, "metric"]))
 
     def report(self) -> str:
         """The comparison as a text table: mean ± half-width per policy, difference to baseline."""

@@ -29,10 +29,19 @@ UNITS = {"money": "$", "share": "%", "hours": "h", "date": "date", "count": "", 
          "unit_hours": "unit-h", "cpu_hours": "vCPU-h", "index": "0-1"}
 
 KEY_METRICS: tuple[Metric, ...] = (
+    # Total cost and its parts first: plans are ranked by what they cost in all, so one that
+    # serves less or finishes later does not look cheaper for spending less.
+    Metric("cost_total", "Cost, total (spend + shortfall + delay)", "money", "lower"),
+    Metric("shortfall_cost", "Shortfall cost (demand unserved)", "money", "lower"),
+    Metric("delay_cost", "Delay cost (training late)", "money", "lower"),
+    Metric("early_finish_credit", "Credit for finishing early", "money", "higher"),
     Metric("spend_total", "Spend, total", "money", "lower"),
     # spend_by_provider.<name> rows are inserted here, one per provider
-    Metric("committed_utilisation", "Committed capacity used", "share", "higher"),
+    Metric("spend_committed_used", "Spend committed, used", "money", ""),
     Metric("committed_idle_cost", "Paid for idle commitments", "money", "lower"),
+    Metric("spend_on_demand", "Spend on demand", "money", ""),
+    Metric("spend_spot", "Spend on spot", "money", ""),
+    Metric("committed_utilisation", "Committed capacity used", "share", "higher"),
     Metric("training_wait_mean_h", "Training wait, mean", "hours", "lower"),
     Metric("training_wait_p95_h", "Training wait, p95", "hours", "lower"),
     Metric("jobs_finished", "Training jobs finished", "count", "higher"),
@@ -47,14 +56,24 @@ KEY_METRICS: tuple[Metric, ...] = (
 )
 
 
-HEADLINE = ("spend_total", "committed_utilisation", "training_wait_mean_h", "frontier_end_h",
+HEADLINE = ("cost_total", "spend_total", "shortfall_cost", "delay_cost",
+            "committed_utilisation", "training_wait_mean_h", "frontier_end_h",
             "inference.served_share", "inference.unmet_unit_hours", "peak_power_mw", "hhi_spend")
 """The few metrics a sweep prints and plots by default."""
 
 
-def key_metrics(available: list[str] | set[str]) -> list[Metric]:
-    """The catalogue's metrics present in `available`, with one spend row per provider."""
+OPTIONAL = frozenset({"early_finish_credit", "spend_spot"})
+"""Parts most scenarios never have (no early-finish credit, no spot pools): reported only
+where some run has them."""
+
+
+def key_metrics(available: list[str] | set[str],
+                nonzero: set[str] | None = None) -> list[Metric]:
+    """The catalogue's metrics present in `available`, with one spend row per provider;
+    `OPTIONAL` ones only if in `nonzero` (when given)."""
     have = set(available)
+    if nonzero is not None:
+        have -= OPTIONAL - nonzero
     out: list[Metric] = []
     for m in KEY_METRICS:
         if m.name in have:
@@ -72,6 +91,12 @@ def describe(name: str) -> Metric:
             return m
     if name.startswith("spend_by_provider."):
         return Metric(name, f"Spend at {name.split('.', 1)[1]}", "money")
+    part, _, provider = name.partition("_by_provider.")
+    if provider:
+        base = describe(part)
+        return Metric(name, f"{base.label} at {provider}", "money")
+    if name.endswith("cost") or name.endswith("credit"):
+        return Metric(name, name, "money")
     if name.endswith("_h"):
         return Metric(name, name, "hours")
     if name.endswith(("share", "attainment", "utilisation")):

@@ -135,7 +135,8 @@ class Sweep:
 
     def key_metrics(self) -> list[Metric]:
         """The catalogue metrics this sweep has, in report order."""
-        return key_metrics(set(self.metrics["metric"]))
+        m = self.metrics
+        return key_metrics(set(m["metric"]), set(m.loc[m["value"].fillna(0) != 0, "metric"]))
 
     def report(self, metrics: Sequence[str] | None = None) -> str:
         """Per metric (default: the headline ones), a block with a row per swept point and a

@@ -110,6 +110,20 @@ def sample(dist: Distribution, rng: np.random.Generator, n: int) -> np.ndarray:
     raise AssertionError(dist)
 
 
+def tranche_offsets(ramp: float, increments: int) -> list[float]:
+    """Hours after a site's online date at which its equal tranches arrive.
+
+    The first tranche comes at the online date and the last at online + ramp, evenly spaced
+    between (so the units-hours over the ramp equal those of a linear ramp); a site without a
+    ramp arrives whole at its date, and one with a single tranche arrives whole at online + ramp.
+    """
+    if ramp <= 0:
+        return [0.0]
+    if increments == 1:
+        return [ramp]
+    return [ramp * i / (increments - 1) for i in range(increments)]
+
+
 def job_candidates(s: Scenario, pools: list[PoolInfo], traits: JobTraits) -> tuple[int, ...]:
     """Pools a training job may use: family, accelerator and provider allowed."""
     return tuple(
@@ -165,12 +179,12 @@ def compile_scenario(s: Scenario, replication: int = 0, seed: int | None = None)
                 slip_mean = bo.slip_mean if site.slip_mean is None else site.slip_mean
                 slip = float(slip_rng.exponential(slip_mean)) if slip_mean > 0 else 0.0
                 online = hours(site.online) + slip
-                n = bo.ramp_increments if site.ramp > 0 else 1
-                for i in range(n):
-                    t = snap(online + site.ramp * i / n)
+                offsets = tranche_offsets(site.ramp, bo.ramp_increments)
+                n = len(offsets)
+                for i, offset in enumerate(offsets):
                     label = f"site {site.name}" + (f" tranche {i + 1}/{n}" if n > 1 else "")
-                    if online + site.ramp * i / n < end:
-                        cp.installed.append((t, site.units / n, label))
+                    if online + offset < end:
+                        cp.installed.append((snap(online + offset), site.units / n, label))
                 if slip > 0:
                     notes.append((snap(hours(site.online)), "site_slip", pname, poolname,
                                   f"site {site.name} slips {slip / 24:.1f} days"))

@@ -22,7 +22,7 @@ from sim.plots.first_refusal import (
 )
 from sim.plots.inference import inference_served
 from sim.plots.power import power_use
-from sim.plots.spend import spend_by_provider
+from sim.plots.spend import cost_by_policy, spend_by_provider
 from sim.plots.style import policy_colors, provider_colors
 from sim.plots.sweep import sweep_figure, sweep_metric
 from sim.plots.training import training_timeline, wait_distribution
@@ -58,7 +58,8 @@ def run_figures(run: Any) -> dict[str, Figure]:
 
 def comparison_figure_makers(cmp: Any) -> dict[str, Callable[[], Figure]]:
     """How to draw each plot of a `Comparison`, by file name stem (drawn when called)."""
-    makers: dict[str, Callable[[], Figure]] = {"spend": lambda: spend_by_provider(cmp)}
+    makers: dict[str, Callable[[], Figure]] = {"cost": lambda: cost_by_policy(cmp),
+                                               "spend": lambda: spend_by_provider(cmp)}
     if len(cmp.policies) > 1:
         makers["differences"] = lambda: policy_differences(cmp)
     runs = {p: cmp.runs[p] for p in cmp.policies if p in cmp.runs}
@@ -94,8 +95,8 @@ def comparison_figures(cmp: Any) -> dict[str, Figure]:
 
 
 __all__ = [
-    "capacity_use", "comparison_figure_makers", "comparison_figures", "first_refusal",
-    "first_refusal_by_request", "first_refusal_delays", "first_refusal_offers",
+    "capacity_use", "comparison_figure_makers", "comparison_figures", "cost_by_policy",
+    "first_refusal", "first_refusal_by_request", "first_refusal_delays", "first_refusal_offers",
     "inference_served", "per_policy", "policy_colors", "policy_differences", "power_use",
     "provider_colors", "run_figures", "spend_by_provider", "sweep_figure", "sweep_metric",
     "training_timeline", "wait_distribution",

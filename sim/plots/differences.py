@@ -13,7 +13,8 @@ from matplotlib.figure import Figure
 from sim.analysis.metrics import describe
 from sim.plots.style import policy_colors
 
-DIFF_PANELS = ("spend_total", "committed_idle_cost", "training_wait_mean_h", "frontier_end_h",
+DIFF_PANELS = ("cost_total", "spend_total", "shortfall_cost", "delay_cost",
+               "committed_idle_cost", "training_wait_mean_h", "frontier_end_h",
                "inference.unmet_unit_hours", "agents.unmet_unit_hours", "peak_power_mw",
                "hhi_spend")
 

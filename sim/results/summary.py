@@ -23,9 +23,28 @@ def hhi(shares: dict[str, float]) -> float:
     return float(sum(s * s for s in shares.values()))
 
 
+def spend_parts(steps: pd.DataFrame, committed_used: np.ndarray) -> pd.DataFrame:
+    """Spend per provider in four parts that add up to its spend: committed and used,
+    committed and idle (take-or-pay paid for nothing), on demand, and spot.
+
+    `committed_used` is the committed charge of each row that paid for units in use.
+    """
+    spot = steps["spot"].to_numpy(bool) if "spot" in steps else np.zeros(len(steps), bool)
+    over = steps["spend_on_demand"].to_numpy(dtype=float)
+    charge = steps["spend_committed"].to_numpy(dtype=float)
+    parts = pd.DataFrame({
+        "spend_committed_used": committed_used,
+        "committed_idle_cost": charge - committed_used,
+        "spend_on_demand": np.where(spot, 0.0, over),
+        "spend_spot": np.where(spot, over, 0.0),
+    })
+    return parts.groupby(steps["provider"].to_numpy(), sort=False).sum()
+
+
 def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
               events: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
-    """Key figures of one run: spend, commitments, training, inference, power, concentration."""
+    """Key figures of one run: total cost and its parts, spend, commitments, training,
+    inference, power, concentration."""
     start = datetime.fromisoformat(meta["start"])
     step_h = float(meta["step_h"])
 
@@ -37,10 +56,6 @@ def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
                                                   "start", "horizon_h", "step_h")}
     spend_by = steps.groupby("provider", sort=False)["spend"].sum()
     total = float(spend_by.sum())
-    out["spend_total"] = _num(total)
-    out["spend_by_provider"] = {k: _num(v) for k, v in spend_by.items()}
-    out["spend_committed"] = _num(steps["spend_committed"].sum())
-    out["spend_on_demand"] = _num(steps["spend_on_demand"].sum())
     # Utilisation of commitments weighted by what they cost, so millions of committed CPUs do
     # not drown out a few thousand committed GPUs.
     committed = steps["committed"].to_numpy(dtype=float)
@@ -48,10 +63,26 @@ def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
     used_frac = np.divide(steps["committed_used"].to_numpy(dtype=float), committed,
                           out=np.zeros_like(committed), where=committed > 0)
     paid = float(charge.sum())
+    parts = spend_parts(steps, used_frac * charge)
+    shortfall = float(services["shortfall_cost"].sum()) if "shortfall_cost" in services else 0.0
+    delay = float(jobs["delay_cost"].sum()) if "delay_cost" in jobs else 0.0
+    credit = float(jobs["early_credit"].sum()) if "early_credit" in jobs else 0.0
+    # What the plan costs in total: a plan that serves less or finishes later must not look
+    # cheaper than one that spends more to serve it.
+    out["cost_total"] = _num(total + shortfall + delay - credit)
+    out["spend_total"] = _num(total)
+    out["shortfall_cost"] = _num(shortfall)
+    out["delay_cost"] = _num(delay)
+    out["early_finish_credit"] = _num(credit)
+    for name in ("spend_committed_used", "committed_idle_cost", "spend_on_demand", "spend_spot"):
+        out[name] = _num(parts[name].sum())
+    out["spend_by_provider"] = {k: _num(v) for k, v in spend_by.items()}
+    for name in ("spend_committed_used", "committed_idle_cost", "spend_on_demand", "spend_spot"):
+        out[f"{name}_by_provider"] = {k: _num(v) for k, v in parts[name].items()}
+    out["spend_committed"] = _num(paid)
     out["committed_unit_hours"] = _num(float((committed * step_h).sum()))
     out["committed_utilisation"] = _num(float((used_frac * charge).sum()) / paid) if paid > 0 \
         else None
-    out["committed_idle_cost"] = _num(float(((1.0 - used_frac) * charge).sum()))
 
     started = jobs[jobs["start_h"].notna()]
     waits = started["wait_h"].to_numpy(dtype=float)
@@ -90,6 +121,8 @@ def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
             "served_share": _num(served / demand) if demand > 0 else None,
             "slo_attainment": _num(svc["slo_met"].mean()) if len(svc) else None,
             "unmet_unit_hours": _num(svc["unmet"].sum() * step_h),
+            "shortfall_cost": _num(svc["shortfall_cost"].sum()) if "shortfall_cost" in svc
+            else None,
             "unmet_by_reason_unit_hours": {
                 r: _num(svc[f"unmet_{r}"].sum() * step_h)
                 for r in ("outage", "exclusivity", "capacity", "power")
@@ -99,6 +132,8 @@ def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
                     "served_share": _num(g["served"].sum() / g["demand"].sum()),
                     "slo_attainment": _num(g["slo_met"].mean()),
                     "unmet_unit_hours": _num(g["unmet"].sum() * step_h),
+                    "shortfall_cost": _num(g["shortfall_cost"].sum())
+                    if "shortfall_cost" in g else None,
                 }
                 for name, g in svc.groupby("service", sort=False)
             },

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from sim.engine.simulation import RawRun
+from sim.timeparse import hours_between
 
 
 def _stamp(df: pd.DataFrame, raw: RawRun) -> pd.DataFrame:
@@ -90,6 +91,7 @@ def steps_table(raw: RawRun) -> pd.DataFrame:
         "pool": per_pool([p.info.name for p in pools]),
         "accelerator": per_pool([p.info.accelerator for p in pools]),
         "family": per_pool([p.info.family for p in pools]),
+        "spot": per_pool([p.info.spot for p in pools]).astype(bool),
     }.items()):
         df.insert(i, name, values)
     ceiling = raw.power_ceiling_steps
@@ -131,9 +133,68 @@ def jobs_table(raw: RawRun) -> pd.DataFrame:
         "rofr_holder_free_units": [job.holder_free_at_placement for job in jobs],
         "waiting_for": [job.waiting_for for job in jobs],
     })
+    delay_rate, target, per_day_early = _job_values(raw)
+    # Delay against the earliest it could have finished: arrival + its shortest run time on
+    # the pools it may use (duration / speed, plus porting off its native family), as if it
+    # started at once on the fastest. A run not finished (waiting, running, gave up, turned
+    # away) is charged up to the horizon.
+    earliest_end = np.array(arrival, dtype=float) + _shortest_run(raw)
+    finished = (df["status"] == "finished").to_numpy()
+    finish = np.where(finished, np.array(end, dtype=float), horizon)
+    delay = np.maximum(0.0, np.minimum(finish, horizon) - earliest_end)
+    early_days = np.where(finished & np.isfinite(target),
+                          np.maximum(0.0, np.nan_to_num(target - finish, nan=0.0)) / 24.0, 0.0)
+    df["earliest_end_h"] = earliest_end
+    df["delay_h"] = delay
+    df["delay_cost"] = delay * delay_rate
+    df["early_credit"] = early_days * per_day_early
     for col in ("arrival", "start", "end"):
         df.insert(df.columns.get_loc(f"{col}_h") + 1, col, _times(raw, df[f"{col}_h"].to_numpy()))
     return _stamp(df, raw)
+
+
+def _shortest_run(raw: RawRun) -> np.ndarray:
+    """Per job: hours it would run, uninterrupted, on the fastest pool it may use (its
+    duration on reference accelerators where it may use none)."""
+    infos = [p.info for p in raw.pools]
+    out = np.empty(len(raw.jobs))
+    for i, job in enumerate(raw.jobs):
+        spec = job.spec
+        out[i] = min((spec.duration / infos[k].train_speed
+                      + (spec.porting if infos[k].family != spec.native_family else 0.0)
+                      for k in spec.candidates), default=spec.duration)
+    return out
+
+
+def _job_values(raw: RawRun) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per job: delay cost per hour, target finish hour (NaN: none), credit per day early.
+
+    Explicit runs are found by name (and, should names repeat, by arrival, size and length);
+    generated runs take their generator's price.
+    """
+    s = raw.compiled.scenario
+    explicit: dict[str, list[tuple[float, int, float, float, float, float]]] = {}
+    for spec in s.training.jobs:
+        target = (hours_between(s.start, spec.target_finish) if spec.target_finish is not None
+                  else math.nan)
+        explicit.setdefault(spec.name, []).append(
+            (hours_between(s.start, spec.arrival), spec.units, spec.duration,
+             spec.delay_cost_per_hour, target, spec.value_per_day_early))
+    rate, target, early = [], [], []
+    for job in raw.jobs:
+        spec = job.spec
+        if spec.source == "explicit":
+            options = explicit[spec.name]
+            match = next((o for o in options if o[:3] == (spec.arrival, spec.units,
+                                                           spec.duration)), options[0])
+            rate.append(match[3])
+            target.append(match[4])
+            early.append(match[5])
+        else:
+            rate.append(s.training.generators[spec.source].delay_cost_per_hour)
+            target.append(math.nan)
+            early.append(0.0)
+    return np.array(rate, dtype=float), np.array(target, dtype=float), np.array(early, dtype=float)
 
 
 def services_table(raw: RawRun) -> pd.DataFrame:
@@ -150,17 +211,23 @@ def services_table(raw: RawRun) -> pd.DataFrame:
         unmet = np.where(unmet > 1e-9 * np.maximum(1.0, demand), unmet, 0.0)  # float dust
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(demand > 0, served / demand, 1.0)
+        slo_met = share >= svc.slo - 1e-12
+        spec = getattr(c.scenario, svc.section)[svc.name]
+        unmet_cost = unmet * c.step * spec.value_per_unit_hour
+        penalty = np.where(slo_met, 0.0, spec.penalty_per_step_below_target)
         frames.append(pd.DataFrame({
             "step": np.arange(n), "hour": np.arange(n) * c.step, "service": svc.name,
             "kind": svc.section, "demand": demand, "served": served,
             "unmet": unmet, "unmet_outage": reasons[:, 0],
             "unmet_exclusivity": reasons[:, 1], "unmet_capacity": reasons[:, 2],
             "unmet_power": reasons[:, 3],
-            "served_share": share, "slo": svc.slo, "slo_met": share >= svc.slo - 1e-12,
+            "served_share": share, "slo": svc.slo, "slo_met": slo_met,
+            "unmet_cost": unmet_cost, "slo_penalty": penalty,
+            "shortfall_cost": unmet_cost + penalty,
         }))
     columns = ["step", "hour", "service", "kind", "demand", "served", "unmet", "unmet_outage",
                "unmet_exclusivity", "unmet_capacity", "unmet_power", "served_share", "slo",
-               "slo_met"]
+               "slo_met", "unmet_cost", "slo_penalty", "shortfall_cost"]
     df = (pd.concat(frames, ignore_index=True).sort_values(["step", "service"], kind="stable")
           if frames else pd.DataFrame(columns=columns))
     df.insert(2, "time", _times(raw, df["hour"].to_numpy()))

@@ -95,7 +95,9 @@ class Buildout(Strict):
 
     slip_mean: Hours = Field(default=0.0, description="mean random delay per site (exponential)")
     ramp_increments: int = Field(
-        default=4, ge=1, le=52, description="a ramp adds its units in this many equal tranches"
+        default=4, ge=1, le=52,
+        description="a ramp adds its units in this many equal tranches, the first at the "
+        "site's online date and the last at online + ramp (one tranche: whole at online + ramp)",
     )
     sites: list[Site] = Field(min_length=1, description="the sites, each with its own date")
 
@@ -248,6 +250,12 @@ class JobTraits(Strict):
         description="a run not started this long after it asks gives up (0: start at once or "
         "never, a loss system); default: waits as long as it takes",
     )
+    delay_cost_per_hour: float = Field(
+        default=0.0, ge=0,
+        description="dollars per hour the run finishes later than it could have (arrival + "
+        "its run time on the fastest pool it may use, porting included); a run unfinished at "
+        "the horizon is charged up to the horizon. 0: delay not priced",
+    )
 
 
 class TrainingJob(JobTraits):
@@ -258,6 +266,22 @@ class TrainingJob(JobTraits):
     units: int = Field(ge=1, description="accelerators it needs at once")
     duration: Hours = Field(gt=0, description="run time on reference accelerators")
     frontier: bool = Field(default=False, description="report its start and end in the summary")
+    target_finish: When | None = Field(
+        default=None, description="date the run is wanted by; finishing earlier earns "
+        "`value_per_day_early`",
+    )
+    value_per_day_early: float = Field(
+        default=0.0, ge=0,
+        description="credit in dollars per day the run finishes before `target_finish` "
+        "(a frontier run's lead); nothing after it, where `delay_cost_per_hour` applies",
+    )
+
+    @model_validator(mode="after")
+    def _target_given(self) -> TrainingJob:
+        if self.value_per_day_early > 0 and self.target_finish is None:
+            raise ValueError("target_finish: required when value_per_day_early is set (the "
+                             "date that days early are counted from)")
+        return self
 
 
 class JobGenerator(JobTraits):
@@ -348,6 +372,16 @@ class Service(Strict):
         default=None, description="families that can serve it (inference: gpu, tpu; agents: cpu)"
     )
     slo: Share = Field(default=0.99, gt=0, description="target share of demand served per step")
+    value_per_unit_hour: float = Field(
+        default=0.0, ge=0,
+        description="dollars lost per unserved reference-unit-hour (agents: per vCPU-hour), "
+        "e.g. the revenue it would have earned. 0: shortfall not priced",
+    )
+    penalty_per_step_below_target: float = Field(
+        default=0.0, ge=0,
+        description="dollars per step whose served share is below `slo` (SLA credits), on top "
+        "of the value of what went unserved",
+    )
     priority: int = Field(default=10, description="against training; higher is served first")
     trace: Trace | None = Field(
         default=None, description="take demand from a request trace instead of `base_units`"
