@@ -54,6 +54,9 @@ class CompiledJob:
     priority: int
     frontier: bool
     max_wait: float | None = None
+    delay_cost_per_hour: float = 0.0  # value of service: dollars per hour it finishes late
+    target_finish: float = math.nan  # hour it is wanted by (explicit runs), for the credit
+    value_per_day_early: float = 0.0
 
 
 @dataclass
@@ -257,7 +260,10 @@ def _jobs(s: Scenario, infos: list[PoolInfo], seed: int, replication: int,
         jobs.append(CompiledJob(
             0, job.name, "explicit", hours_between(s.start, job.arrival), job.units, job.duration,
             job_candidates(s, infos, job), job.native_family, job.porting,
-            job.checkpoint_interval, job.restart_overhead, job.priority, job.frontier, job.max_wait))
+            job.checkpoint_interval, job.restart_overhead, job.priority, job.frontier, job.max_wait,
+            job.delay_cost_per_hour,
+            hours_between(s.start, job.target_finish) if job.target_finish else math.nan,
+            job.value_per_day_early))
     for g, (gname, gen) in enumerate(s.training.generators.items()):
         rng = streams.stream(seed, replication, streams.ARRIVALS, g)
         t0 = hours_between(s.start, gen.start) if gen.start else 0.0
@@ -274,7 +280,7 @@ def _jobs(s: Scenario, infos: list[PoolInfo], seed: int, replication: int,
         # One generator's runs share their traits: look them up once, not per run.
         candidates = job_candidates(s, infos, gen)
         traits = (gen.native_family, gen.porting, gen.checkpoint_interval, gen.restart_overhead,
-                  gen.priority, False, gen.max_wait)
+                  gen.priority, False, gen.max_wait, gen.delay_cost_per_hour)
         jobs.extend(CompiledJob(0, f"{gname}-{i}", gname, t, u, d, candidates, *traits)
                     for i, (t, u, d) in enumerate(zip(times.tolist(), units.tolist(),
                                                       durations.tolist(), strict=True), start=1))

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from sim.engine.simulation import RawRun
-from sim.timeparse import hours_between
 
 
 def _stamp(df: pd.DataFrame, raw: RawRun) -> pd.DataFrame:
@@ -133,7 +132,9 @@ def jobs_table(raw: RawRun) -> pd.DataFrame:
         "rofr_holder_free_units": [job.holder_free_at_placement for job in jobs],
         "waiting_for": [job.waiting_for for job in jobs],
     })
-    delay_rate, target, per_day_early = _job_values(raw)
+    delay_rate = np.array([job.spec.delay_cost_per_hour for job in jobs], dtype=float)
+    target = np.array([job.spec.target_finish for job in jobs], dtype=float)
+    per_day_early = np.array([job.spec.value_per_day_early for job in jobs], dtype=float)
     # Delay against the earliest it could have finished: arrival + its shortest run time on
     # the pools it may use (duration / speed, plus porting off its native family), as if it
     # started at once on the fastest. A run not finished (waiting, running, gave up, turned
@@ -164,37 +165,6 @@ def _shortest_run(raw: RawRun) -> np.ndarray:
                       + (spec.porting if infos[k].family != spec.native_family else 0.0)
                       for k in spec.candidates), default=spec.duration)
     return out
-
-
-def _job_values(raw: RawRun) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per job: delay cost per hour, target finish hour (NaN: none), credit per day early.
-
-    Explicit runs are found by name (and, should names repeat, by arrival, size and length);
-    generated runs take their generator's price.
-    """
-    s = raw.compiled.scenario
-    explicit: dict[str, list[tuple[float, int, float, float, float, float]]] = {}
-    for spec in s.training.jobs:
-        target = (hours_between(s.start, spec.target_finish) if spec.target_finish is not None
-                  else math.nan)
-        explicit.setdefault(spec.name, []).append(
-            (hours_between(s.start, spec.arrival), spec.units, spec.duration,
-             spec.delay_cost_per_hour, target, spec.value_per_day_early))
-    rate, target, early = [], [], []
-    for job in raw.jobs:
-        spec = job.spec
-        if spec.source == "explicit":
-            options = explicit[spec.name]
-            match = next((o for o in options if o[:3] == (spec.arrival, spec.units,
-                                                           spec.duration)), options[0])
-            rate.append(match[3])
-            target.append(match[4])
-            early.append(match[5])
-        else:
-            rate.append(s.training.generators[spec.source].delay_cost_per_hour)
-            target.append(math.nan)
-            early.append(0.0)
-    return np.array(rate, dtype=float), np.array(target, dtype=float), np.array(early, dtype=float)
 
 
 def services_table(raw: RawRun) -> pd.DataFrame:
