@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 OUTAGES, SLIPS, ARRIVALS, DEMAND, INTERRUPTS, SPOT = range(6)
+PROGRAMMES, REGIONS, AVAILABILITY, BLOCKS = range(6, 10)  # procurement: shared slips, ...
 
 
 def stream(seed: int, replication: int, source: int, index: int = 0) -> np.random.Generator:
