@@ -212,10 +212,11 @@ def compile_scenario(s: Scenario, replication: int = 0, seed: int | None = None)
                     own = f"; {shared / 24:.1f} of them the programme's" if shared > 0 else ""
                     notes.append((snap(hours(site.online)), "site_slip", pname, poolname,
                                   f"site {site.name} slips {slip / 24:.1f} days{own}"))
-        price_at = price_function(pool.price_per_hour, pool.prices, [
-            (hours(p.at), p.price_per_hour) for p in (pool.prices.steps if pool.prices else [])
-            if not clip(p.at, f"{where}: price step")])
-        cp.price = price_per_step(price_at, n_steps, step)
+        price_steps = [(hours(p.at), p.price_per_hour)
+                       for p in (pool.prices.steps if pool.prices else [])
+                       if not clip(p.at, f"{where}: price step")]
+        price_at = price_function(pool.price_per_hour, pool.prices, price_steps)
+        cp.price = price_per_step(pool.price_per_hour, pool.prices, price_steps, n_steps, step)
         shared_installed = [(t, d) for t, d, _ in cp.installed]
         block_installed = _blocks(cp, pool, pname, poolname, hours, snap, end, price_at,
                                   streams.stream(seed, replication, streams.BLOCKS, cp.info.index),
@@ -233,11 +234,12 @@ def compile_scenario(s: Scenario, replication: int = 0, seed: int | None = None)
                 for point in pool.availability.series:
                     clip(point.at, f"{where}: availability")
             withheld = np.zeros(n_steps)
-            for t, cap, held in caps_with_availability(
-                    shared_installed, block_installed,
-                    tenant if pool.tenant_cap is not None else None, share):
+            rows = caps_with_availability(shared_installed, block_installed,
+                                          tenant if pool.tenant_cap is not None else None, share)
+            for j, (t, cap, held) in enumerate(rows):
                 cp.caps.append((t, cap))
-                withheld[round(t / step):] = held
+                k_end = round(rows[j + 1][0] / step) if j + 1 < len(rows) else n_steps
+                withheld[round(t / step):k_end] = held
             cp.withheld = withheld
         for i, c in enumerate(pool.commitments):
             c0 = hours(c.start)
@@ -400,6 +402,8 @@ def _jobs(s: Scenario, infos: list[PoolInfo], seed: int, replication: int,
           end: float) -> list[CompiledJob]:
     jobs: list[CompiledJob] = []
     for job in s.training.jobs:
+        if hours_between(s.start, job.arrival) >= end:
+            continue  # past the horizon: clipped (noted by the caller)
         jobs.append(CompiledJob(
             0, job.name, "explicit", hours_between(s.start, job.arrival), job.units, job.duration,
             job_candidates(s, infos, job), job.native_family, job.porting,
@@ -407,7 +411,9 @@ def _jobs(s: Scenario, infos: list[PoolInfo], seed: int, replication: int,
     for g, (gname, gen) in enumerate(s.training.generators.items()):
         rng = streams.stream(seed, replication, streams.ARRIVALS, g)
         t0 = hours_between(s.start, gen.start) if gen.start else 0.0
-        t1 = hours_between(s.start, gen.end) if gen.end else end
+        t1 = min(hours_between(s.start, gen.end), end) if gen.end else end
+        if t1 <= t0:
+            continue  # starts after the horizon (clipped, noted by the caller)
         mean_gap = 24.0 / gen.arrivals_per_day
         expected = (t1 - t0) / mean_gap
         n = int(expected + 6 * math.sqrt(expected) + 16)

@@ -38,6 +38,24 @@ class Contract:
         return self.units * self.price_per_hour * (self.end_h - self.start_h)
 
 
+def price_per_step(base: float, schedule: PriceSchedule | None,
+                   step_hours: Sequence[tuple[float, float]], n_steps: int,
+                   step: float) -> np.ndarray:
+    """The on-demand price in force at the start of each step (see `price_function`)."""
+    if schedule is None:
+        return np.full(n_steps, base)
+    t = np.arange(n_steps) * step
+    level = np.full(n_steps, base)
+    anchor = np.zeros(n_steps)
+    for h, p in step_hours:
+        later = t >= h
+        level[later] = p
+        anchor[later] = h
+    if schedule.decline_per_year:
+        level *= (1.0 - schedule.decline_per_year) ** ((t - anchor) / HOURS_PER_YEAR)
+    return level
+
+
 def price_function(base: float, schedule: PriceSchedule | None,
                    step_hours: Sequence[tuple[float, float]]) -> Callable[[float], float]:
     """On-demand price at hour t: the latest level (`base` before any step), then the decline.
@@ -57,11 +75,6 @@ def price_function(base: float, schedule: PriceSchedule | None,
         return level * factor ** ((t - h0) / HOURS_PER_YEAR) if decline else level
 
     return price_at
-
-
-def price_per_step(price_at: Callable[[float], float], n_steps: int, step: float) -> np.ndarray:
-    """The on-demand price in force at the start of each step."""
-    return np.array([price_at(k * step) for k in range(n_steps)], dtype=float)
 
 
 def contract_terms(start: float, length: float, price: float, on_end: EndRule, end: float,
@@ -150,29 +163,28 @@ def caps_with_availability(
     `share` are (hour, level) steps (no tenant cap: unlimited; before the first share: all open).
     Withheld = what the tenant cap alone would allow minus what availability allows.
     """
-    times = sorted({t for t, _ in shared} | {t for t, _ in blocks}
-                   | {t for t, _ in tenant or []} | {t for t, _ in share})
+    events = sorted([(t, 0, d) for t, d in shared] + [(t, 1, d) for t, d in blocks]
+                    + [(t, 2, v) for t, v in tenant or []] + [(t, 3, v) for t, v in share])
+    installed = own = 0.0
+    cap, open_share = math.inf, 1.0
     out: list[tuple[float, float, float]] = []
-    for t in times:
-        installed = sum(d for h, d in shared if h <= t)
-        own = sum(d for h, d in blocks if h <= t)
-        cap = _level_at(tenant or [], t, math.inf)
-        open_share = _level_at(share, t, 1.0)
+    for i, (t, kind, value) in enumerate(events):
+        if kind == 0:
+            installed += value
+        elif kind == 1:
+            own += value
+        elif kind == 2:
+            cap = value
+        else:
+            open_share = value
+        if i + 1 < len(events) and events[i + 1][0] == t:
+            continue  # apply every change at this hour before reading the levels
         allowed = min(cap, open_share * max(0.0, installed))
         withheld = max(0.0, min(cap, max(0.0, installed)) - allowed)
         row = (t, allowed + max(0.0, own), withheld)
         if not out or out[-1][1:] != row[1:]:
             out.append(row)
     return out
-
-
-def _level_at(steps: list[tuple[float, float]], t: float, before: float) -> float:
-    level = before
-    for h, v in steps:
-        if h <= t:
-            level = v
-    return level
-
 
 
 def value_by_provider(contracts: Sequence[Contract]) -> dict[str, float]:
