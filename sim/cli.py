@@ -86,6 +86,16 @@ def summary_text(summary: dict[str, Any]) -> str:
     row("paid for idle commitments", s["committed_idle_cost"], " $")
     if "spend_spot" in s:
         row("on demand / spot", f"{_fmt(s['spend_on_demand'])} / {_fmt(s['spend_spot'])} $")
+    if s.get("committed_value_by_provider"):
+        lines.append("Contracts signed (value of first terms, past the horizon too)")
+        for prov, v in s["committed_value_by_provider"].items():
+            row(f"  {prov}", v, " $")
+    if s.get("installed_mw_by_year"):
+        lines.append("Installed for this customer, end of year")
+        for year, mw in s["installed_mw_by_year"].items():
+            row(f"  {year}", mw, " MW")
+    if s.get("clipped"):
+        row("dates past the horizon, left out", s["clipped"], "  (see meta.json)")
     lines.append("First refusal")
     fr = s["first_refusal"]
     row("offers / accepted / declined", f"{fr['offers']} / {fr['accepted']} / {fr['declined']}")

@@ -65,7 +65,7 @@ def test_the_corpus_covers_every_kind_of_mistake() -> None:
     for must in ("string_for_number", "negative_units", "unknown_key_top", "unknown_key_nested",
                  "missing_required", "unknown_accelerator", "unknown_provider_outage",
                  "unknown_provider_service", "unknown_refs_job", "unknown_policy_default",
-                 "unknown_policy_params_name", "unknown_policy_parameter", "date_after_horizon",
+                 "unknown_policy_params_name", "unknown_policy_parameter", "date_before_start",
                  "bad_duration", "bad_distribution_tag", "duplicate_key", "invalid_yaml_missing_colon",
                  "empty", "top_level_list", "not_utf8"):
         assert f"{must}.yaml" in names

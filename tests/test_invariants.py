@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,15 +44,50 @@ def test_spend_is_price_times_usage_plus_commitments(path: Path, policy: str) ->
     st, step = r.steps, r.meta["step_h"]
     s = sim.load(path)
     # Committed charge: the units of every contract in force in that step times its price.
+    # A renewed contract runs its term again at its price times the move of the pool's list
+    # price since it started; a block is billed from the hour it came online (event log).
     expected_committed = np.zeros(len(st))
+    ev = r.events
     for prov, provider in s.providers.items():
         for name, pool in provider.pools.items():
             mask = ((st.provider == prov) & (st.pool == name)).to_numpy()
+            hours = st.hour[mask].to_numpy()
+
+            def list_price(t: float, pool: Any = pool) -> float:
+                level, anchor = pool.price_per_hour, 0.0
+                sched = pool.prices
+                for ps in (sched.steps if sched else []):
+                    h = (pd.Timestamp(ps.at) - pd.Timestamp(s.start)) / pd.Timedelta(hours=1)
+                    if h <= t:
+                        level, anchor = ps.price_per_hour, h
+                decline = sched.decline_per_year if sched else 0.0
+                return level * (1 - decline) ** ((t - anchor) / 8760)
+
+            def bill(t0: float, length: float, units: float, price: float, renew: bool,
+                     hours: np.ndarray = hours, mask: np.ndarray = mask,
+                     list_price: Any = list_price) -> None:
+                a = t0
+                while a < hours[-1] + step:
+                    rate = price * list_price(a) / list_price(t0)
+                    active = (hours >= round(a / step) * step - EPS) & (
+                        hours < round((a + length) / step) * step - EPS)
+                    expected_committed[mask] += active * units * rate * step
+                    if not renew:
+                        break
+                    a += length
+
             for c in pool.commitments:
                 t0 = (pd.Timestamp(c.start) - pd.Timestamp(s.start)) / pd.Timedelta(hours=1)
-                active = (st.hour[mask] >= round(t0 / step) * step - EPS) & (
-                    st.hour[mask] < round((t0 + c.term) / step) * step - EPS)
-                expected_committed[mask] += active.to_numpy() * c.units * c.price_per_hour * step
+                bill(t0, c.hours, c.units, c.price_per_hour, c.on_end == "renew")
+            if pool.blocks is not None:
+                b = pool.blocks
+                online = ev[(ev.kind == "capacity_change") & (ev.provider == prov)
+                            & (ev.pool == name) & ev.subject.astype(str).str.startswith("block")
+                            & (ev.units > 0)]
+                for t, subject in zip(online.hour, online.subject, strict=True):
+                    order = b.orders[int(str(subject).rsplit(" ", 1)[-1]) - 1]
+                    bill(t, order.term or b.min_term, b.size, b.price_per_hour,
+                         b.on_end == "renew")
     np.testing.assert_allclose(st.spend_committed, expected_committed, rtol=1e-9, atol=1e-6)
     # On-demand charge lies between price × (use above commitment, step average) and price × use,
     # and equals price × use exactly where nothing is committed.

@@ -161,7 +161,7 @@ def test_cli_sweep_writes_a_table_and_a_plot(tmp_path: Path,
      "error: --set providers.gcp.pools.tpu-v6.price_per_hour: "),
     (f"{PRICE}=1,-2", f"error: --set {PRICE}=-2: "),
     (f"{PRICE}", "error: --set "),
-    ("horizon=1d", "error: --set horizon=1d: outages[0].start: date 2025-01-09T12:00 is outside"),
+    ("horizon=0", "error: --set horizon=0: horizon: must be greater than 0"),
 ])
 def test_cli_bad_set_is_one_clear_line_and_nothing_runs(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], setting: str, message: str) -> None:

@@ -12,15 +12,25 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
+from typing import Any
 
 import numpy as np
 
 from sim.engine import rng as streams
 from sim.engine.demand import demand_series
+from sim.engine.procurement import (
+    Contract,
+    ask_for_block,
+    availability_steps,
+    caps_with_availability,
+    contract_terms,
+    price_function,
+    price_per_step,
+)
 from sim.engine.trace import service_demand
 from sim.policies import PoolInfo
-from sim.scenario.models import Distribution, JobTraits, Scenario
-from sim.timeparse import hours_between
+from sim.scenario.models import Distribution, JobTraits, Pool, Scenario
+from sim.timeparse import format_hours, hours_between
 
 INF = math.inf
 
@@ -34,6 +44,11 @@ class CompiledPool:
     caps: list[tuple[float, float]] = field(default_factory=list)  # (t, cap units)
     commits: list[tuple[float, float, float]] = field(default_factory=list)  # (t, +units, +$/h)
     outages: list[tuple[float, float, float, str]] = field(default_factory=list)  # start,end,share
+    # On-demand price per step (empty: the list price throughout).
+    price: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # Units of the shared capacity the market withholds per step (availability below the tenant
+    # cap): where this is above 0, capacity this customer lacks is a stockout. Empty: never.
+    withheld: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass(slots=True)
@@ -88,6 +103,8 @@ class Compiled:
     power: list[tuple[float, float]]  # (t, ceiling kW)
     notes: list[tuple[float, str, str, str, str]]  # events known up front: (t, kind, prov, pool, detail)
     provider_power: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # kW
+    clipped: list[str] = field(default_factory=list)  # scenario dates past the horizon, left out
+    contracts: list[Contract] = field(default_factory=list)  # every contract and block, as signed
 
     @property
     def end(self) -> float:
@@ -170,17 +187,39 @@ def compile_scenario(s: Scenario, replication: int = 0, seed: int | None = None)
     infos = pool_infos(s)
     pools = [CompiledPool(info) for info in infos]
     notes: list[tuple[float, str, str, str, str]] = []
+    clipped: list[str] = []
+    contracts: list[Contract] = []
+
+    def clip(moment: datetime, what: str) -> bool:
+        """True (and a note for the run's metadata) if `moment` lies past the horizon."""
+        if hours(moment) < end:
+            return False
+        clipped.append(f"{what} on {moment.isoformat(timespec='minutes').removesuffix('T00:00')} "
+                       f"is after the horizon ({format_hours(s.start, end)}): left out")
+        return True
+
     slip_rng = streams.stream(seed, replication, streams.SLIPS)
+    delays = {name: (float(streams.stream(seed, replication, streams.PROGRAMMES, i)
+                           .exponential(prog.slip_mean)) if prog.slip_mean > 0 else 0.0)
+              for i, (name, prog) in enumerate(s.programmes.items())}
     for cp, (pname, poolname, pool) in zip(pools, _pool_specs(s), strict=True):
+        where = f"{pname}/{poolname}"
         previous = 0.0
         for cstep in pool.capacity:
-            cp.installed.append((snap(hours(cstep.at)), cstep.units - previous, "schedule"))
+            if not clip(cstep.at, f"{where}: capacity step"):
+                cp.installed.append((snap(hours(cstep.at)), cstep.units - previous, "schedule"))
             previous = cstep.units
         if pool.buildout:
             bo = pool.buildout
+            shared = delays.get(bo.programme or "", 0.0)
             for site in bo.sites:
                 slip_mean = bo.slip_mean if site.slip_mean is None else site.slip_mean
+                # The site's own draw comes first and from the same stream as ever, so adding a
+                # programme leaves every other draw of the replication as it was.
                 slip = float(slip_rng.exponential(slip_mean)) if slip_mean > 0 else 0.0
+                if clip(site.online, f"{where}: site {site.name}"):
+                    continue
+                slip += shared
                 online = hours(site.online) + slip
                 offsets = tranche_offsets(site.ramp, bo.ramp_increments)
                 n = len(offsets)
@@ -189,17 +228,51 @@ def compile_scenario(s: Scenario, replication: int = 0, seed: int | None = None)
                     if online + offset < end:
                         cp.installed.append((snap(online + offset), site.units / n, label))
                 if slip > 0:
+                    own = f"; {shared / 24:.1f} of them the programme's" if shared > 0 else ""
                     notes.append((snap(hours(site.online)), "site_slip", pname, poolname,
-                                  f"site {site.name} slips {slip / 24:.1f} days"))
-        for cap in pool.tenant_cap or []:
-            cp.caps.append((snap(hours(cap.at)), cap.units))
-        for c in pool.commitments:
-            c0, c1 = hours(c.start), hours(c.start) + c.term
-            if c1 <= 0 or c0 >= end:
+                                  f"site {site.name} slips {slip / 24:.1f} days{own}"))
+        price_steps = [(hours(p.at), p.price_per_hour)
+                       for p in (pool.prices.steps if pool.prices else [])
+                       if not clip(p.at, f"{where}: price step")]
+        price_at = price_function(pool.price_per_hour, pool.prices, price_steps)
+        cp.price = price_per_step(pool.price_per_hour, pool.prices, price_steps, n_steps, step)
+        shared_installed = [(t, d) for t, d, _ in cp.installed]
+        block_installed = _blocks(cp, pool, pname, poolname, hours, snap, end, price_at,
+                                  streams.stream(seed, replication, streams.BLOCKS, cp.info.index),
+                                  notes, clipped, contracts, s)
+        tenant = [(snap(hours(cap.at)), cap.units) for cap in pool.tenant_cap or []
+                  if not clip(cap.at, f"{where}: tenant cap")]
+        if pool.availability is None and (not block_installed or pool.tenant_cap is None):
+            cp.caps += tenant
+        else:
+            share = [(snap(t), v) for t, v in availability_steps(
+                pool.availability, hours, end,
+                streams.stream(seed, replication, streams.AVAILABILITY, cp.info.index))
+            ] if pool.availability else []
+            if pool.availability and pool.availability.series:
+                for point in pool.availability.series:
+                    clip(point.at, f"{where}: availability")
+            withheld = np.zeros(n_steps)
+            rows = caps_with_availability(shared_installed, block_installed,
+                                          tenant if pool.tenant_cap is not None else None, share)
+            for j, (t, cap, held) in enumerate(rows):
+                cp.caps.append((t, cap))
+                k_end = round(rows[j + 1][0] / step) if j + 1 < len(rows) else n_steps
+                withheld[round(t / step):k_end] = held
+            cp.withheld = withheld
+        for i, c in enumerate(pool.commitments):
+            c0 = hours(c.start)
+            length = c.hours
+            contracts.append(Contract(pname, poolname, "commitment", c0, c0 + length, c.units,
+                                      c.price_per_hour, c.on_end))
+            if clip(c.start, f"{where}: commitment {i + 1}"):
                 continue
-            cp.commits.append((snap(c0), c.units, c.units * c.price_per_hour))
-            if c1 < end:
-                cp.commits.append((snap(c1), -c.units, -c.units * c.price_per_hour))
+            if c.on_end == "lapse" and c0 + length > end:
+                clipped.append(f"{where}: commitment {i + 1} runs to "
+                               f"{format_hours(s.start, c0 + length).removesuffix('T00:00')}, "
+                               f"after the horizon: billed to the horizon only")
+            _add_terms(cp, contract_terms(c0, length, c.price_per_hour, c.on_end, end, price_at),
+                       c.units, snap, end, notes, pname, poolname)
         if pool.outages:
             rel = pool.outages
             cp.outages += _random_intervals(
@@ -211,7 +284,10 @@ def compile_scenario(s: Scenario, replication: int = 0, seed: int | None = None)
                 streams.stream(seed, replication, streams.SPOT, cp.info.index),
                 sp.reclaim_mtbf, sp.reclaim_duration, sp.reclaim_share, "spot_reclaim", end,
                 snap, step)
-    for outage in s.outages:
+    _group_outages(s, pools, seed, replication, end, snap, step)
+    for i, outage in enumerate(s.outages):
+        if clip(outage.start, f"scheduled outage {i + 1} ({outage.provider})"):
+            continue
         t0 = snap(hours(outage.start))
         t1 = max(t0 + step, snap(hours(outage.start) + outage.duration))
         for cp in pools:
@@ -219,18 +295,110 @@ def compile_scenario(s: Scenario, replication: int = 0, seed: int | None = None)
                 cp.outages.append((t0, min(t1, end), outage.share, "scheduled_outage"))
     for cp in pools:
         cp.installed.sort(key=lambda x: x[0])
+        cp.caps.sort(key=lambda x: x[0])
+        cp.commits.sort(key=lambda x: (x[0], x[1] > 0))  # a renewal: the old term ends first
         cp.outages.sort()
-
+    for job in s.training.jobs:
+        clip(job.arrival, f"training job {job.name}: arrival")
+    for gname, gen in s.training.generators.items():
+        if gen.start is not None:
+            clip(gen.start, f"training generator {gname}: start")
+    for section in ("inference", "agents"):
+        for name, svc in getattr(s, section).items():
+            for sp in svc.spikes:
+                clip(sp.at, f"{section} {name}: spike")
+    notes = [n for n in notes if n[0] < end]
     jobs = _jobs(s, infos, seed, replication, end)
     services = _services(s, infos, seed, replication, n_steps, step)
     power: list[tuple[float, float]] = []
     provider_power: dict[str, list[tuple[float, float]]] = {}
     if s.power:
-        power = [(snap(hours(p.at)), p.mw * 1000.0) for p in s.power.ceiling]
-        provider_power = {name: [(snap(hours(p.at)), p.mw * 1000.0) for p in steps]
+        power = [(snap(hours(p.at)), p.mw * 1000.0) for p in s.power.ceiling
+                 if not clip(p.at, "power ceiling step")]
+        provider_power = {name: [(snap(hours(p.at)), p.mw * 1000.0) for p in steps
+                                 if not clip(p.at, f"power ceiling step of {name}")]
                           for name, steps in s.power.providers.items()}
     return Compiled(s, replication, seed, step, n_steps, pools, jobs, services, power, notes,
-                    provider_power)
+                    provider_power, clipped, contracts)
+
+
+def _add_terms(cp: CompiledPool, terms: list[tuple[float, float, float]], units: float,
+               snap: Any, end: float, notes: list[tuple[float, str, str, str, str]],
+               pname: str, poolname: str) -> None:
+    """Commitment events of a contract's terms inside the run: start, renewals, end."""
+    for j, (a, b, price) in enumerate(terms):
+        cp.commits.append((snap(a), units, units * price))
+        if j > 0:
+            notes.append((snap(a), "commitment_renewed", pname, poolname,
+                          f"{units:g} units renewed at ${price:.4g}/h"))
+        if b < end:
+            cp.commits.append((snap(b), -units, -units * price))
+
+
+def _blocks(cp: CompiledPool, pool: Pool, pname: str, poolname: str, hours: Any, snap: Any,
+            end: float, price_at: Any, rng: np.random.Generator,
+            notes: list[tuple[float, str, str, str, str]], clipped: list[str],
+            contracts: list[Contract], s: Scenario) -> list[tuple[float, float]]:
+    """Blocks ordered from the pool's offer: asked for, had (or refused), online after the lead
+    time, billed from then for their term. Returns the blocks' (hour, +units) installed changes."""
+    if pool.blocks is None:
+        return []
+    b = pool.blocks
+    changes: list[tuple[float, float]] = []
+    for i, order in enumerate(b.orders):
+        t_order = hours(order.at)
+        term = order.term if order.term is not None else b.min_term
+        if t_order >= end:
+            clipped.append(f"{pname}/{poolname}: block order {i + 1} on "
+                           f"{format_hours(s.start, t_order)} is after the horizon: left out")
+            continue
+        notes.append((snap(t_order), "block_ordered", pname, poolname,
+                      f"order {i + 1}: {order.count} x {b.size:g} units, lead time "
+                      f"{b.lead_time / 24:g} days, term {term / 24:g} days"))
+        for k in range(order.count):
+            got = ask_for_block(b, t_order, end, rng)
+            name = f"block {k + 1}/{order.count} of order {i + 1}"
+            for t in got.asks_out_of_stock:
+                notes.append((snap(t), "block_stockout", pname, poolname,
+                              f"{name}: out of stock, asking again in {b.retry / 24:g} days"))
+            if got.refused:
+                notes.append((snap(got.asks_out_of_stock[-1]), "block_refused", pname, poolname,
+                              f"{name}: refused (stockout), not had within "
+                              f"{(b.max_wait or 0) / 24:g} days"))
+            if math.isnan(got.had):
+                continue
+            online = got.had + b.lead_time
+            contracts.append(Contract(pname, poolname, "block", online, online + term, b.size,
+                                      b.price_per_hour, b.on_end))
+            terms = contract_terms(online, term, b.price_per_hour, b.on_end, end, price_at)
+            if not terms:
+                continue  # online only after the horizon
+            cp.installed.append((snap(online), b.size, name))
+            changes.append((snap(online), b.size))
+            last_end = terms[-1][1]
+            if b.on_end == "lapse" and last_end < end:
+                cp.installed.append((snap(last_end), -b.size, f"{name} lapses"))
+                changes.append((snap(last_end), -b.size))
+            _add_terms(cp, terms, b.size, snap, end, notes, pname, poolname)
+    return changes
+
+
+def _group_outages(s: Scenario, pools: list[CompiledPool], seed: int, replication: int,
+                   end: float, snap: Any, step: float) -> None:
+    """Outages of a whole provider or region: one draw, every pool in it hit at once."""
+    for i, (pname, provider) in enumerate(s.providers.items()):
+        groups = [("provider_outage", None, provider.outages)] + [
+            ("region_outage", rname, region.outages) for rname, region in provider.regions.items()]
+        for j, (kind, region, rel) in enumerate(groups):
+            if rel is None:
+                continue
+            rng = streams.stream(seed, replication, streams.REGIONS, i * 1000 + j)
+            hit = [cp for cp, (_, _, pool) in zip(pools, _pool_specs(s), strict=True)
+                   if cp.info.provider == pname and (region is None or pool.region == region)]
+            for interval in _random_intervals(rng, rel.mtbf, rel.mttr, rel.share, kind, end,
+                                              snap, step):
+                for cp in hit:
+                    cp.outages.append(interval)
 
 
 def _pool_specs(s: Scenario):  # type: ignore[no-untyped-def]
@@ -257,6 +425,8 @@ def _jobs(s: Scenario, infos: list[PoolInfo], seed: int, replication: int,
           end: float) -> list[CompiledJob]:
     jobs: list[CompiledJob] = []
     for job in s.training.jobs:
+        if hours_between(s.start, job.arrival) >= end:
+            continue  # past the horizon: clipped (noted by the caller)
         jobs.append(CompiledJob(
             0, job.name, "explicit", hours_between(s.start, job.arrival), job.units, job.duration,
             job_candidates(s, infos, job), job.native_family, job.porting,
@@ -267,7 +437,9 @@ def _jobs(s: Scenario, infos: list[PoolInfo], seed: int, replication: int,
     for g, (gname, gen) in enumerate(s.training.generators.items()):
         rng = streams.stream(seed, replication, streams.ARRIVALS, g)
         t0 = hours_between(s.start, gen.start) if gen.start else 0.0
-        t1 = hours_between(s.start, gen.end) if gen.end else end
+        t1 = min(hours_between(s.start, gen.end), end) if gen.end else end
+        if t1 <= t0:
+            continue  # starts after the horizon (clipped, noted by the caller)
         mean_gap = 24.0 / gen.arrivals_per_day
         expected = (t1 - t0) / mean_gap
         n = int(expected + 6 * math.sqrt(expected) + 16)

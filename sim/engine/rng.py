@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-OUTAGES, SLIPS, ARRIVALS, DEMAND, INTERRUPTS, SPOT, FIRST_REFUSAL = range(7)
+OUTAGES, SLIPS, ARRIVALS, DEMAND, INTERRUPTS, SPOT = range(6)
+PROGRAMMES, REGIONS, AVAILABILITY, BLOCKS = range(6, 10)  # procurement: shared slips, ...
+FIRST_REFUSAL = 10  # answer delays of the right of first refusal
 
 
 def stream(seed: int, replication: int, source: int, index: int = 0) -> np.random.Generator:

@@ -445,12 +445,26 @@ class TrainingQueue:
         self._room_changed = True
         return p
 
+    def _list_price_hours(self, pool: int, t0: float, t1: float) -> float:
+        """Dollars per unit for holding a unit of `pool` from `t0` to `t1` at its list price,
+        which may change from step to step (a price schedule)."""
+        schedule = self.c.pools[pool].price
+        if not len(schedule):
+            return (t1 - t0) * self.infos[pool].price_per_hour
+        step = self.step
+        k0 = int(t0 / step + 1e-9)
+        k1 = min(int(t1 / step - 1e-9), len(schedule) - 1)
+        if k1 <= k0:
+            return (t1 - t0) * float(schedule[min(k0, len(schedule) - 1)])
+        inner = float(schedule[k0 + 1:k1].sum()) * step
+        return ((k0 + 1) * step - t0) * float(schedule[k0]) + inner + (t1 - k1 * step) * float(schedule[k1])
+
     def _close_segment(self, job: Job, now: float, finished: bool) -> float:
         """Account a segment's held hours, cost and useful work; returns work done in it."""
         wall = now - job.seg_start
         units = job.spec.units
         job.held += units * wall
-        job.cost += units * wall * self.infos[job.pool].price_per_hour
+        job.cost += units * self._list_price_hours(job.pool, job.seg_start, now)
         productive = job.remaining if finished else max(0.0, wall - job.seg_setup) * job.seg_speed
         job.productive += productive
         return productive

@@ -23,7 +23,8 @@ from sim.plots.style import (
     si_axis,
 )
 
-OUTAGE_KINDS = ("outage_start", "scheduled_outage_start")
+OUTAGE_KINDS = ("outage_start", "scheduled_outage_start", "region_outage_start",
+                "provider_outage_start")
 
 
 def capacity_use(run: Any, ax: Axes | None = None, families: tuple[str, ...] = ("gpu", "tpu"),

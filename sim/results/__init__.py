@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from sim.engine.procurement import value_by_provider
 from sim.engine.simulation import RawRun
 from sim.results import tables
 from sim.results.atomic import atomic_folder
@@ -40,6 +41,8 @@ class RunResult:
             "scenario": c.scenario.name, "policy": raw.policy, "replication": c.replication,
             "seed": c.seed, "start": c.scenario.start.isoformat(), "horizon_h": c.end,
             "step_h": c.step, "events_processed": raw.event_count,
+            "clipped": list(c.clipped),
+            "committed_value_by_provider": value_by_provider(c.contracts),
         }
         steps = tables.steps_table(raw)
         jobs = tables.jobs_table(raw)

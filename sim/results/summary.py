@@ -39,6 +39,18 @@ def spend_parts(steps: pd.DataFrame, committed_used: np.ndarray) -> pd.DataFrame
         "spend_spot": np.where(spot, over, 0.0),
     })
     return parts.groupby(steps["provider"].to_numpy(), sort=False).sum()
+OUTAGE_STARTS = ("outage_start", "scheduled_outage_start", "region_outage_start",
+                 "provider_outage_start")
+
+
+def installed_mw_by_year(steps: pd.DataFrame, start: datetime, step_h: float) -> dict[str, Any]:
+    """Power of the accelerators installed for this customer at the last step of each year."""
+    per_step = steps.groupby("step", sort=True)["installed_mw"].sum()
+    if per_step.empty:
+        return {}
+    years = pd.Series([(start + timedelta(hours=float(k) * step_h)).year for k in per_step.index],
+                      index=per_step.index)
+    return {str(y): _num(per_step[years == y].iloc[-1]) for y in sorted(set(years))}
 
 
 def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
@@ -164,7 +176,12 @@ def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
         "declined": int((answers["detail"] == "declined").sum()),
         "mean_delay_h": _num(answers["delay_h"].mean()) if len(answers) else None,
     }
-    out["outages"] = int(events["kind"].isin(["outage_start", "scheduled_outage_start"]).sum())
+    out["committed_value_by_provider"] = {
+        k: _num(v) for k, v in (meta.get("committed_value_by_provider") or {}).items()}
+    out["installed_mw_by_year"] = installed_mw_by_year(steps, start, step_h) \
+        if "installed_mw" in steps else {}
+    out["clipped"] = len(meta.get("clipped") or [])
+    out["outages"] = int(events["kind"].isin(OUTAGE_STARTS).sum())
     out["spot_reclaims"] = int((events["kind"] == "spot_reclaim_start").sum())
     out["preemptions"] = int((events["kind"] == "preemption").sum())
     return out

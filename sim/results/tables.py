@@ -45,11 +45,11 @@ def steps_table(raw: RawRun) -> pd.DataFrame:
     # keeps as it is: few temporaries, as fresh memory is what a long run's table costs most.
     names = ["installed", "outage_lost", "tenant_cap", "capacity", "training", "inference",
              "agents", "in_use", "idle", "committed", "committed_used", "price_per_hour",
-             "spend_on_demand", "spend_committed", "spend", "power_mw"]
+             "spend_on_demand", "spend_committed", "spend", "power_mw", "installed_mw"]
     block = np.zeros((len(names), n * m))  # zeros: rows before a pool's first log entry
     (installed, outage_lost, cap, capacity, training, inference, agents, in_use, idle,
      committed, committed_used, price, spend_on_demand, spend_committed, spend,
-     power_mw) = (row.reshape(n, m) for row in block)
+     power_mw, installed_mw) = (row.reshape(n, m) for row in block)
     lost = np.zeros((n, m))
     commit_rate = np.zeros((n, m))
     for i, p in enumerate(pools):  # supply, from each pool's change log
@@ -72,7 +72,9 @@ def steps_table(raw: RawRun) -> pd.DataFrame:
     overage = np.array([p.over_acc for p in pools], dtype=float).reshape(m, n).T / step
     np.subtract(in_use, overage, out=committed_used)
     np.minimum(committed_used, committed, out=committed_used)
-    price[:] = [p.price for p in pools]
+    for i, p in enumerate(pools):  # the on-demand price in force in each step
+        schedule = c.pools[p.index].price
+        price[:, i] = schedule if len(schedule) == n else p.price
     np.multiply(overage, step, out=spend_on_demand)
     np.multiply(spend_on_demand, price, out=spend_on_demand)
     np.multiply(commit_rate, step, out=spend_committed)
@@ -81,6 +83,8 @@ def steps_table(raw: RawRun) -> pd.DataFrame:
     np.multiply(in_use, np.array([p.kw_busy for p in pools], dtype=float), out=power_mw)
     power_mw += capacity * np.array([p.kw_idle for p in pools], dtype=float)
     np.divide(power_mw, 1000.0, out=power_mw)
+    kw = np.array([p.kw for p in pools], dtype=float)
+    np.multiply(np.minimum(installed, cap), kw / 1000.0, out=installed_mw)  # this customer's
     df = pd.DataFrame(block.T, columns=names, copy=False)
     steps = np.repeat(np.arange(n), m)
     hours = steps * step

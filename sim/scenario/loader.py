@@ -7,6 +7,7 @@ cross-checks below are mapped back to `file:line: field.path: what was expected`
 from __future__ import annotations
 
 import difflib
+import itertools
 import types
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -427,11 +428,12 @@ def cross_check(s: Scenario) -> Iterator[tuple[PathT, str]]:
     end = s.horizon
 
     def inside(path: PathT, moment: datetime, what: str = "date") -> Iterator[tuple[PathT, str]]:
-        h = hours_between(s.start, moment)
-        if h < 0 or h > end:
-            yield path, (f"{what} {_moment(moment)} is outside the scenario, which runs from "
-                         f"{_moment(s.start)} to {_moment(format_hours(s.start, end))} "
-                         f"(start + horizon)")
+        # A date after the horizon is allowed: the run clips it and says so in its metadata,
+        # so a shorter horizon (`--set horizon=180d`) works on any scenario.
+        if hours_between(s.start, moment) < 0:
+            yield path, (f"{what} {_moment(moment)} is before the scenario starts "
+                         f"({_moment(s.start)}; it runs to "
+                         f"{_moment(format_hours(s.start, end))})")
 
     if s.step > s.horizon:
         yield ("step",), "the step is longer than the horizon"
@@ -442,8 +444,9 @@ def cross_check(s: Scenario) -> Iterator[tuple[PathT, str]]:
             if pool.accelerator not in s.accelerators:
                 yield (*base, "accelerator"), (f"unknown accelerator {pool.accelerator!r}; "
                                                f"known: {', '.join(sorted(s.accelerators))}")
-            if not pool.capacity and pool.buildout is None:
-                yield base, "a pool needs `capacity` or `buildout`"
+            if not pool.capacity and pool.buildout is None and pool.blocks is None:
+                yield base, "a pool needs `capacity`, `buildout` or `blocks`"
+            yield from _procurement_checks(s, pname, poolname, inside)
             for i, step in enumerate(pool.capacity):
                 yield from inside((*base, "capacity", i, "at"), step.at)
             if pool.capacity and any(b.at < a.at for a, b in zip(pool.capacity, pool.capacity[1:],
@@ -454,9 +457,6 @@ def cross_check(s: Scenario) -> Iterator[tuple[PathT, str]]:
                     yield from inside((*base, "buildout", "sites", i, "online"), site.online)
             for i, cap in enumerate(pool.tenant_cap or []):
                 yield from inside((*base, "tenant_cap", i, "at"), cap.at)
-            for i, c in enumerate(pool.commitments):
-                if hours_between(s.start, c.start) > end:
-                    yield (*base, "commitments", i, "start"), "the contract starts after the horizon"
     for i, outage in enumerate(s.outages):
         if outage.provider not in s.providers:
             yield ("outages", i, "provider"), _unknown("provider", outage.provider, s.providers)
@@ -535,6 +535,44 @@ def cross_check(s: Scenario) -> Iterator[tuple[PathT, str]]:
             if isinstance(holder, str) and holder not in s.providers:
                 yield ("policy", "params", pname, "provider"), _unknown("provider", holder,
                                                                         s.providers)
+
+
+def _dated_in_order(path: PathT, moments: list[datetime]) -> Iterator[tuple[PathT, str]]:
+    if any(b < a for a, b in itertools.pairwise(moments)):
+        yield path, "steps must be in date order"
+
+
+def _procurement_checks(s: Scenario, pname: str, poolname: str,
+                        inside: Any) -> Iterator[tuple[PathT, str]]:
+    """Blocks, price schedules, availability, region and programme of one pool."""
+    provider = s.providers[pname]
+    pool = provider.pools[poolname]
+    base: PathT = ("providers", pname, "pools", poolname)
+    if pool.blocks is not None:
+        b = pool.blocks
+        for i, order in enumerate(b.orders):
+            yield from inside((*base, "blocks", "orders", i, "at"), order.at)
+            if order.term is not None and order.term < b.min_term:
+                yield (*base, "blocks", "orders", i, "term"), (
+                    f"{order.term / 24:g} days is shorter than the offer's minimum term "
+                    f"({b.min_term / 24:g} days)")
+        yield from _dated_in_order((*base, "blocks", "orders"), [o.at for o in b.orders])
+    if pool.prices is not None:
+        for i, step in enumerate(pool.prices.steps):
+            yield from inside((*base, "prices", "steps", i, "at"), step.at)
+        yield from _dated_in_order((*base, "prices", "steps"), [p.at for p in pool.prices.steps])
+    if pool.availability is not None and pool.availability.series is not None:
+        series = pool.availability.series
+        for i, point in enumerate(series):
+            yield from inside((*base, "availability", "series", i, "at"), point.at)
+        yield from _dated_in_order((*base, "availability", "series"), [p.at for p in series])
+    if pool.region is not None and pool.region not in provider.regions:
+        known = ", ".join(sorted(provider.regions)) or f"none (add `regions:` to {pname})"
+        yield (*base, "region"), f"unknown region {pool.region!r} of {pname}; known: {known}"
+    programme = pool.buildout.programme if pool.buildout is not None else None
+    if programme is not None and programme not in s.programmes:
+        known = ", ".join(sorted(s.programmes)) or "none (add top-level `programmes:`)"
+        yield (*base, "buildout", "programme"), f"unknown programme {programme!r}; known: {known}"
 
 
 def _trait_refs(s: Scenario, base: PathT, accelerators: list[str] | None,

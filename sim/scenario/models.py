@@ -94,6 +94,11 @@ class Buildout(Strict):
     """Sites under construction that add capacity to the pool as each comes online."""
 
     slip_mean: Hours = Field(default=0.0, description="mean random delay per site (exponential)")
+    programme: str | None = Field(
+        default=None,
+        description="programme (top-level `programmes`) whose shared delay every site takes on "
+        "top of its own",
+    )
     ramp_increments: int = Field(
         default=4, ge=1, le=52,
         description="a ramp adds its units in this many equal tranches, the first at the "
@@ -109,13 +114,135 @@ class CapStep(Strict):
     units: float = Field(ge=0)
 
 
+EndRule = Literal["lapse", "renew"]
+"""At a contract's end: `lapse` (billing stops) or `renew` (same term again, at the then price)."""
+
+
 class Commitment(Strict):
-    """A take-or-pay contract: `units` billed every hour of the term, used or not."""
+    """A take-or-pay contract: `units` billed every hour of the term, used or not.
+
+    Start and end may lie before the scenario start or after its horizon: only the hours inside
+    the run are billed. A renewal costs `price_per_hour` scaled by how the pool's on-demand price
+    moved since the start (the contract keeps its discount to the list price).
+    """
 
     units: float = Field(gt=0, description="committed units")
     price_per_hour: float = Field(ge=0, description="price per committed unit-hour")
     start: When = Field(description="contract start (may precede the scenario start)")
-    term: Hours = Field(gt=0, description="contract length, e.g. 3y")
+    term: Hours | None = Field(default=None, gt=0, description="contract length, e.g. 3y")
+    end: When | None = Field(default=None, description="contract end, instead of `term`")
+    on_end: EndRule = Field(
+        default="lapse", description="lapse, or renew for the same term at the then price"
+    )
+
+    @model_validator(mode="after")
+    def _one_length(self) -> Commitment:
+        if (self.term is None) == (self.end is None):
+            raise ValueError("give the contract's length as `term` or its `end` date (one of them)")
+        if self.end is not None and self.end <= self.start:
+            raise ValueError("end: the contract must end after it starts")
+        return self
+
+    @property
+    def hours(self) -> float:
+        """Length of one term in hours."""
+        if self.term is not None:
+            return self.term
+        assert self.end is not None
+        return (self.end - self.start).total_seconds() / 3600.0
+
+
+class BlockOrder(Strict):
+    """An order for `count` blocks on a date; they come online after the offer's lead time."""
+
+    at: When = Field(description="date the order is placed")
+    count: int = Field(default=1, ge=1, description="blocks ordered")
+    term: Hours | None = Field(
+        default=None, gt=0, description="contract length from online; default: the minimum term"
+    )
+
+
+class Blocks(Strict):
+    """A provider's offer of dedicated capacity in blocks of `size` units, and the orders placed.
+
+    A block is the customer's own: it adds `size` installed units to the pool and a take-or-pay
+    contract at `price_per_hour` from the day it comes online, for its term. A block is
+    available when asked with probability `available`; one that is not is asked for again
+    every `retry` until it is had or `max_wait` has passed (then refused: a stockout).
+    """
+
+    size: float = Field(gt=0, description="units in one block, e.g. 100000 GPUs")
+    lead_time: Hours = Field(ge=0, description="time from order to online, e.g. 90d")
+    min_term: Hours = Field(gt=0, description="shortest contract a block is sold on, e.g. 1y")
+    price_per_hour: float = Field(ge=0, description="committed price per unit-hour")
+    on_end: EndRule = Field(
+        default="lapse", description="lapse (the block goes back) or renew at the then price"
+    )
+    available: Share = Field(
+        default=1.0, description="probability a block can be had when it is asked for"
+    )
+    retry: Hours = Field(default=168.0, gt=0, description="time between asks while out of stock")
+    max_wait: Hours | None = Field(
+        default=None, ge=0,
+        description="refuse a block not had this long after ordering (0: at once); default: "
+        "keep asking until the horizon",
+    )
+    orders: list[BlockOrder] = Field(default_factory=list, description="orders placed, by date")
+
+
+class PriceStep(Strict):
+    """From `at` on, the on-demand price is `price_per_hour` (then declining, if it does)."""
+
+    at: When
+    price_per_hour: float = Field(ge=0)
+
+
+class PriceSchedule(Strict):
+    """How a pool's on-demand price moves over time: new levels on dates, a yearly decline."""
+
+    steps: list[PriceStep] = Field(default_factory=list, description="new price levels, by date")
+    decline_per_year: float = Field(
+        default=0.0, ge=0, lt=1,
+        description="compound decline per year (0.2: 20 % cheaper a year later), from the start "
+        "or the latest step",
+    )
+
+
+class AvailabilityStep(Strict):
+    """From `at` on, `share` of the pool is open to this customer."""
+
+    at: When
+    share: Share
+
+
+class AvailabilityProcess(Strict):
+    """The open share as a random process: mean-reverting (AR(1)) around `mean`, clipped to 0..1.
+
+    Drawn once per replication, so every policy sees the same market. Consecutive values
+    `interval` apart correlate exp(-interval / correlation_time); each value is normal with
+    mean `mean` and standard deviation `sd` before clipping.
+    """
+
+    mean: Share = Field(description="long-run share open to this customer")
+    sd: float = Field(ge=0, le=1, description="standard deviation of the share")
+    correlation_time: Hours = Field(gt=0, description="how long a tight or loose market lasts")
+    interval: Hours = Field(default=168.0, gt=0, description="time between changes, e.g. 7d")
+
+
+class Availability(Strict):
+    """The share of a pool's shared capacity open to this customer, as other tenants take theirs.
+
+    Give a `series` of dated shares or a `random` process. Dedicated blocks are not affected.
+    """
+
+    series: list[AvailabilityStep] | None = Field(default=None, description="share over time")
+    random: AvailabilityProcess | None = Field(default=None, description="share at random")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Availability:
+        if (self.series is None) == (self.random is None):
+            raise ValueError("give either `series` or `random` (one of them)")
+        return self
 
 
 class Spot(Strict):
@@ -146,9 +273,25 @@ class Pool(Strict):
         default=None, description="the most this customer may hold, over time (default: no cap)"
     )
     price_per_hour: float = Field(ge=0, description="on-demand (or spot) price per unit-hour")
+    prices: PriceSchedule | None = Field(
+        default=None, description="how the on-demand price moves (default: it never does)"
+    )
     commitments: list[Commitment] = Field(default_factory=list, description="take-or-pay contracts")
+    blocks: Blocks | None = Field(default=None, description="dedicated blocks offered and ordered")
+    availability: Availability | None = Field(
+        default=None, description="share of the shared capacity open to this customer over time"
+    )
     spot: Spot | None = Field(default=None, description="set if this pool is reclaimable spot")
     outages: Reliability | None = Field(default=None, description="random outages")
+    region: str | None = Field(
+        default=None, description="region of the provider it is in (shares its outages)"
+    )
+
+
+class Region(Strict):
+    """A region of a provider: one event (power, network) takes a share of all its pools."""
+
+    outages: Reliability = Field(description="random outages of the whole region")
 
 
 class Provider(Strict):
@@ -156,6 +299,12 @@ class Provider(Strict):
 
     description: str = ""
     pools: dict[str, Pool] = Field(min_length=1, description="pools by name")
+    regions: dict[str, Region] = Field(
+        default_factory=dict, description="regions whose outages hit every pool in them at once"
+    )
+    outages: Reliability | None = Field(
+        default=None, description="provider-wide random outages: every pool at once"
+    )
 
 
 class ScheduledOutage(Strict):
@@ -166,6 +315,12 @@ class ScheduledOutage(Strict):
     start: When
     duration: Hours = Field(gt=0)
     share: Share = Field(default=1.0, gt=0, description="share of the capacity lost")
+
+
+class Programme(Strict):
+    """A build-out programme whose sites slip together: one shared delay, plus each site's own."""
+
+    slip_mean: Hours = Field(ge=0, description="mean of the shared delay (exponential)")
 
 
 class PowerStep(Strict):
@@ -436,6 +591,9 @@ class Scenario(Strict):
     accelerators: dict[str, Accelerator] = Field(min_length=1)
     providers: dict[str, Provider] = Field(min_length=1)
     outages: list[ScheduledOutage] = Field(default_factory=list, description="scripted outages")
+    programmes: dict[str, Programme] = Field(
+        default_factory=dict, description="build-out programmes whose sites slip together"
+    )
     power: Power | None = Field(default=None, description="power ceiling (default: none)")
     training: Training = Field(default_factory=Training)
     inference: dict[str, Service] = Field(default_factory=dict)
