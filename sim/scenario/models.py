@@ -35,9 +35,10 @@ Share = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class Strict(BaseModel):
-    """Base of every scenario model: immutable, unknown keys are errors."""
+    """Base of every scenario model: immutable, unknown keys are errors, numbers finite (a field
+    that reads infinity as "no limit" says so and opts in)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------- supply
@@ -91,7 +92,9 @@ class CapStep(Strict):
     """From `at` on, this customer may hold at most `units` in the pool."""
 
     at: When
-    units: float = Field(ge=0)
+    units: float = Field(
+        ge=0, allow_inf_nan=True, description="the cap; .inf lifts it (no cap from this date)"
+    )
 
 
 class Commitment(Strict):
