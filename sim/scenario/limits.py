@@ -82,8 +82,7 @@ def gunzip_capped(raw: bytes, limit: int, what: str) -> bytes:
                     raise ReadError(f"decompresses to more than the {_size(limit)} a {what} "
                                     "may have")
                 if not out and b"\0" in part:
-                    raise ReadError(f"decompresses to binary data (NUL bytes), expected {what} "
-                                    "text")
+                    raise ReadError(f"decompresses to binary data (NUL bytes), expected {what}")
                 out.append(part)
                 data = d.unconsumed_tail
                 if d.eof or (not data and not part):

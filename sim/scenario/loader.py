@@ -715,7 +715,7 @@ def _resolve_traces(s: Scenario, file: str, lines: dict[PathT, int], base_dir: P
                         _dotted((section, name, "trace", key))) for key in ("file", "period")}
             where = Path(svc.trace.file).expanduser()
             where = Path(os.path.abspath(where if where.is_absolute() else base_dir / where))
-            if not where.exists():
+            if not where.exists() and not where.is_symlink():  # a symlink loop: read_trace says so
                 problems.append(Problem(*at["file"], f"no such file: {where}"))
                 continue
             if where.is_dir():
