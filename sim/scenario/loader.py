@@ -6,6 +6,7 @@ cross-checks below are mapped back to `file:line: field.path: what was expected`
 
 from __future__ import annotations
 
+import copy
 import difflib
 import math
 import types
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -526,20 +527,29 @@ def _bools_as_numbers(raw: Any, value: Any, path: PathT = ()) -> Iterator[tuple[
             yield from _bools_as_numbers(item, child, (*path, i))
 
 
-def cross_check(s: Scenario) -> Iterator[tuple[PathT, str]]:
-    """Rules across fields: references exist, dates in the horizon, policies known and valid."""
+def cross_check(s: Scenario, dates: bool = True) -> Iterator[tuple[PathT, str]]:
+    """Rules across fields: references exist, dates in the horizon, policies known and valid.
+
+    `dates=False` leaves out the checks of dates against the start and horizon (when those are
+    stand-ins for values already reported)."""
     from sim.policies import REGISTRY
 
     end = s.horizon
+    if dates and (datetime.max - s.start).total_seconds() / 3600 < end:
+        yield ("horizon",), (f"the scenario would end after the year 9999 ({end:g} h after "
+                             f"{_moment(s.start)})")
+        dates = False
 
     def inside(path: PathT, moment: datetime, what: str = "date") -> Iterator[tuple[PathT, str]]:
+        if not dates:
+            return
         h = hours_between(s.start, moment)
         if h < 0 or h > end:
             yield path, (f"{what} {_moment(moment)} is outside the scenario, which runs from "
                          f"{_moment(s.start)} to {_moment(format_hours(s.start, end))} "
                          f"(start + horizon)")
 
-    if s.step > s.horizon:
+    if dates and s.step > s.horizon:
         yield ("step",), "the step is longer than the horizon"
     pools_by_provider = {name: set(p.pools) for name, p in s.providers.items()}
     for pname, provider in s.providers.items():
@@ -560,7 +570,7 @@ def cross_check(s: Scenario) -> Iterator[tuple[PathT, str]]:
             for i, cap in enumerate(pool.tenant_cap or []):
                 yield from inside((*base, "tenant_cap", i, "at"), cap.at)
             for i, c in enumerate(pool.commitments):
-                if hours_between(s.start, c.start) > end:
+                if dates and hours_between(s.start, c.start) > end:
                     yield (*base, "commitments", i, "start"), "the contract starts after the horizon"
     for i, outage in enumerate(s.outages):
         if outage.provider not in s.providers:
@@ -672,7 +682,18 @@ def scenario_from_data(data: dict[str, Any], file: str = "<scenario>",
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(_in_file_order(_pydantic_problems(exc, file, lines, data))) from None
+        # Report every problem in one pass: the type problems, and the reference and date
+        # problems of the file with each bad value replaced by a stand-in (whose own checks
+        # are left out: its problem is already reported).
+        problems = _pydantic_problems(exc, file, lines, data)
+        repaired, replaced = _repaired(data, exc)
+        if repaired is not None:
+            clock = {("start",), ("horizon",), ("step",)} & replaced
+            problems += [Problem(file, _line_for(path, lines), _dotted(path), msg)
+                         for path, msg in [*_bools_as_numbers(data, repaired),
+                                           *cross_check(repaired, dates=not clock)]
+                         if not any(_related(path, r) for r in replaced)]
+        raise ScenarioError(_in_file_order(problems)) from None
     problems = [Problem(file, _line_for(path, lines), _dotted(path), msg)
                 for path, msg in [*_bools_as_numbers(data, scenario), *cross_check(scenario)]]
     if problems:
@@ -680,6 +701,90 @@ def scenario_from_data(data: dict[str, Any], file: str = "<scenario>",
     if any(svc.trace for svc in (*scenario.inference.values(), *scenario.agents.values())):
         scenario = _resolve_traces(scenario, file, lines, Path(base_dir or "."))
     return scenario
+
+
+def _related(a: PathT, b: PathT) -> bool:
+    """One path lies inside the other (or they are the same)."""
+    n = min(len(a), len(b))
+    return a[:n] == b[:n]
+
+
+_GIVE_UP = object()
+
+
+def _repaired(data: Any, exc: ValidationError, rounds: int = 4) -> tuple[Scenario | None, set[PathT]]:
+    """`data` validated with a stand-in for every value pydantic refused (unknown keys dropped),
+    and the paths replaced; None when no stand-in makes it valid."""
+    data = copy.deepcopy(data)
+    replaced: set[PathT] = set()
+    for _ in range(rounds):
+        for err in exc.errors(include_url=False):
+            loc = tuple(err["loc"])
+            path = _clean_loc(loc, data)
+            if err["type"] in {"union_tag_invalid", "union_tag_not_found"}:
+                value: Any = {"dist": "fixed", "value": 1}
+            elif err["type"] == "extra_forbidden":
+                value = _GIVE_UP if not _set_at(data, path, None, delete=True) else None
+                replaced.add(path)
+                continue
+            else:
+                value = _stand_in(_type_at(Scenario, loc), data)
+            if value is _GIVE_UP or not path or not _set_at(data, path, value):
+                return None, replaced
+            replaced.add(path)
+        try:
+            return Scenario.model_validate(data), replaced
+        except ValidationError as again:
+            exc = again
+    return None, replaced
+
+
+def _stand_in(t: Any, data: Any) -> Any:
+    """A value of type `t` that passes the usual bounds (0.5 for a number, the start for a date)."""
+    t = _strip(t)
+    if t is bool:
+        return False
+    if t is int:
+        return 1
+    if t is float:
+        return 0.5
+    if t is str:
+        return "x"
+    if t is datetime:
+        start = data.get("start") if isinstance(data, dict) else None
+        return start if isinstance(start, date | str) else "2000-01-01"
+    if get_origin(t) is Literal:
+        return get_args(t)[0]
+    if _tags_at(t, ()):
+        return {"dist": "fixed", "value": 1}
+    if get_origin(t) is list:
+        return []
+    if get_origin(t) is dict or _is_model(t):
+        return {}
+    return _GIVE_UP
+
+
+def _set_at(data: Any, path: PathT, value: Any, delete: bool = False) -> bool:
+    """Put `value` at `path` in nested dicts and lists (or delete it); False if there is no such
+    place."""
+    node = data
+    for part in path[:-1]:
+        inside = (part in node if isinstance(node, dict) else isinstance(node, list)
+                  and isinstance(part, int) and 0 <= part < len(node))
+        if not inside:
+            return False
+        node = node[part]
+    last = path[-1]
+    if isinstance(node, dict):
+        if delete:
+            node.pop(last, None)
+        else:
+            node[last] = value
+        return True
+    if isinstance(node, list) and isinstance(last, int) and 0 <= last < len(node) and not delete:
+        node[last] = value
+        return True
+    return False
 
 
 def _trace_checks(s: Scenario, base: PathT, svc: Service) -> Iterator[tuple[PathT, str]]:
