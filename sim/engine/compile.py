@@ -316,7 +316,7 @@ _HINTS = {"horizon": "use a longer step or a shorter horizon, ",
 class SizeProblem:
     """A part of a scenario (or of a request for many runs) estimated to need too much memory."""
 
-    path: str  # the field, or command-line option, that sets the size
+    path: tuple[str, ...]  # the field (or the command-line option, `--replications`) behind it
     message: str
 
 
@@ -332,16 +332,16 @@ def size_problems(s: Scenario, runs: int = 1, runs_option: str = "--replications
     n_steps = max(1, math.ceil(s.horizon / s.step - 1e-9))
     pools = sum(len(p.pools) for p in s.providers.values())
     services = len(s.inference) + len(s.agents)
-    parts: list[tuple[float, str, str]] = [
+    parts: list[tuple[float, tuple[str, ...], str]] = [
         (n_steps * (pools * _STEP_POOL_BYTES + services * (_STEP_SERVICE_BYTES + 8 * pools)),
-         "horizon", f"{n_steps:,} steps of {s.step:g} h × {pools} pools"
+         ("horizon",), f"{n_steps:,} steps of {s.step:g} h × {pools} pools"
          + (f" and {services} services" if services else "")),
     ]
     for gname, gen in s.training.generators.items():
         t0 = hours_between(s.start, gen.start) if gen.start else 0.0
         t1 = hours_between(s.start, gen.end) if gen.end else s.horizon
         expected = max(0.0, min(t1, s.horizon) - t0) / 24.0 * gen.arrivals_per_day
-        parts.append((expected * _JOB_BYTES, f"training.generators.{gname}.arrivals_per_day",
+        parts.append((expected * _JOB_BYTES, ("training", "generators", gname, "arrivals_per_day"),
                       f"about {expected:,.0f} generated training runs"))
     for pname, provider in s.providers.items():
         for poolname, pool in provider.pools.items():
@@ -353,7 +353,7 @@ def size_problems(s: Scenario, runs: int = 1, runs_option: str = "--replications
                 expected = s.horizon / (up + down)
                 field_name = "mtbf" if key == "outages" else "reclaim_mtbf"
                 parts.append((expected * _INTERVAL_BYTES,
-                              f"providers.{pname}.pools.{poolname}.{key}.{field_name}",
+                              ("providers", pname, "pools", poolname, key, field_name),
                               f"about {expected:,.0f} random {key}"))
     per_run = sum(p[0] for p in parts)
     problems = []
@@ -361,10 +361,10 @@ def size_problems(s: Scenario, runs: int = 1, runs_option: str = "--replications
         size, path, what = max(parts)
         problems.append(SizeProblem(path, (
             f"{what} need about {_gb(size)} in one run (all of it: {_gb(per_run)}), more than "
-            f"the {_gb(limit)} allowed; {_HINTS.get(path.rsplit('.', 1)[-1], '')}"
+            f"the {_gb(limit)} allowed; {_HINTS.get(path[-1], '')}"
             "or use --force to run it anyway")))
     if runs > 1 and runs * _RUN_BYTES > limit:
-        problems.append(SizeProblem(runs_option, (
+        problems.append(SizeProblem((runs_option,), (
             f"{runs:,} runs keep about {_gb(runs * _RUN_BYTES)} of results, more than the "
             f"{_gb(limit)} allowed; ask for fewer, or use --force")))
     return problems
