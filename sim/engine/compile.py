@@ -325,10 +325,11 @@ def _gb(n: float) -> str:
 
 
 def size_problems(s: Scenario, runs: int = 1, runs_option: str = "--replications",
-                  limit: int = MEMORY_LIMIT_BYTES) -> list[SizeProblem]:
+                  limit: int | None = None) -> list[SizeProblem]:
     """What makes one run of `s`, or `runs` runs of it, need more than `limit` bytes (estimated
     from steps × pools, expected generated jobs and outages), checked before anything is
     allocated. Empty when it fits; the CLI's `--force` skips the check."""
+    limit = MEMORY_LIMIT_BYTES if limit is None else limit
     n_steps = max(1, math.ceil(s.horizon / s.step - 1e-9))
     pools = sum(len(p.pools) for p in s.providers.values())
     services = len(s.inference) + len(s.agents)

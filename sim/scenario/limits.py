@@ -48,8 +48,8 @@ def read_capped(path: str | Path, limit: int, what: str) -> bytes:
         if kind:
             raise ReadError(f"is {kind}, expected {what}")
         if info.st_size > limit:
-            raise ReadError(f"is {_size(info.st_size)}, more than the {_size(limit)} a {what} "
-                            "may have")
+            raise ReadError(f"is {_size(info.st_size)}, more than the {_size(limit)} allowed "
+                            f"for {what}")
         chunks: list[bytes] = []
         total = 0
         while True:
@@ -58,7 +58,7 @@ def read_capped(path: str | Path, limit: int, what: str) -> bytes:
                 break
             total += len(chunk)
             if total > limit:
-                raise ReadError(f"is more than the {_size(limit)} a {what} may have")
+                raise ReadError(f"is more than the {_size(limit)} allowed for {what}")
             chunks.append(chunk)
         return b"".join(chunks)
     except OSError as exc:
@@ -79,8 +79,8 @@ def gunzip_capped(raw: bytes, limit: int, what: str) -> bytes:
                 part = d.decompress(data, _CHUNK)
                 total += len(part)
                 if total > limit:
-                    raise ReadError(f"decompresses to more than the {_size(limit)} a {what} "
-                                    "may have")
+                    raise ReadError(f"decompresses to more than the {_size(limit)} allowed "
+                                    f"for {what}")
                 if not out and b"\0" in part:
                     raise ReadError(f"decompresses to binary data (NUL bytes), expected {what}")
                 out.append(part)
@@ -124,7 +124,7 @@ def _open_problem(path: Path, exc: OSError, what: str) -> str:
 
 
 def _size(n: int) -> str:
-    return f"{n / MB:.3g} MB" if n >= MB else f"{n:,} bytes"
+    return f"{n / MB:,.1f} MB" if n >= MB else f"{n:,} bytes"
 
 
 def escaped(text: str) -> str:
