@@ -224,6 +224,20 @@ def test_inf_and_nan_are_refused_in_number_fields(old: str, new: str, field: str
         assert "cannot be negative, got nan" not in problem.message
 
 
+@pytest.mark.parametrize(("old", "new", "field"), [
+    ("price_per_hour: 3.0", "price_per_hour: 1.0e300", "providers.azure.pools.h100.price_per_hour"),
+    ("units: 1000}]", "units: 1.0e300}]", "providers.azure.pools.h100.capacity[0].units"),
+    ("base_units: 250", "base_units: 1.0e300", "inference.chat.base_units"),
+])
+def test_finite_but_absurd_sizes_are_refused_before_they_overflow(
+        old: str, new: str, field: str, tmp_path: Path) -> None:
+    # 1e300 dollars an hour summed over a week overflows to inf: spend_total would be null.
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(tiny_with(tmp_path, old, new))
+    [problem] = info.value.problems
+    assert problem.path == field and "must be at most" in problem.message
+
+
 def test_inf_tenant_cap_means_no_cap(tmp_path: Path) -> None:
     # gcp's TPU pool has 600 installed and a cap of 400; with the cap .inf it offers all 600
     # (no outage ever touches gcp in tiny).

@@ -329,6 +329,8 @@ def _show(value: Any) -> str:
 
 
 def _number(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return f"{value:,.0f}"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
