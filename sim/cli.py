@@ -106,7 +106,7 @@ def load_checked(args: argparse.Namespace) -> Any:
     """The scenario of `args.file`, its warnings printed (errors with --strict), and, unless
     --force, refused if one run of it is estimated to need too much memory."""
     from sim.engine.compile import size_problems
-    from sim.scenario.loader import load_with_warnings
+    from sim.scenario.plausibility import load_with_warnings
 
     scenario, warnings, lines = load_with_warnings(args.file)
     _warn(warnings, args.strict)
@@ -136,7 +136,7 @@ def _refuse(file: str, lines: dict[Any, int], problems: list[Any]) -> None:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from sim.scenario import ScenarioError
-    from sim.scenario.loader import load_with_warnings
+    from sim.scenario.plausibility import load_with_warnings
 
     failed = 0
     for file in args.files:  # check every file, not just up to the first bad one

@@ -360,8 +360,8 @@ def test_shipped_scenarios_raise_no_warning(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_missing_value_of_service_warns_once_the_field_exists(tmp_path: Path) -> None:
-    from sim.scenario.loader import plausibility
     from sim.scenario.models import Service
+    from sim.scenario.plausibility import plausibility
 
     if "value_per_unit_hour" not in Service.model_fields:
         pytest.skip("value_per_unit_hour is not in this branch's models yet")
