@@ -247,9 +247,17 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             if path in settings:
                 raise SettingError(f"{path}: given twice; put every value in one --set")
             settings[path] = values
-        check_settings(scenario, settings)
+        combos = check_settings(scenario, settings)
     except SettingError as exc:
         raise UserError(f"--set {exc}") from None
+    if not args.force:  # a swept horizon or step can make one point too big
+        from sim.api import with_changes
+        from sim.engine.compile import size_problems
+
+        for combo in combos:
+            for problem in size_problems(with_changes(scenario, combo)):
+                shown = ", ".join(f"{k}={v}" for k, v in combo.items())
+                raise UserError(f"--set {shown}: {'.'.join(problem.path)}: {problem.message}")
     policies = _policies(args.policies, [scenario.policy.default])
     try:
         check_policies(policies, args.baseline)

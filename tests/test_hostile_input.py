@@ -287,6 +287,12 @@ def test_compare_with_too_many_replications_is_refused_before_running(tmp_path: 
     assert not (tmp_path / "o").exists()
 
 
+def test_a_sweep_point_too_big_is_refused_naming_it(tmp_path: Path) -> None:
+    refused(capsim("sweep", str(TINY), "--set", "horizon=7d,1000y", "--out", str(tmp_path / "o")),
+            "error: --set horizon=1000y: horizon: 8,760,000 steps")
+    assert not (tmp_path / "o").exists()
+
+
 def test_force_skips_the_memory_estimate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     import sim.engine.compile
