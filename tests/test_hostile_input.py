@@ -327,6 +327,21 @@ def test_shown_names_nan_and_cuts_at_80() -> None:
     assert shown("a\u202eb") == "'a\\u202eb'"  # a right-to-left override would reorder the line
 
 
+# ---------------------------------------------------------------- one pass
+
+
+def test_a_bad_start_still_reports_references_but_no_date_guesses(tmp_path: Path) -> None:
+    # With no usable start, every date check would compare with a stand-in: none may appear.
+    path = tiny_with(tmp_path, "start: 2025-01-06", "start: soon")
+    path.write_text(path.read_text().replace("providers: [azure]", "providers: [oracle]"))
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert [(p.path, p.message.split(";")[0]) for p in info.value.problems] == [
+        ("start", "expected an ISO date such as 2025-03-01 or 2025-03-01T06:00, got 'soon'"),
+        ("inference.api.providers[0]", "unknown provider 'oracle'"),
+    ]
+
+
 # ---------------------------------------------------------------- plausibility warnings
 
 

@@ -29,7 +29,7 @@ from sim.scenario.limits import (
     shown,
 )
 from sim.scenario.models import Scenario, Service
-from sim.timeparse import format_hours, hours_between
+from sim.timeparse import format_hours, hours_between, parse_datetime
 
 PathT = tuple[str | int, ...]
 MESSAGE_CHARS = 600
@@ -726,7 +726,8 @@ def _repaired(data: Any, exc: ValidationError, rounds: int = 4) -> tuple[Scenari
             if err["type"] in {"union_tag_invalid", "union_tag_not_found"}:
                 value: Any = {"dist": "fixed", "value": 1}
             elif err["type"] == "extra_forbidden":
-                value = _GIVE_UP if not _set_at(data, path, None, delete=True) else None
+                if not _set_at(data, path, None, delete=True):
+                    return None, replaced
                 replaced.add(path)
                 continue
             else:
@@ -753,8 +754,10 @@ def _stand_in(t: Any, data: Any) -> Any:
     if t is str:
         return "x"
     if t is datetime:
-        start = data.get("start") if isinstance(data, dict) else None
-        return start if isinstance(start, date | str) else "2000-01-01"
+        try:  # the start, so that a stand-in date lies inside the horizon
+            return parse_datetime(data.get("start") if isinstance(data, dict) else None)
+        except ValueError:
+            return "2000-01-01"
     if get_origin(t) is Literal:
         return get_args(t)[0]
     if _tags_at(t, ()):
