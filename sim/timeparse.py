@@ -38,7 +38,7 @@ def parse_duration(value: object) -> float:
     else:
         hours = float(value)
     if math.isnan(hours):
-        raise ValueError("a duration must be a number of hours, got nan (not a number)")
+        raise ValueError("a duration must be a finite number of hours, got nan (not a number)")
     if hours < 0:
         raise ValueError(f"a duration cannot be negative, got {value!r}")
     if not math.isfinite(hours):
