@@ -134,13 +134,57 @@ def summary_text(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _warn(warnings: list[Any], strict: bool) -> None:
+    """Print plausibility warnings; with --strict they are errors (ScenarioError, exit 2)."""
+    from sim.scenario import ScenarioError
+
+    if strict and warnings:
+        raise ScenarioError(warnings)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
+def load_checked(args: argparse.Namespace) -> Any:
+    """The scenario of `args.file`, its warnings printed (errors with --strict), and, unless
+    --force, refused if one run of it is estimated to need too much memory."""
+    from sim.engine.compile import size_problems
+    from sim.scenario.plausibility import load_with_warnings
+
+    scenario, warnings, lines = load_with_warnings(args.file)
+    _warn(warnings, args.strict)
+    if not args.force:
+        _refuse(args.file, lines, size_problems(scenario))
+    return scenario
+
+
+def check_runs(args: argparse.Namespace, scenario: Any, runs: int) -> None:
+    """Unless --force, refuse a compare or sweep whose `runs` runs would keep too much."""
+    from sim.engine.compile import size_problems
+
+    if not args.force:
+        for problem in size_problems(scenario, runs):
+            if problem.path == ("--replications",):
+                raise UserError(f"--replications: {problem.message}")
+
+
+def _refuse(file: str, lines: dict[Any, int], problems: list[Any]) -> None:
+    from sim.scenario import Problem, ScenarioError
+    from sim.scenario.loader import dotted, line_for
+
+    if problems:
+        raise ScenarioError([Problem(file, line_for(p.path, lines), dotted(p.path), p.message)
+                             for p in problems])
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from sim.scenario import ScenarioError, load_scenario
+    from sim.scenario import ScenarioError
+    from sim.scenario.plausibility import load_with_warnings
 
     failed = 0
     for file in args.files:  # check every file, not just up to the first bad one
         try:
-            s = load_scenario(file)
+            s, warnings, _ = load_with_warnings(file)
+            _warn(warnings, args.strict)
         except ScenarioError as exc:
             failed += 1
             for problem in exc.problems:
@@ -178,10 +222,10 @@ def _cmd_policies(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from sim.api import load, run
+    from sim.api import run
     from sim.policies import REGISTRY, policy_names
 
-    scenario = load(args.file)
+    scenario = load_checked(args)
     policy = args.policy or scenario.policy.default
     if policy not in REGISTRY:
         raise UserError(f"--policy: unknown policy {policy!r}; known: {', '.join(policy_names())}")
@@ -197,6 +241,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_check_options(p: argparse.ArgumentParser) -> None:
+    """--force and --strict, shared by run, compare and sweep."""
+    p.add_argument("--force", action="store_true",
+                   help="run even when the run is estimated to need more memory than allowed")
+    p.add_argument("--strict", action="store_true",
+                   help="treat plausibility warnings as errors (exit code 2)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="capsim", description="Multi-cloud capacity planning simulator for AI compute.")
@@ -206,9 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", help="placement policy (default: the scenario's policy.default)")
     p.add_argument("--seed", type=int, help="random seed (default: the scenario's seed)")
     p.add_argument("--out", help="output folder (default: results/<scenario>/<policy>-seed<N>)")
+    add_check_options(p)
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("validate", help="check scenario files and report every problem")
     p.add_argument("files", nargs="+", help="scenario YAML files")
+    p.add_argument("--strict", action="store_true",
+                   help="treat plausibility warnings as errors (exit code 2)")
     p.set_defaults(func=_cmd_validate)
     p = sub.add_parser("schema", help="print the JSON Schema of scenario files")
     p.add_argument("--out", help="write to this file instead of standard output")

@@ -202,15 +202,16 @@ def _where(args: argparse.Namespace) -> str:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from sim.analysis import DEFAULT_POLICIES, compare
     from sim.analysis.compare import check_policies
-    from sim.api import load
+    from sim.cli import check_runs, load_checked
 
-    scenario = load(args.file)
+    scenario = load_checked(args)
     policies = _policies(args.policies, list(DEFAULT_POLICIES))
     try:
         check_policies(policies, args.baseline)
     except ValueError as exc:
         raise UserError(f"--policies: {exc}" if "baseline" not in str(exc)
                         else f"--baseline: {exc}") from None
+    check_runs(args, scenario, len(policies) * args.replications)
     return _run_and_save(
         args, scenario, "compare", len(policies) * args.replications, "plots",
         lambda bar, options: compare(scenario, policies, args.replications, args.baseline,
@@ -241,9 +242,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from sim.analysis import SettingError, parse_setting, sweep
     from sim.analysis.compare import check_policies
     from sim.analysis.sweep import check_settings
-    from sim.api import load
+    from sim.cli import check_runs, load_checked
 
-    scenario = load(args.file)
+    scenario = load_checked(args)
     settings: dict[str, list[Any]] = {}
     try:
         for text in args.set:
@@ -251,15 +252,24 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             if path in settings:
                 raise SettingError(f"{path}: given twice; put every value in one --set")
             settings[path] = values
-        check_settings(scenario, settings)
+        combos = check_settings(scenario, settings)
     except SettingError as exc:
         raise UserError(f"--set {exc}") from None
+    if not args.force:  # a swept horizon or step can make one point too big
+        from sim.api import with_changes
+        from sim.engine.compile import size_problems
+
+        for combo in combos:
+            for problem in size_problems(with_changes(scenario, combo)):
+                shown = ", ".join(f"{k}={v}" for k, v in combo.items())
+                raise UserError(f"--set {shown}: {'.'.join(problem.path)}: {problem.message}")
     policies = _policies(args.policies, list(dict.fromkeys(["open_market", scenario.policy.default])))
     try:
         check_policies(policies, args.baseline)
     except ValueError as exc:
         raise UserError(f"--policies: {exc}") from None
     points = math.prod(len(values) for values in settings.values())
+    check_runs(args, scenario, points * len(policies) * args.replications)
     return _run_and_save(
         args, scenario, "sweep", points * len(policies) * args.replications, "plot",
         lambda bar, options: sweep(scenario, settings, policies, args.replications,
@@ -312,6 +322,9 @@ def _common(p: argparse.ArgumentParser, replications: int) -> None:
     p.add_argument("--out", metavar="DIR",
                    help="output folder (default: results/<scenario>/<command>-<time>)")
     p.add_argument("--no-plots", action="store_true", help="write the tables only")
+    from sim.cli import add_check_options
+
+    add_check_options(p)
     p.add_argument("--quiet", "-q", action="store_true",
                    help="no progress bar (the final table is still printed)")
 

@@ -37,6 +37,8 @@ def parse_duration(value: object) -> float:
                 raise ValueError(f"{_EXPECTED}, got {value!r}{_hint(value)}") from None
     else:
         hours = float(value)
+    if math.isnan(hours):
+        raise ValueError("a duration must be a finite number of hours, got nan (not a number)")
     if hours < 0:
         raise ValueError(f"a duration cannot be negative, got {value!r}")
     if not math.isfinite(hours):

@@ -490,3 +490,80 @@ def _services(s: Scenario, infos: list[PoolInfo], seed: int, replication: int, n
             services.append(CompiledService(idx, name, section, demand, allowed, compatible,
                                             svc.slo, svc.priority))
     return services
+
+
+# ---------------------------------------------------------------- size before work
+
+MEMORY_LIMIT_BYTES = 4 << 30
+"""What a run (or a compare or sweep) may be estimated to need before `--force` is required."""
+_STEP_POOL_BYTES = 700  # one step × pool: engine arrays, steps table row (tiny, 5 y at 10 min:
+# 262,800 steps × 3 pools and 3 services peaked at 0.9 GB)
+_STEP_SERVICE_BYTES = 400  # one step × service: demand, served, unmet by reason, SLO
+_JOB_BYTES = 1000  # one training run: compiled job, queue entry, jobs row, events
+_INTERVAL_BYTES = 500  # one outage or reclaim: its interval and events
+_RUN_BYTES = 50_000  # what a compare or sweep keeps of each run: its metrics and summary
+
+
+_HINTS = {"horizon": "use a longer step or a shorter horizon, ",
+          "arrivals_per_day": "use a lower rate or a shorter window, ",
+          "mtbf": "use a longer mean time between failures, ",
+          "reclaim_mtbf": "use a longer mean time between reclaims, "}
+
+
+@dataclass(frozen=True)
+class SizeProblem:
+    """A part of a scenario (or of a request for many runs) estimated to need too much memory."""
+
+    path: tuple[str, ...]  # the field (or the command-line option, `--replications`) behind it
+    message: str
+
+
+def _gb(n: float) -> str:
+    return f"{n / (1 << 30):,.1f} GB" if n >= 1 << 30 else f"{n / (1 << 20):,.0f} MB"
+
+
+def size_problems(s: Scenario, runs: int = 1, runs_option: str = "--replications",
+                  limit: int | None = None) -> list[SizeProblem]:
+    """What makes one run of `s`, or `runs` runs of it, need more than `limit` bytes (estimated
+    from steps × pools, expected generated jobs and outages), checked before anything is
+    allocated. Empty when it fits; the CLI's `--force` skips the check."""
+    limit = MEMORY_LIMIT_BYTES if limit is None else limit
+    n_steps = max(1, math.ceil(s.horizon / s.step - 1e-9))
+    pools = sum(len(p.pools) for p in s.providers.values())
+    services = len(s.inference) + len(s.agents)
+    parts: list[tuple[float, tuple[str, ...], str]] = [
+        (n_steps * (pools * _STEP_POOL_BYTES + services * (_STEP_SERVICE_BYTES + 8 * pools)),
+         ("horizon",), f"{n_steps:,} steps of {s.step:g} h × {pools} pools"
+         + (f" and {services} services" if services else "")),
+    ]
+    for gname, gen in s.training.generators.items():
+        t0 = hours_between(s.start, gen.start) if gen.start else 0.0
+        t1 = hours_between(s.start, gen.end) if gen.end else s.horizon
+        expected = max(0.0, min(t1, s.horizon) - t0) / 24.0 * gen.arrivals_per_day
+        parts.append((expected * _JOB_BYTES, ("training", "generators", gname, "arrivals_per_day"),
+                      f"about {expected:,.0f} generated training runs"))
+    for pname, provider in s.providers.items():
+        for poolname, pool in provider.pools.items():
+            for key, rel in (("outages", pool.outages), ("spot", pool.spot)):
+                if rel is None:
+                    continue
+                up, down = ((rel.mtbf, rel.mttr) if key == "outages" else
+                            (rel.reclaim_mtbf, rel.reclaim_duration))  # type: ignore[union-attr]
+                expected = s.horizon / (up + down)
+                field_name = "mtbf" if key == "outages" else "reclaim_mtbf"
+                parts.append((expected * _INTERVAL_BYTES,
+                              ("providers", pname, "pools", poolname, key, field_name),
+                              f"about {expected:,.0f} random {key}"))
+    per_run = sum(p[0] for p in parts)
+    problems = []
+    if per_run > limit:
+        size, path, what = max(parts)
+        problems.append(SizeProblem(path, (
+            f"{what} need about {_gb(size)} in one run (all of it: {_gb(per_run)}), more than "
+            f"the {_gb(limit)} allowed; {_HINTS.get(path[-1], '')}"
+            "or use --force to run it anyway")))
+    if runs > 1 and runs * _RUN_BYTES > limit:
+        problems.append(SizeProblem((runs_option,), (
+            f"{runs:,} runs keep about {_gb(runs * _RUN_BYTES)} of results, more than the "
+            f"{_gb(limit)} allowed; ask for fewer, or use --force")))
+    return problems

@@ -25,7 +25,6 @@ with `base_units` 1.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import math
 import re
@@ -33,17 +32,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sim.engine.demand import demand_series
+from sim.scenario.limits import TRACE_MAX_BYTES, ReadError, gunzip_capped, read_capped, shown
 from sim.scenario.loader import Problem, ScenarioError
 from sim.scenario.models import Scenario, Service, Trace, TraceColumns
 
 if TYPE_CHECKING:
     import pandas as pd
 
+MAX_TOKENS = 1_000_000_000
+"""Most tokens one request may have (real ones have thousands); keeps sums far inside int64."""
+MAX_SPAN_YEARS = 100
+"""Most time from a trace's first request to its last."""
 SHOWN_PROBLEMS = 20
 """At most this many bad rows are listed; the rest are counted."""
 
@@ -97,29 +102,38 @@ def read_trace(path: str | Path, columns: TraceColumns | None = None) -> TraceDa
     columns = columns or TraceColumns()
     try:
         stat = path.stat()
-    except OSError as exc:
-        reason = "no such file" if isinstance(exc, FileNotFoundError) else (exc.strerror or str(exc))
-        raise ScenarioError([Problem(str(path), None, "", reason)]) from None
-    if path.is_dir():
-        raise ScenarioError([Problem(str(path), None, "", "is a folder, expected a CSV file")])
+    except OSError:
+        stat = None  # a missing file or a symlink loop: read_capped says which
+    if stat is None or not S_ISREG(stat.st_mode):
+        _read_bytes(str(path))  # raises the reason (folder, FIFO, device, loop, missing)
+        raise AssertionError(path)  # pragma: no cover - _read_bytes raised
     return _read_cached(str(path), stat.st_mtime_ns, stat.st_size, columns)
+
+
+def _read_bytes(file: str) -> bytes:
+    """The bytes of a trace file, decompressed if it ends in .gz; ScenarioError if it cannot be
+    read or is larger than TRACE_MAX_BYTES (before or after decompression)."""
+    try:
+        raw = read_capped(file, TRACE_MAX_BYTES, "a trace CSV file")
+        return gunzip_capped(raw, TRACE_MAX_BYTES, "a trace CSV file") if file.endswith(".gz") \
+            else raw
+    except ReadError as exc:
+        raise ScenarioError([Problem(file, None, "", str(exc))]) from None
 
 
 @lru_cache(maxsize=16)
 def _read_cached(file: str, _mtime_ns: int, _size: int, columns: TraceColumns) -> TraceData:
     """`read_trace` of a file as it is on disk now (the key changes when the file does)."""
-    try:
-        raw = Path(file).read_bytes()
-        if file.endswith(".gz"):
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError) as exc:
-        raise ScenarioError([Problem(file, None, "", f"cannot be read: {exc}")]) from None
+    raw = _read_bytes(file)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[:exc.start].count(b"\n") + 1
         raise ScenarioError([Problem(file, line, "", f"not UTF-8 text (byte 0x{raw[exc.start]:02x}"
                                      " cannot be decoded)")]) from None
+    if "\0" in text[:1 << 16]:
+        raise ScenarioError([Problem(file, text[:text.index("\0")].count("\n") + 1, "",
+                                     "holds NUL bytes: binary data, expected a CSV text file")])
     return parse_trace(text, file, columns)
 
 
@@ -132,6 +146,16 @@ def parse_trace(text: str, file: str = "<trace>", columns: TraceColumns | None =
         raise ScenarioError([Problem(file, 1, "", f"the file is empty; expected a header line "
                                      f"{expected} and then one line per request")])
     reader = csv.reader(io.StringIO(text))
+    try:
+        return _parse_rows(reader, file, names)
+    except csv.Error as exc:
+        raise ScenarioError([Problem(file, reader.line_num or None, "",
+                                     f"not a readable CSV file: {shown(str(exc), quote=False)}")]) \
+            from None
+
+
+def _parse_rows(reader: Any, file: str, names: tuple[str, str, str]) -> TraceData:
+    expected = ",".join(names)
     header = [h.strip() for h in next(reader)]
     missing = [n for n in names if n not in header]
     twice = [n for n in names if header.count(n) > 1]
@@ -139,7 +163,7 @@ def parse_trace(text: str, file: str = "<trace>", columns: TraceColumns | None =
         what = (f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}" if missing
                 else f"column {', '.join(twice)} appears twice")
         raise ScenarioError([Problem(file, 1, "header", (
-            f"{what}; the header is {','.join(header)!r}, expected {expected} (rename the "
+            f"{what}; the header is {shown(','.join(header))}, expected {expected} (rename the "
             "columns or set trace.columns)"))])
     at = [header.index(n) for n in names]
     width = max(at) + 1
@@ -153,6 +177,7 @@ def parse_trace(text: str, file: str = "<trace>", columns: TraceColumns | None =
     first = ""
     prev_time, prev_line = -math.inf, 0
     row = 0
+    span_limit = MAX_SPAN_YEARS * 365.25 * 86400  # seconds; times in ns are scaled below
     for fields in reader:
         line = reader.line_num
         if not fields or all(not f.strip() for f in fields):
@@ -163,12 +188,14 @@ def parse_trace(text: str, file: str = "<trace>", columns: TraceColumns | None =
         counts = [0, 0]
         if len(fields) < width:
             found.append(("", f"has {len(fields)} field{'s' if len(fields) != 1 else ''}, "
-                              f"expected {len(header)} like the header ({','.join(header)})"))
+                              f"expected {len(header)} like the header "
+                              f"({shown(','.join(header), quote=False)})"))
         else:
             stamp = fields[at[0]].strip()
             if numeric is None:
                 numeric = _seconds(stamp) is not None
                 first = stamp
+                span_limit *= 1 if numeric else _NS
             value = _seconds(stamp) if numeric else _iso_seconds(stamp)
             if value is None:
                 found.append((names[0], _bad_time(stamp, bool(numeric))))
@@ -180,8 +207,12 @@ def parse_trace(text: str, file: str = "<trace>", columns: TraceColumns | None =
                     found.append((name, message))
                 else:
                     counts[j] = count
+        if not found and times and abs(when - times[0]) > span_limit:
+            found.append((names[0], f"{shown(fields[at[0]].strip())} is more than "
+                                    f"{MAX_SPAN_YEARS} years after the first request "
+                                    f"({shown(first)}); a trace spans at most that"))
         if not found and when < prev_time:
-            found.append((names[0], f"rows are not in time order: {fields[at[0]].strip()} is "
+            found.append((names[0], f"rows are not in time order: {shown(fields[at[0]].strip())} is "
                                     f"earlier than the row before it (line {prev_line}); sort "
                                     f"the file by {names[0]}"))
         if found:
@@ -205,9 +236,9 @@ def parse_trace(text: str, file: str = "<trace>", columns: TraceColumns | None =
     if numeric:
         t = np.asarray(times, dtype=np.float64)
         seconds = t - t[0]
-    else:  # integer nanoseconds since 1970: subtract exactly, then convert
-        ns = np.asarray(times, dtype=np.int64)
-        seconds = (ns - ns[0]) / _NS
+    else:  # integer nanoseconds since 1970: subtract exactly (Python ints), then convert
+        ns0 = int(times[0])
+        seconds = np.asarray([int(t) - ns0 for t in times], dtype=np.int64) / _NS
     return TraceData(file, seconds, np.asarray(prompt, dtype=np.int64),
                      np.asarray(output, dtype=np.int64), first)
 
@@ -241,9 +272,9 @@ def _bad_time(text: str, numeric: bool) -> str:
     if not text:
         return "the timestamp is empty"
     if numeric:
-        return (f"cannot read {text!r} as a number of seconds (the first row's timestamp is one, "
+        return (f"cannot read {shown(text)} as a number of seconds (the first row's timestamp is one, "
                 "so every row's must be)")
-    return (f"cannot read {text!r} as a date-time such as 2023-11-16 18:15:46.68 (or, in every "
+    return (f"cannot read {shown(text)} as a date-time such as 2023-11-16 18:15:46.68 (or, in every "
             "row, a number of seconds)")
 
 
@@ -258,12 +289,18 @@ def _count(text: str) -> tuple[int, str]:
         try:
             number = float(text)
         except ValueError:
-            return 0, f"expected a whole number of tokens, got {text!r}"
+            return 0, f"expected a whole number of tokens, got {shown(text)}"
         if not math.isfinite(number) or not number.is_integer():
-            return 0, f"expected a whole number of tokens, got {text!r}"
+            return 0, f"expected a whole number of tokens, got {shown(text)}"
+        if abs(number) > MAX_TOKENS:
+            return 0, (f"{shown(text, quote=False)} tokens in one request is more than the "
+                       f"{MAX_TOKENS:,} a request may have")
         value = int(number)
     if value < 0:
-        return 0, f"cannot be negative, got {text}"
+        return 0, f"cannot be negative, got {shown(text, quote=False)}"
+    if value > MAX_TOKENS:
+        return 0, (f"{shown(text, quote=False)} tokens in one request is more than the "
+                   f"{MAX_TOKENS:,} a request may have")
     return value, ""
 
 
@@ -315,9 +352,13 @@ def _replay_cached(trace: Trace, step: float, n_steps: int, data: TraceData) -> 
         # Every copy falls on the grid the same way: bin one, add it at each copy's first step.
         q0 = math.floor(shift_s / step_s)
         offset = shift_s - q0 * step_s
-        bins = np.floor((offset + data.seconds) / step_s).astype(np.int64)
-        width = int(bins[-1]) + 1
-        base = np.stack([np.bincount(bins, w, minlength=width) for w in weights])
+        # Requests past the horizon never count: bin only those inside it (a trace may span
+        # far more steps than the run has).
+        inside = int(np.searchsorted(data.seconds, n_steps * step_s - offset, "left"))
+        bins = np.floor((offset + data.seconds[:inside]) / step_s).astype(np.int64)
+        width = int(bins[-1]) + 1 if inside else 1
+        base = np.stack([np.bincount(bins, None if w is None else w[:inside], minlength=width)
+                         for w in weights])
         first = q0 + np.rint((starts - starts[0]) / step_s).astype(np.int64)
         where = first[:, None] + np.arange(width)[None, :]
         keep = where < n_steps

@@ -6,22 +6,35 @@ cross-checks below are mapped back to `file:line: field.path: what was expected`
 
 from __future__ import annotations
 
+import copy
 import difflib
 import itertools
+import math
 import types
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from sim.scenario.limits import (
+    ALIAS_EXPANSION_LIMIT,
+    SCENARIO_MAX_BYTES,
+    ReadError,
+    escaped,
+    read_capped,
+    shorten,
+    shown,
+)
 from sim.scenario.models import Scenario, Service
-from sim.timeparse import format_hours, hours_between
+from sim.timeparse import format_hours, hours_between, parse_datetime
 
 PathT = tuple[str | int, ...]
+MESSAGE_CHARS = 600
+"""Longest message printed for one problem."""
 
 
 @dataclass(frozen=True)
@@ -34,9 +47,11 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        field = f" {self.path}:" if self.path else ""
-        return f"{where}:{field} {self.message}"
+        # Escaped and bounded: a file name, key or value can hold anything (escape codes, 10 MB).
+        where = f"{escaped(shorten(self.file, 200))}:{self.line}" if self.line else \
+            escaped(shorten(self.file, 200))
+        field = f" {escaped(shorten(self.path, 200))}:" if self.path else ""
+        return f"{where}:{field} {escaped(shorten(self.message, MESSAGE_CHARS))}"
 
 
 class ScenarioError(Exception):
@@ -51,15 +66,89 @@ class _Loader(yaml.SafeLoader):
     """SafeLoader that keeps the node tree (for line numbers)."""
 
 
-def _to_data(node: yaml.Node, loader: _Loader, path: PathT, lines: dict[PathT, int],
-             problems: list[Problem], file: str, _above: tuple[int, ...] = ()) -> Any:
+@dataclass
+class _Walk:
+    """State of one walk over a composed YAML document: where values are, what went wrong, and
+    how many nodes aliases and merges have added (a billion-laughs file is refused early)."""
+
+    loader: _Loader
+    file: str
+    lines: dict[PathT, int]
+    problems: list[Problem]
+    seen: set[int] = field(default_factory=set)
+    merged: dict[int, int] = field(default_factory=dict)
+    sizes: dict[int, int] = field(default_factory=dict)
+    expanded: int = 0
+
+    def expand(self, path: PathT, n: int = 1) -> None:
+        self.expanded += n
+        if self.expanded > ALIAS_EXPANSION_LIMIT:
+            raise _TooManyAliases(path)
+
+
+class _TooManyAliases(Exception):
+    def __init__(self, path: PathT) -> None:
+        self.path = path
+
+
+def _merged_size(node: yaml.Node, walk: _Walk, path: PathT, depth: int = 0) -> int:
+    """Pairs a mapping holds once its `<<:` merges are flattened, without flattening it."""
+    if not isinstance(node, yaml.MappingNode) or depth > 100:
+        return 0
+    if id(node) in walk.merged:
+        return walk.merged[id(node)]
+    walk.merged[id(node)] = 0  # a merge loop counts nothing; PyYAML reports it
+    size = 0
+    for key, value in node.value:
+        if key.tag == "tag:yaml.org,2002:merge":
+            for sub in value.value if isinstance(value, yaml.SequenceNode) else [value]:
+                size += _merged_size(sub, walk, path, depth + 1)
+        else:
+            size += 1
+        if size > ALIAS_EXPANSION_LIMIT:
+            raise _TooManyAliases(path)
+    walk.merged[id(node)] = size
+    return size
+
+
+def _tree_size(node: yaml.Node, walk: _Walk, path: PathT) -> int:
+    """Nodes under `node` with every alias in it expanded (counted once per distinct node)."""
+    if id(node) in walk.sizes:
+        return walk.sizes[id(node)]
+    walk.sizes[id(node)] = 0  # an alias loop adds nothing; it is reported as a loop
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        size += _merged_size(node, walk, path)
+        for key, value in node.value:
+            size += _tree_size(key, walk, path) + _tree_size(value, walk, path)
+            if size > ALIAS_EXPANSION_LIMIT:
+                raise _TooManyAliases(path)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            size += _tree_size(item, walk, path)
+            if size > ALIAS_EXPANSION_LIMIT:
+                raise _TooManyAliases(path)
+    walk.sizes[id(node)] = size
+    return size
+
+
+def _to_data(node: yaml.Node, walk: _Walk, path: PathT, _above: tuple[int, ...] = (),
+             _repeated: bool = False) -> Any:
+    file, problems, lines, loader = walk.file, walk.problems, walk.lines, walk.loader
     lines.setdefault(path, node.start_mark.line + 1)
     if id(node) in _above:
         problems.append(Problem(file, node.start_mark.line + 1, _dotted(path),
                                 "this alias refers to a value that contains it (a loop)"))
         return None
+    if not _repeated and id(node) in walk.seen:
+        # Met again, through an alias: charge its whole expansion before walking it.
+        walk.expand(path, _tree_size(node, walk, path))
+        _repeated = True
+    walk.seen.add(id(node))
     above = (*_above, id(node))
     if isinstance(node, yaml.MappingNode):
+        if not _repeated and any(k.tag == "tag:yaml.org,2002:merge" for k, _ in node.value):
+            walk.expand(path, max(0, _merged_size(node, walk, path) - len(node.value)))
         loader.flatten_mapping(node)
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -71,16 +160,25 @@ def _to_data(node: yaml.Node, loader: _Loader, path: PathT, lines: dict[PathT, i
             key = key if isinstance(key, str) else str(key)
             if key in out:
                 problems.append(Problem(file, key_node.start_mark.line + 1, _dotted((*path, key)),
-                                        f"duplicate key {key!r} (first given on line "
+                                        f"duplicate key {shown(key)} (first given on line "
                                         f"{lines.get((*path, key), '?')})"))
                 continue
+            if not key.isprintable():
+                problems.append(Problem(file, key_node.start_mark.line + 1, _dotted((*path, key)),
+                                        f"the key {shown(key)} holds a control character; names "
+                                        "must be printable text"))
             lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _to_data(value_node, loader, (*path, key), lines, problems, file, above)
+            out[key] = _to_data(value_node, walk, (*path, key), above, _repeated)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_to_data(item, loader, (*path, i), lines, problems, file, above)
+        return [_to_data(item, walk, (*path, i), above, _repeated)
                 for i, item in enumerate(node.value)]
-    return _scalar(node, loader, path, problems, file)
+    value = _scalar(node, loader, path, problems, file)
+    if isinstance(value, str) and not value.replace("\n", "").replace("\t", "").isprintable():
+        problems.append(Problem(file, node.start_mark.line + 1, _dotted(path),
+                                f"the value {shown(value)} holds a control character (such as a "
+                                "terminal escape); only printable text, new lines and tabs"))
+    return value
 
 
 def _scalar(node: yaml.Node, loader: _Loader, path: PathT, problems: list[Problem],
@@ -96,7 +194,7 @@ def _scalar(node: yaml.Node, loader: _Loader, path: PathT, problems: list[Proble
             return node.value  # implicit type guessed from the text; let validation judge it
         tag = node.tag.rsplit(":", 1)[-1]
         problems.append(Problem(file, node.start_mark.line + 1, _dotted(path),
-                                f"{node.value!r} cannot be read as !!{tag}: {exc}"))
+                                f"{shown(node.value)} cannot be read as !!{tag}: {shorten(str(exc))}"))
         return None
 
 
@@ -117,15 +215,10 @@ def _line_for(path: PathT, lines: dict[PathT, int]) -> int | None:
 def read_yaml(source: str | Path) -> tuple[dict[str, Any], dict[PathT, int]]:
     """The mapping in a YAML file and the line of every key; ScenarioError if it is not one."""
     file = str(source)
-    path = Path(source)
-    if not path.exists():
-        raise ScenarioError([Problem(file, None, "", "no such file")])
-    if path.is_dir():
-        raise ScenarioError([Problem(file, None, "", "is a folder, expected a scenario YAML file")])
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ScenarioError([Problem(file, None, "", f"cannot be read: {exc.strerror or exc}")]) from None
+        raw = read_capped(source, SCENARIO_MAX_BYTES, "a scenario YAML file")
+    except ReadError as exc:
+        raise ScenarioError([Problem(file, None, "", str(exc))]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -141,7 +234,13 @@ def read_yaml(source: str | Path) -> tuple[dict[str, Any], dict[PathT, int]]:
         if node is None or node.tag == "tag:yaml.org,2002:null":  # nothing, or only `---` / `~`
             raise ScenarioError([Problem(file, 1, "", "the file is empty, expected a scenario "
                                          f"({_TOP_FIELDS}, ...)")])
-        data = _to_data(node, loader, (), lines, problems, file)
+        walk = _Walk(loader, file, lines, problems)
+        data = _to_data(node, walk, ())
+    except _TooManyAliases as exc:
+        raise ScenarioError([Problem(file, _line_for(exc.path[:1], lines), _dotted(exc.path[:1]),
+                                     f"aliases (`*name`) and merges (`<<:`) here expand to more "
+                                     f"than {ALIAS_EXPANSION_LIMIT:,} repeated values; write "
+                                     "the values out, or refer to fewer")]) from None
     except yaml.MarkedYAMLError as exc:
         raise ScenarioError([_yaml_problem(exc, file)]) from None
     except yaml.reader.ReaderError as exc:
@@ -227,10 +326,12 @@ def _show(value: Any) -> str:
         return "a list"
     if isinstance(value, date):
         return value.isoformat()
-    return repr(value)
+    return shown(value)
 
 
 def _number(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return f"{value:,.0f}"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -339,6 +440,14 @@ def _friendly(err: Any, root: Any = Scenario) -> str:
         return f"expected a number{got}"
     if kind in {"int_parsing", "int_type", "int_from_float"}:
         return f"expected a whole number{got}"
+    value = err.get("input")
+    if isinstance(value, float) and not math.isfinite(value):
+        if math.isnan(value):
+            return "not a number (NaN); expected a number"
+        if kind in {"finite_number", "greater_than", "greater_than_equal", "less_than",
+                    "less_than_equal"}:
+            return (f"expected a finite number, got {value} (infinity is allowed only where a "
+                    "field says it means no limit)")
     if kind == "finite_number":
         return f"expected a finite number{got}"
     if kind in {"bool_parsing", "bool_type"}:
@@ -376,7 +485,7 @@ def _friendly(err: Any, root: Any = Scenario) -> str:
         known = f"one of {', '.join(tags)}" if tags else "a known kind"
         if kind == "union_tag_not_found":
             return f"required field is missing: which distribution, {known}"
-        return f"expected {known}, got {ctx.get('tag')!r}"
+        return f"expected {known}, got {shown(ctx.get('tag'))}"
     if kind == "value_error":
         return str(ctx.get("error") or err["msg"].removeprefix("Value error, "))
     return f"{err['msg']}{got}"
@@ -421,29 +530,37 @@ def _bools_as_numbers(raw: Any, value: Any, path: PathT = ()) -> Iterator[tuple[
             yield from _bools_as_numbers(item, child, (*path, i))
 
 
-def cross_check(s: Scenario) -> Iterator[tuple[PathT, str]]:
-    """Rules across fields: references exist, dates in the horizon, policies known and valid."""
+def cross_check(s: Scenario, dates: bool = True) -> Iterator[tuple[PathT, str]]:
+    """Rules across fields: references exist, dates in the horizon, policies known and valid.
+
+    `dates=False` leaves out the checks of dates against the start and horizon (when those are
+    stand-ins for values already reported)."""
     from sim.policies import REGISTRY
 
     end = s.horizon
+    if dates and (datetime.max - s.start).total_seconds() / 3600 < end:
+        yield ("horizon",), (f"the scenario would end after the year 9999 ({end:g} h after "
+                             f"{_moment(s.start)})")
+        dates = False
 
     def inside(path: PathT, moment: datetime, what: str = "date") -> Iterator[tuple[PathT, str]]:
         # A date after the horizon is allowed: the run clips it and says so in its metadata,
         # so a shorter horizon (`--set horizon=180d`) works on any scenario.
+        if not dates:
+            return
         if hours_between(s.start, moment) < 0:
             yield path, (f"{what} {_moment(moment)} is before the scenario starts "
                          f"({_moment(s.start)}; it runs to "
                          f"{_moment(format_hours(s.start, end))})")
 
-    if s.step > s.horizon:
+    if dates and s.step > s.horizon:
         yield ("step",), "the step is longer than the horizon"
     pools_by_provider = {name: set(p.pools) for name, p in s.providers.items()}
     for pname, provider in s.providers.items():
         for poolname, pool in provider.pools.items():
             base: PathT = ("providers", pname, "pools", poolname)
             if pool.accelerator not in s.accelerators:
-                yield (*base, "accelerator"), (f"unknown accelerator {pool.accelerator!r}; "
-                                               f"known: {', '.join(sorted(s.accelerators))}")
+                yield (*base, "accelerator"), _unknown("accelerator", pool.accelerator, s.accelerators)
             if not pool.capacity and pool.buildout is None and pool.blocks is None:
                 yield base, "a pool needs `capacity`, `buildout` or `blocks`"
             yield from _procurement_checks(s, pname, poolname, inside)
@@ -476,7 +593,7 @@ def cross_check(s: Scenario) -> Iterator[tuple[PathT, str]]:
     for i, job in enumerate(s.training.jobs):
         base = ("training", "jobs", i)
         if job.name in names:
-            yield (*base, "name"), f"two jobs are named {job.name!r}"
+            yield (*base, "name"), f"two jobs are named {shown(job.name)}"
         names.add(job.name)
         yield from inside((*base, "arrival"), job.arrival)
         yield from _trait_refs(s, base, job.accelerators, job.providers)
@@ -592,7 +709,10 @@ def _moment(moment: datetime | str) -> str:
 
 
 def _unknown(what: str, name: object, known: Iterable[str]) -> str:
-    return f"unknown {what} {name!r}; known: {', '.join(sorted(known))}"
+    names = sorted(known)
+    listed = ", ".join(shown(n, 40, quote=False) for n in names[:20])
+    more = f" and {len(names) - 20} more" if len(names) > 20 else ""
+    return f"unknown {what} {shown(name)}; known: {listed}{more}"
 
 
 def scenario_from_data(data: dict[str, Any], file: str = "<scenario>",
@@ -607,7 +727,18 @@ def scenario_from_data(data: dict[str, Any], file: str = "<scenario>",
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(_in_file_order(_pydantic_problems(exc, file, lines, data))) from None
+        # Report every problem in one pass: the type problems, and the reference and date
+        # problems of the file with each bad value replaced by a stand-in (whose own checks
+        # are left out: its problem is already reported).
+        problems = _pydantic_problems(exc, file, lines, data)
+        repaired, replaced = _repaired(data, exc)
+        if repaired is not None:
+            clock = {("start",), ("horizon",), ("step",)} & replaced
+            problems += [Problem(file, _line_for(path, lines), _dotted(path), msg)
+                         for path, msg in [*_bools_as_numbers(data, repaired),
+                                           *cross_check(repaired, dates=not clock)]
+                         if not any(_related(path, r) for r in replaced)]
+        raise ScenarioError(_in_file_order(problems)) from None
     problems = [Problem(file, _line_for(path, lines), _dotted(path), msg)
                 for path, msg in [*_bools_as_numbers(data, scenario), *cross_check(scenario)]]
     if problems:
@@ -615,6 +746,93 @@ def scenario_from_data(data: dict[str, Any], file: str = "<scenario>",
     if any(svc.trace for svc in (*scenario.inference.values(), *scenario.agents.values())):
         scenario = _resolve_traces(scenario, file, lines, Path(base_dir or "."))
     return scenario
+
+
+def _related(a: PathT, b: PathT) -> bool:
+    """One path lies inside the other (or they are the same)."""
+    n = min(len(a), len(b))
+    return a[:n] == b[:n]
+
+
+_GIVE_UP = object()
+
+
+def _repaired(data: Any, exc: ValidationError, rounds: int = 4) -> tuple[Scenario | None, set[PathT]]:
+    """`data` validated with a stand-in for every value pydantic refused (unknown keys dropped),
+    and the paths replaced; None when no stand-in makes it valid."""
+    data = copy.deepcopy(data)
+    replaced: set[PathT] = set()
+    for _ in range(rounds):
+        for err in exc.errors(include_url=False):
+            loc = tuple(err["loc"])
+            path = _clean_loc(loc, data)
+            if err["type"] in {"union_tag_invalid", "union_tag_not_found"}:
+                value: Any = {"dist": "fixed", "value": 1}
+            elif err["type"] == "extra_forbidden":
+                if not _set_at(data, path, None, delete=True):
+                    return None, replaced
+                replaced.add(path)
+                continue
+            else:
+                value = _stand_in(_type_at(Scenario, loc), data)
+            if value is _GIVE_UP or not path or not _set_at(data, path, value):
+                return None, replaced
+            replaced.add(path)
+        try:
+            return Scenario.model_validate(data), replaced
+        except ValidationError as again:
+            exc = again
+    return None, replaced
+
+
+def _stand_in(t: Any, data: Any) -> Any:
+    """A value of type `t` that passes the usual bounds (0.5 for a number, the start for a date)."""
+    t = _strip(t)
+    if t is bool:
+        return False
+    if t is int:
+        return 1
+    if t is float:
+        return 0.5
+    if t is str:
+        return "x"
+    if t is datetime:
+        try:  # the start, so that a stand-in date lies inside the horizon
+            return parse_datetime(data.get("start") if isinstance(data, dict) else None)
+        except ValueError:
+            return "2000-01-01"
+    if get_origin(t) is Literal:
+        return get_args(t)[0]
+    if _tags_at(t, ()):
+        return {"dist": "fixed", "value": 1}
+    if get_origin(t) is list:
+        return []
+    if get_origin(t) is dict or _is_model(t):
+        return {}
+    return _GIVE_UP
+
+
+def _set_at(data: Any, path: PathT, value: Any, delete: bool = False) -> bool:
+    """Put `value` at `path` in nested dicts and lists (or delete it); False if there is no such
+    place."""
+    node = data
+    for part in path[:-1]:
+        inside = (part in node if isinstance(node, dict) else isinstance(node, list)
+                  and isinstance(part, int) and 0 <= part < len(node))
+        if not inside:
+            return False
+        node = node[part]
+    last = path[-1]
+    if isinstance(node, dict):
+        if delete:
+            node.pop(last, None)
+        else:
+            node[last] = value
+        return True
+    if isinstance(node, list) and isinstance(last, int) and 0 <= last < len(node) and not delete:
+        node[last] = value
+        return True
+    return False
 
 
 def _trace_checks(s: Scenario, base: PathT, svc: Service) -> Iterator[tuple[PathT, str]]:
@@ -650,7 +868,7 @@ def _resolve_traces(s: Scenario, file: str, lines: dict[PathT, int], base_dir: P
                         _dotted((section, name, "trace", key))) for key in ("file", "period")}
             where = Path(svc.trace.file).expanduser()
             where = Path(os.path.abspath(where if where.is_absolute() else base_dir / where))
-            if not where.exists():
+            if not where.exists() and not where.is_symlink():  # a symlink loop: read_trace says so
                 problems.append(Problem(*at["file"], f"no such file: {where}"))
                 continue
             if where.is_dir():
@@ -683,3 +901,7 @@ def load_scenario(source: str | Path) -> Scenario:
     """The validated scenario in a YAML file; ScenarioError lists each problem with its line."""
     data, lines = read_yaml(source)
     return scenario_from_data(data, str(source), lines, base_dir=Path(source).parent)
+
+
+line_for = _line_for
+dotted = _dotted

@@ -41,11 +41,19 @@ When = Annotated[datetime, BeforeValidator(parse_datetime), WithJsonSchema(_DATE
 Family = Literal["gpu", "tpu", "cpu"]
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 
+# Bounds far beyond any real plan that keep sums and products finite (1e300 units or dollars
+# would overflow to inf and NaN in the tables).
+MAX_UNITS = 1e9
+MAX_PRICE = 1e6
+MAX_SPEED = 1e3
+MAX_POWER_KW = 1e6
+
 
 class Strict(BaseModel):
-    """Base of every scenario model: immutable, unknown keys are errors."""
+    """Base of every scenario model: immutable, unknown keys are errors, numbers finite (a field
+    that reads infinity as "no limit" says so and opts in)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------- supply
@@ -57,12 +65,15 @@ class Accelerator(Strict):
     family: Family = Field(description="gpu, tpu or cpu: porting costs apply across families")
     generation: int = Field(default=0, ge=0, description="release year or generation number")
     train_speed: float = Field(
-        default=1.0, gt=0, description="training throughput per unit, reference accelerator = 1"
+        default=1.0, gt=0, le=MAX_SPEED, description="training throughput per unit, reference accelerator = 1"
     )
     infer_speed: float = Field(
-        default=1.0, gt=0, description="inference throughput per unit, reference accelerator = 1"
+        default=1.0, gt=0, le=MAX_SPEED,
+        description="inference throughput per unit, reference accelerator = 1",
     )
-    power_kw: float = Field(ge=0, description="power per unit in kW, host and cooling share included")
+    power_kw: float = Field(
+        ge=0, le=MAX_POWER_KW, description="power per unit in kW, host and cooling share included"
+    )
     idle_power_share: Share = Field(
         default=0.3,
         description="share of power_kw an installed unit draws while idle (busy draws all of it); "
@@ -74,7 +85,7 @@ class CapacityStep(Strict):
     """From `at` on, the pool has `units` (until the next step)."""
 
     at: When = Field(description="date from which this level holds")
-    units: float = Field(ge=0, description="units available from that date")
+    units: float = Field(ge=0, le=MAX_UNITS, description="units available from that date")
 
 
 class Site(Strict):
@@ -82,7 +93,7 @@ class Site(Strict):
 
     name: str = Field(description="site name, shown in the event log")
     online: When = Field(description="planned date the first units come online")
-    units: float = Field(gt=0, description="units at full build-out")
+    units: float = Field(gt=0, le=MAX_UNITS, description="units at full build-out")
     ramp: Hours = Field(default=0.0, description="time from first units to full size (linear)")
     slip_mean: Hours | None = Field(
         default=None,
@@ -111,7 +122,9 @@ class CapStep(Strict):
     """From `at` on, this customer may hold at most `units` in the pool."""
 
     at: When
-    units: float = Field(ge=0)
+    units: float = Field(
+        ge=0, allow_inf_nan=True, description="the cap; .inf lifts it (no cap from this date)"
+    )
 
 
 EndRule = Literal["lapse", "renew"]
@@ -126,8 +139,8 @@ class Commitment(Strict):
     moved since the start (the contract keeps its discount to the list price).
     """
 
-    units: float = Field(gt=0, description="committed units")
-    price_per_hour: float = Field(ge=0, description="price per committed unit-hour")
+    units: float = Field(gt=0, le=MAX_UNITS, description="committed units")
+    price_per_hour: float = Field(ge=0, le=MAX_PRICE, description="price per committed unit-hour")
     start: When = Field(description="contract start (may precede the scenario start)")
     term: Hours | None = Field(default=None, gt=0, description="contract length, e.g. 3y")
     end: When | None = Field(default=None, description="contract end, instead of `term`")
@@ -272,7 +285,9 @@ class Pool(Strict):
     tenant_cap: list[CapStep] | None = Field(
         default=None, description="the most this customer may hold, over time (default: no cap)"
     )
-    price_per_hour: float = Field(ge=0, description="on-demand (or spot) price per unit-hour")
+    price_per_hour: float = Field(
+        ge=0, le=MAX_PRICE, description="on-demand (or spot) price per unit-hour"
+    )
     prices: PriceSchedule | None = Field(
         default=None, description="how the on-demand price moves (default: it never does)"
     )
@@ -327,7 +342,7 @@ class PowerStep(Strict):
     """From `at` on, the power ceiling is `mw`."""
 
     at: When
-    mw: float = Field(gt=0)
+    mw: float = Field(gt=0, le=MAX_UNITS)
 
 
 class Power(Strict):
@@ -418,7 +433,7 @@ class TrainingJob(JobTraits):
 
     name: str
     arrival: When = Field(description="date the run asks for capacity")
-    units: int = Field(ge=1, description="accelerators it needs at once")
+    units: int = Field(ge=1, le=MAX_UNITS, description="accelerators it needs at once")
     duration: Hours = Field(gt=0, description="run time on reference accelerators")
     frontier: bool = Field(default=False, description="report its start and end in the summary")
     target_finish: When | None = Field(
@@ -442,7 +457,7 @@ class TrainingJob(JobTraits):
 class JobGenerator(JobTraits):
     """A Poisson stream of runs with random sizes and lengths."""
 
-    arrivals_per_day: float = Field(gt=0, description="mean arrival rate")
+    arrivals_per_day: float = Field(gt=0, le=MAX_UNITS, description="mean arrival rate")
     start: When | None = Field(default=None, description="first possible arrival (default: start)")
     end: When | None = Field(default=None, description="last possible arrival (default: horizon)")
     units: Distribution = Field(description="accelerators per run")
@@ -460,7 +475,7 @@ class Spike(Strict):
     """A launch: demand multiplied at a date, fading back linearly."""
 
     at: When
-    multiplier: float = Field(gt=0, description="demand multiplier at the peak, e.g. 1.5")
+    multiplier: float = Field(gt=0, le=1e6, description="demand multiplier at the peak, e.g. 1.5")
     duration: Hours = Field(gt=0, description="time for the spike to fade")
 
 
@@ -511,7 +526,7 @@ class Service(Strict):
     """Rate demand in reference-accelerator units (or CPU units for agents), per step."""
 
     base_units: float | None = Field(
-        default=None, gt=0,
+        default=None, gt=0, le=MAX_UNITS,
         description="demand at the start, in reference units (required unless `trace` is given)",
     )
     growth_per_month: float = Field(default=0.0, gt=-1, description="compound growth per month")
