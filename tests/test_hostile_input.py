@@ -282,8 +282,11 @@ def test_expected_generated_jobs_are_rate_times_window(tmp_path: Path) -> None:
 
 
 def test_compare_with_too_many_replications_is_refused_before_running(tmp_path: Path) -> None:
+    from sim.analysis.compare import DEFAULT_POLICIES
+
+    runs = 100_000_000 * len(DEFAULT_POLICIES)  # every default policy, 10^8 times
     refused(capsim("compare", str(TINY), "-n", "100000000", "--out", str(tmp_path / "o")),
-            "error: --replications: 400,000,000 runs")
+            f"error: --replications: {runs:,} runs")
     assert not (tmp_path / "o").exists()
 
 
@@ -384,9 +387,11 @@ def test_missing_value_of_service_warns_once_the_field_exists(tmp_path: Path) ->
     from sim.scenario.models import Service
     from sim.scenario.plausibility import plausibility
 
-    if "value_per_unit_hour" not in Service.model_fields:
-        pytest.skip("value_per_unit_hour is not in this branch's models yet")
-    found = [path for path, _ in plausibility(load_scenario(TINY))]
+    assert "value_per_unit_hour" in Service.model_fields
+    # tiny prices chat's unserved demand at 6 $/unit-h; without that line it is unpriced
+    assert not [p for p, _ in plausibility(load_scenario(TINY)) if p == ("inference", "chat")]
+    path = tiny_with(tmp_path, "    value_per_unit_hour: 6.0\n", "")
+    found = [p for p, _ in plausibility(load_scenario(path))]
     assert ("inference", "chat") in found
 
 

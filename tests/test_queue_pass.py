@@ -135,18 +135,22 @@ def test_skipped_pass_only_when_room_shrank_and_blocks_hold() -> None:
         p.avail, p.infer, p.agents, p.reserve = 100.0, 10.0, 0.0, 20.0
     kept = [(20.0, 10.0), (20.0, 10.0)]  # max(reserve, rate) and rate when the step began
     engine._last_pass = (set(), {}, True, [(0, 70)])  # pool 0 blocked for a run of 70 units
-    assert not engine._pass_could_differ(kept, engine.power_kw)  # nothing moved
+    assert not engine._pass_could_differ(kept, list(engine.zone_kw))  # nothing moved
     a.reserve = 25.0  # room shrank; pool 0 still fits 70 units in principle
-    assert not engine._pass_could_differ(kept, engine.power_kw)
+    assert not engine._pass_could_differ(kept, list(engine.zone_kw))
     a.reserve = 35.0  # ...and now it cannot: the block would move
-    assert engine._pass_could_differ(kept, engine.power_kw)
+    assert engine._pass_could_differ(kept, list(engine.zone_kw))
     a.reserve = 20.0
     b.reserve = 15.0  # room grew at pool 1
-    assert engine._pass_could_differ(kept, engine.power_kw)
+    assert engine._pass_could_differ(kept, list(engine.zone_kw))
     b.reserve = 20.0
-    engine.power_cap, engine.power_kw = 1000.0, 400.0
-    assert engine._pass_could_differ(kept, 500.0)  # power freed under a ceiling
-    assert not engine._pass_could_differ(kept, 400.0)
+    engine._powered = True
+    engine.zone_cap[0], engine.zone_kw[0] = 1000.0, 400.0
+    drawn = list(engine.zone_kw)
+    drawn[0] = 500.0
+    assert engine._pass_could_differ(kept, drawn)  # power freed under a ceiling
+    drawn[0] = 400.0
+    assert not engine._pass_could_differ(kept, drawn)
 
 
 def test_newcomer_decided_from_last_pass_records_its_block() -> None:

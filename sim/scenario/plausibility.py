@@ -45,16 +45,14 @@ def plausibility(s: Scenario) -> Iterator[tuple[PathT, str]]:
                 "accelerator that may serve it)")
     for section in ("inference", "agents"):
         for name, svc in getattr(s, section).items():
-            if "value_per_unit_hour" in type(svc).model_fields and \
-                    getattr(svc, "value_per_unit_hour", None) is None:
+            if not svc.value_per_unit_hour and not svc.penalty_per_step_below_target:
                 yield (section, name), ("no value_per_unit_hour: its unmet demand costs nothing "
                                         "in the results; give what an hour of a unit served is "
                                         "worth")
     for kind, items in (("jobs", list(enumerate(s.training.jobs))),
                         ("generators", list(s.training.generators.items()))):
         for key, job in items:
-            if "delay_cost_per_hour" in type(job).model_fields and \
-                    getattr(job, "delay_cost_per_hour", None) is None:
+            if not job.delay_cost_per_hour:
                 yield ("training", kind, key), ("no delay_cost_per_hour: waiting costs nothing in "
                                                 "the results; give what an hour of delay costs")
 
