@@ -149,7 +149,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - t0
     out = Path(args.out) if args.out else Path("results") / scenario.name / f"{policy}-seed{seed}"
     try:
-        result.save(out)
+        result.save(out, format=args.format)
     except OSError as exc:
         raise UserError(f"cannot write the results to {out}/: {exc.strerror or exc}") from None
     print(summary_text(result.summary))
@@ -158,15 +158,34 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Version(argparse.Action):
+    """`--version`: print capsim's version and code digest (worked out only when asked)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        from sim.about import version_text
+
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="capsim", description="Multi-cloud capacity planning simulator for AI compute.")
+    parser.add_argument("--version", action=_Version,
+                        help="print capsim's version and the digest of its model code")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("run", help="run a scenario file and write its tables to results/")
     p.add_argument("file", help="scenario YAML file")
     p.add_argument("--policy", help="placement policy (default: the scenario's policy.default)")
     p.add_argument("--seed", type=int, help="random seed (default: the scenario's seed)")
     p.add_argument("--out", help="output folder (default: results/<scenario>/<policy>-seed<N>)")
+    p.add_argument("--format", choices=("parquet", "csv"), default="parquet",
+                   help="table format (default: parquet, read with pandas.read_parquet; csv is "
+                        "about ten times larger and slower to write)")
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("validate", help="check scenario files and report every problem")
     p.add_argument("files", nargs="+", help="scenario YAML files")

@@ -137,11 +137,33 @@ def _report_failures(failures: list[Any]) -> int:
 def _save(result: Any, out: Path, args: argparse.Namespace) -> None:
     """Write the results folder, with a progress bar of files written (several at once with
     --workers)."""
+    tables = _tables(getattr(args, "tables", None), result)
     try:
         with ProgressBar("write results", args.quiet, unit="files") as bar:
-            result.save(out, figures=not args.no_plots, workers=args.workers, progress=bar)
+            result.save(out, figures=not args.no_plots, workers=args.workers, progress=bar,
+                        tables=tables, format=getattr(args, "format", "parquet"))
     except OSError as exc:
         raise UserError(f"cannot write the results to {out}/: {exc.strerror or exc}") from None
+
+
+def _tables(text: str | None, result: Any) -> list[str]:
+    """Policies whose full tables --tables asks for: none, the baseline (no value), 'all', or
+    a comma-separated list of compared policies."""
+    if text is None:
+        return []
+    if text == "":
+        return [result.baseline]
+    names = list(result.policies) if text.strip() == "all" else \
+        [p.strip() for p in text.split(",") if p.strip()]
+    unknown = [p for p in names if p not in result.policies]
+    if unknown:
+        raise UserError(f"--tables: {', '.join(map(repr, unknown))} not among the policies "
+                        f"compared ({', '.join(result.policies)})")
+    missing = [p for p in names if p not in result.runs]
+    if missing:
+        print(f"warning: --tables: replication 0 of {', '.join(missing)} failed; no tables "
+              "written for it", file=sys.stderr)
+    return [p for p in names if p in result.runs]
 
 
 def _run_options(args: argparse.Namespace, scenario: Any) -> dict[str, Any]:
@@ -226,8 +248,10 @@ def _run_and_save(args: argparse.Namespace, scenario: Any, kind: str, n: int, pl
     _save(result, out, args)
     saved = time.perf_counter() - t1
     print(result.report())
-    print(f"\n{n} runs in {elapsed:.1f} s ({n / elapsed:.2f} runs/s on "
-          f"{_where(args)}); tables"
+    new, reused = result.simulated, result.reused
+    rate = f" ({new / elapsed:.2f} runs/s on {_where(args)})" if new else ""
+    again = f"; {reused} reused from the store" if reused else ""
+    print(f"\n{new} of {n} runs simulated in {elapsed:.1f} s{rate}{again}; tables"
           f"{'' if args.no_plots else ' and ' + plots} written in {saved:.1f} s to {out}/")
     return _report_failures(result.failures)
 
@@ -264,6 +288,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from sim.analysis import Comparison, Sweep
     from sim.analysis.compare import save_figures
+    from sim.results import RunResult, has_tables
 
     folder = Path(args.results)
     if not folder.is_dir():
@@ -273,9 +298,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         figures = Comparison.load(folder).figures()
     elif (folder / "sweep.json").exists():
         figures = Sweep.load(folder).figures()
-    elif (folder / "summary.json").exists() and (folder / "steps.csv").exists():
+    elif has_tables(folder):
         from sim.plots import run_figures
-        from sim.results import RunResult
 
         figures = run_figures(RunResult.load(folder))
     else:
@@ -307,6 +331,7 @@ def _common(p: argparse.ArgumentParser, replications: int) -> None:
     p.add_argument("--out", metavar="DIR",
                    help="output folder (default: results/<scenario>/<command>-<time>)")
     p.add_argument("--no-plots", action="store_true", help="write the tables only")
+
     p.add_argument("--quiet", "-q", action="store_true",
                    help="no progress bar (the final table is still printed)")
 
@@ -323,6 +348,14 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--policies", metavar="NAMES", help="comma-separated policy names, or 'all' (default: "
                                       "cheapest_first,microsoft_first,perf_per_dollar,diversified)")
     _common(p, 10)
+    p.add_argument("--tables", nargs="?", const="", metavar="POLICIES",
+                   help="also write the full tables (steps, jobs, services, ...) of replication "
+                        "0 of these policies to tables/<policy>/: comma-separated names, 'all', "
+                        "or no value for the baseline (default: none; every run's summary "
+                        "figures are always in metrics.csv)")
+    p.add_argument("--format", choices=("parquet", "csv"), default="parquet",
+                   help="format of full run tables written with --tables (default: parquet; "
+                        "csv is about ten times larger and slower)")
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser(

@@ -20,7 +20,7 @@ import pandas as pd
 import yaml
 
 from sim.analysis.collect import Failure, Progress, collect
-from sim.analysis.compare import check_policies, run_tasks, save_figures
+from sim.analysis.compare import _provenance, check_policies, run_tasks, save_figures
 from sim.analysis.metrics import HEADLINE, Metric, key_metrics
 from sim.analysis.report import metric_rows, render
 from sim.analysis.tables import interval_table
@@ -132,6 +132,8 @@ class Sweep:
     level: float = 0.95
     elapsed_s: float = 0.0
     failures: list[Failure] = field(default_factory=list)
+    simulated: int = 0  # runs simulated to make this sweep
+    reused: int = 0  # runs read back from the store
 
     def key_metrics(self) -> list[Metric]:
         """The catalogue metrics this sweep has, in report order."""
@@ -172,7 +174,7 @@ class Sweep:
         return {"sweep": sweep_figure(self)}
 
     def save(self, directory: str | Path, figures: bool = True, workers: int = 1,
-             progress: Progress | None = None) -> Path:
+             progress: Progress | None = None, **_ignored: Any) -> Path:
         """Write metrics.csv (tidy), table.csv, table.txt, sweep.json and the plot
         (`workers` and `progress` as in `Comparison.save`)."""
         target = Path(directory)
@@ -184,7 +186,8 @@ class Sweep:
                     "seed": self.seed, "params": self.params, "policies": self.policies,
                     "baseline": self.baseline, "replications": self.replications,
                     "level": self.level, "elapsed_s": round(self.elapsed_s, 3),
-                    "failures": [str(f) for f in self.failures]}
+                    "simulated": self.simulated, "reused": self.reused,
+                    "failures": [str(f) for f in self.failures], **_provenance()}
             (tmp / "sweep.json").write_text(json.dumps(meta, indent=2) + "\n")
             if figures:
                 run_tasks([lambda: save_figures(self.figures(), tmp)], workers, progress)
@@ -198,7 +201,8 @@ class Sweep:
         return cls(meta["scenario"], meta["start"], meta["seed"], meta["params"],
                    meta["policies"], meta["baseline"], meta["replications"],
                    pd.read_csv(d / "metrics.csv"), pd.read_csv(d / "table.csv"), meta["level"],
-                   meta["elapsed_s"])
+                   meta["elapsed_s"], simulated=meta.get("simulated", 0),
+                   reused=meta.get("reused", 0))
 
     def __repr__(self) -> str:
         grid = " × ".join(f"{p} ({len(v)})" for p, v in self.params.items())
@@ -244,4 +248,5 @@ def sweep(scenario: str | Path | Scenario, settings: Mapping[str, Sequence[Any]]
     table = interval_table(done.metrics, baseline, by=paths, level=level)
     params = {k: [_label(v) for v in values] for k, values in settings.items()}
     return Sweep(s.name, s.start.isoformat(), s.seed, params, names, baseline, replications,
-                 done.metrics, table, level, done.elapsed_s, done.failures)
+                 done.metrics, table, level, done.elapsed_s, done.failures, done.simulated,
+                 done.reused)
