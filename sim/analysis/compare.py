@@ -91,7 +91,10 @@ class Comparison:
                 f"replication{'s' if self.replications > 1 else ''} (seed {self.seed})"
                 + (f" · baseline {self.baseline}" if several else ""))
         note = (f"mean ± half-width of the {self.level:.0%} confidence interval over "
-                f"replications")
+                f"replications, or mean [low, high] where the interval was cut to the "
+                f"metric's range (shares 0-100%, amounts ≥ 0); min / p95 / max: spread over "
+                f"replications of rare events; ref-unit-h: hours of reference-speed "
+                f"accelerators (H100-equivalent in the shipped scenarios)")
         if several:
             note += (f"; Δ: paired difference to {self.baseline} (same random streams in each "
                      f"replication); * its interval excludes zero")

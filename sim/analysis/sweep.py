@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -163,8 +164,11 @@ class Sweep:
                 unit = f" ({m.unit})" if m.kind in ("hours", "mw", "unit_hours",
                                                     "cpu_hours") else ""
                 blocks.append(render(rows, [f"{m.label}{unit}", *self.policies]))
-        blocks.append(f"mean ± half-width of the {self.level:.0%} confidence interval over "
-                      f"replications.")
+        blocks.append(textwrap.fill(
+            f"mean ± half-width of the {self.level:.0%} confidence interval over "
+            f"replications, or mean [low, high] where the interval was cut to the metric's "
+            f"range; ref-unit-h: hours of reference-speed accelerators (H100-equivalent in "
+            f"the shipped scenarios).", 100))
         return "\n\n".join(blocks)
 
     def figures(self) -> dict[str, Figure]:
