@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 import pandas as pd
@@ -15,15 +16,25 @@ def _cell(metric: Metric, mean: float, low: float, high: float, start: datetime 
     is no longer symmetric about the mean)."""
     text = format_value(metric, mean, start, unit=False)
     if cut:
-        return (f"{text} [{format_value(metric, low, start, unit=False)}, "
-                f"{format_value(metric, high, start, unit=False)}]")
+        mean_t, low_t, high_t = _texts(metric, [mean, low, high], high - low, start)
+        return f"{mean_t} [{low_t}, {high_t}]"
     half = format_half_width(metric, (high - low) / 2, unit=False)
     return f"{text} {half}" if half else text
 
 
+def _texts(metric: Metric, values: list[float], width: float,
+           start: datetime | None) -> list[str]:
+    """Values as text; shares with enough decimals that `width` (a fraction) shows, so a share
+    of 99.996 % is not printed as 100.0 % beside its own interval."""
+    if metric.kind != "share" or not math.isfinite(width) or width <= 0:
+        return [format_value(metric, v, start, unit=False) for v in values]
+    decimals = min(6, max(1, math.ceil(-math.log10(width * 100)) + 1))
+    return [f"{v * 100:.{decimals}f}%" if math.isfinite(v) else "—" for v in values]
+
+
 def _spread_cell(metric: Metric, row: object, start: datetime | None) -> str:
-    values = [getattr(row, k, float("nan")) for k in ("min", "p95", "max")]
-    return " / ".join(format_value(metric, v, start, unit=False) for v in values)
+    values = [float(getattr(row, k, math.nan)) for k in ("min", "p95", "max")]
+    return " / ".join(_texts(metric, values, values[2] - values[0], start))
 
 
 def _diff_cell(metric: Metric, row: pd.Series) -> str:
