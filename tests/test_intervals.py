@@ -70,7 +70,7 @@ def test_share_interval_never_passes_one() -> None:
 
 def test_paired_difference_of_shares_stays_within_minus_one_to_one() -> None:
     d = paired_diff_ci([1.0, 1.0, 0.0], [0.0, 0.0, 1.0], bounds=(0.0, 1.0))
-    assert -1.0 <= d.low and d.high <= 1.0 and d.cut
+    assert d.low >= -1.0 and d.high <= 1.0 and d.cut
     assert not paired_diff_ci([5.0, 1.0, 9.0], [1.0, 8.0, 2.0], bounds=(0.0, math.inf)).cut
 
 

@@ -57,7 +57,7 @@ def test_every_column_has_its_unit(tmp_path: Path, run: RunResult) -> None:
     for name in TABLES:
         listed = units[units["table"] == name]
         assert listed["column"].tolist() == list(getattr(run, name).columns)
-    unit = dict(zip(zip(units["table"], units["column"]), units["unit"], strict=True))
+    unit = dict(zip(zip(units["table"], units["column"], strict=True), units["unit"], strict=True))
     assert unit[("steps", "spend")] == "$ in the step"
     assert unit[("steps", "power_mw")].startswith("MW")
     assert unit[("services", "demand")].startswith("reference units")
