@@ -64,7 +64,7 @@ def summary_text(summary: dict[str, Any]) -> str:
     row("wait mean / p95", f"{_fmt(s['training_wait_mean_h'])} / "
         f"{_fmt(s['training_wait_p95_h'])} h")
     row("restarts / work lost", f"{s['training_restarts']} / "
-        f"{_fmt(s['training_work_lost_unit_hours'])} unit-h")
+        f"{_fmt(s['training_work_lost_unit_hours'])} ref-unit-h")
     for f in s["frontier"]:
         row(f"frontier {f['job']} ({f['units']:,} units)",
             f"start {f['start'] or '—'} · end {f['end'] or '—'} · {f['provider'] or '—'}")
@@ -78,7 +78,7 @@ def summary_text(summary: dict[str, Any]) -> str:
             reasons = k["unmet_by_reason_unit_hours"]
             row("unmet: outage / exclusivity / capacity",
                 " / ".join(_fmt(reasons[r]) for r in ("outage", "exclusivity", "capacity")),
-                " unit-h")
+                " ref-unit-h" if kind == "inference" else " vCPU-h")
             for name, v in k["services"].items():
                 row(f"  {name}: served / SLO steps", f"{_fmt(v['served_share'] * 100)} % / "
                     f"{_fmt(v['slo_attainment'] * 100)} %")
@@ -89,6 +89,9 @@ def summary_text(summary: dict[str, Any]) -> str:
         f"{_fmt(s['hhi_accelerator_hours'])}")
     row("outages / spot reclaims / preemptions",
         f"{s['outages']} / {s['spot_reclaims']} / {s['preemptions']}")
+    lines.append("")
+    lines.append("ref-unit-h: reference-accelerator hours (H100-equivalent in the shipped "
+                 "scenarios)")
     return "\n".join(lines)
 
 
