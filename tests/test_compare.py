@@ -338,3 +338,17 @@ def test_cli_rerun_reports_only_new_runs(tmp_path: Path,
     assert "2 run(s) already done are reused" in err
     assert "0 of 2 runs simulated" in out and "2 reused from the store" in out
     assert "runs/s" not in out
+
+
+def test_saved_compare_finds_its_runs_in_the_store_from_anywhere(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    small = write_small(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)  # relative --out: the store is work/results/runs
+    assert main(["compare", str(small), "--policies", "cheapest_first", "-n", "1", "--quiet",
+                 "--no-plots", "--out", "results/cmp"]) == 0
+    monkeypatch.chdir(tmp_path)
+    back = Comparison.load(work / "results" / "cmp")
+    assert list(back.runs) == ["cheapest_first"] and back.runs["cheapest_first"].meta[
+        "replication"] == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import textwrap
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -137,7 +138,7 @@ class Comparison:
             self.metrics.to_csv(tmp / "metrics.csv", index=False)
             self.table.to_csv(tmp / "table.csv", index=False)
             (tmp / "table.txt").write_text(self.report() + "\n")
-            (tmp / "compare.json").write_text(json.dumps(self._meta(), indent=2) + "\n")
+            (tmp / "compare.json").write_text(json.dumps(self._meta(target), indent=2) + "\n")
             tasks: list[Callable[[], object]] = [
                 lambda p=policy: self.runs[p].save(tmp / "tables" / p, format=format)
                 for policy in dict.fromkeys(tables)]
@@ -149,13 +150,17 @@ class Comparison:
             run_tasks(tasks, workers, progress)
         return target
 
-    def _meta(self) -> dict[str, Any]:
+    def _meta(self, target: Path) -> dict[str, Any]:
+        # where the store keeps each representative run, relative to the results folder, so
+        # `capsim plot` finds them from any working directory (and after moving both together)
+        paths = {p: os.path.relpath(Path(path).resolve(), target.resolve())
+                 for p, path in self.run_paths.items()}
         return {"kind": "compare", "scenario": self.scenario, "start": self.start,
                 "seed": self.seed, "policies": self.policies, "baseline": self.baseline,
                 "replications": self.replications, "level": self.level,
                 "elapsed_s": round(self.elapsed_s, 3),
                 "representative_replication": 0, "representative": list(self.runs),
-                "representative_paths": self.run_paths,
+                "representative_paths": paths,
                 "simulated": self.simulated, "reused": self.reused,
                 "failures": [str(f) for f in self.failures], **_provenance()}
 
@@ -168,7 +173,7 @@ class Comparison:
         paths = meta.get("representative_paths", {})
         runs = {}
         for p in meta["representative"]:
-            for folder in (d / "tables" / p, d / "representative" / p, Path(paths.get(p, d / p))):
+            for folder in (d / "tables" / p, d / "representative" / p, d / paths.get(p, p)):
                 if has_tables(folder):
                     runs[p] = RunResult.load(folder)
                     break
@@ -176,7 +181,7 @@ class Comparison:
                    meta["baseline"], meta["replications"], pd.read_csv(d / "metrics.csv"),
                    pd.read_csv(d / "table.csv"), runs, meta["level"], meta["elapsed_s"],
                    simulated=meta.get("simulated", 0), reused=meta.get("reused", 0),
-                   run_paths=paths)
+                   run_paths={p: str(d / rel) for p, rel in paths.items()})
 
     def __repr__(self) -> str:
         return (f"<Comparison {self.scenario}: {', '.join(self.policies)} × {self.replications} "
