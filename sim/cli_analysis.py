@@ -137,11 +137,13 @@ def _report_failures(failures: list[Any]) -> int:
 def _save(result: Any, out: Path, args: argparse.Namespace) -> None:
     """Write the results folder, with a progress bar of files written (several at once with
     --workers)."""
-    tables = _tables(getattr(args, "tables", None), result)
+    extra: dict[str, Any] = {}
+    if hasattr(args, "tables"):  # compare: full tables of replication 0 on request
+        extra = {"tables": _tables(args.tables, result), "format": args.format}
     try:
         with ProgressBar("write results", args.quiet, unit="files") as bar:
             result.save(out, figures=not args.no_plots, workers=args.workers, progress=bar,
-                        tables=tables, format=getattr(args, "format", "parquet"))
+                        **extra)
     except OSError as exc:
         raise UserError(f"cannot write the results to {out}/: {exc.strerror or exc}") from None
 

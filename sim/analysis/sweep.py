@@ -178,7 +178,7 @@ class Sweep:
         return {"sweep": sweep_figure(self)}
 
     def save(self, directory: str | Path, figures: bool = True, workers: int = 1,
-             progress: Progress | None = None, **_ignored: Any) -> Path:
+             progress: Progress | None = None) -> Path:
         """Write metrics.csv (tidy), table.csv, table.txt, sweep.json and the plot
         (`workers` and `progress` as in `Comparison.save`)."""
         target = Path(directory)
