@@ -35,7 +35,7 @@ class ProgressBar:
         self.task: Any = None
 
     def __call__(self, done: int, total: int) -> None:
-        if self.quiet:
+        if self.quiet or (total == 0 and self.progress is None):  # nothing to do: no bar
             return
         if self.progress is None:
             from rich.console import Console
