@@ -335,7 +335,7 @@ def test_cli_rerun_reports_only_new_runs(tmp_path: Path,
     capsys.readouterr()
     assert main([*args, "--out", str(tmp_path / "b")]) == 0
     out, err = capsys.readouterr()
-    assert "2 run(s) already done are reused" in err
+    assert "2 run(s) already done are reused" in err and "0/0 runs" not in err  # no empty bar
     assert "0 of 2 runs simulated" in out and "2 reused from the store" in out
     assert "runs/s" not in out
 
