@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sim.checks import add_check_options, load_checked, print_warnings
 from sim.errors import UserError
 from sim.outputs import output_path, save_results
 
@@ -106,7 +107,7 @@ def summary_text(summary: dict[str, Any]) -> str:
     row("wait mean / p95", f"{_fmt(s['training_wait_mean_h'])} / "
         f"{_fmt(s['training_wait_p95_h'])} h")
     row("restarts / work lost", f"{s['training_restarts']} / "
-        f"{_fmt(s['training_work_lost_unit_hours'])} unit-h")
+        f"{_fmt(s['training_work_lost_unit_hours'])} ref-unit-h")
     for f in s["frontier"]:
         row(f"frontier {f['job']} ({f['units']:,} units)",
             f"start {f['start'] or '—'} · end {f['end'] or '—'} · {f['provider'] or '—'}")
@@ -120,7 +121,7 @@ def summary_text(summary: dict[str, Any]) -> str:
             reasons = k["unmet_by_reason_unit_hours"]
             row("unmet: outage / exclusivity / capacity",
                 " / ".join(_fmt(reasons[r]) for r in ("outage", "exclusivity", "capacity")),
-                " unit-h")
+                " ref-unit-h" if kind == "inference" else " vCPU-h")
             for name, v in k["services"].items():
                 row(f"  {name}: served / SLO steps", f"{_fmt(v['served_share'] * 100)} % / "
                     f"{_fmt(v['slo_attainment'] * 100)} %")
@@ -131,49 +132,10 @@ def summary_text(summary: dict[str, Any]) -> str:
         f"{_fmt(s['hhi_accelerator_hours'])}")
     row("outages / spot reclaims / preemptions",
         f"{s['outages']} / {s['spot_reclaims']} / {s['preemptions']}")
+    lines.append("")
+    lines.append("ref-unit-h: reference-accelerator hours (H100-equivalent in the shipped "
+                 "scenarios)")
     return "\n".join(lines)
-
-
-def _warn(warnings: list[Any], strict: bool) -> None:
-    """Print plausibility warnings; with --strict they are errors (ScenarioError, exit 2)."""
-    from sim.scenario import ScenarioError
-
-    if strict and warnings:
-        raise ScenarioError(warnings)
-    for warning in warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-
-
-def load_checked(args: argparse.Namespace) -> Any:
-    """The scenario of `args.file`, its warnings printed (errors with --strict), and, unless
-    --force, refused if one run of it is estimated to need too much memory."""
-    from sim.engine.compile import size_problems
-    from sim.scenario.plausibility import load_with_warnings
-
-    scenario, warnings, lines = load_with_warnings(args.file)
-    _warn(warnings, args.strict)
-    if not args.force:
-        _refuse(args.file, lines, size_problems(scenario))
-    return scenario
-
-
-def check_runs(args: argparse.Namespace, scenario: Any, runs: int) -> None:
-    """Unless --force, refuse a compare or sweep whose `runs` runs would keep too much."""
-    from sim.engine.compile import size_problems
-
-    if not args.force:
-        for problem in size_problems(scenario, runs):
-            if problem.path == ("--replications",):
-                raise UserError(f"--replications: {problem.message}")
-
-
-def _refuse(file: str, lines: dict[Any, int], problems: list[Any]) -> None:
-    from sim.scenario import Problem, ScenarioError
-    from sim.scenario.loader import dotted, line_for
-
-    if problems:
-        raise ScenarioError([Problem(file, line_for(p.path, lines), dotted(p.path), p.message)
-                             for p in problems])
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -184,7 +146,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     for file in args.files:  # check every file, not just up to the first bad one
         try:
             s, warnings, _ = load_with_warnings(file)
-            _warn(warnings, args.strict)
+            print_warnings(warnings, args.strict)
         except ScenarioError as exc:
             failed += 1
             for problem in exc.problems:
@@ -211,13 +173,35 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def param_text(field: Any) -> str:
+    """A policy parameter's default with its unit: '48 h', '0.4 (fraction 0-1)', "'azure'"."""
+    from pydantic.functional_validators import BeforeValidator
+
+    from sim.timeparse import parse_duration
+
+    value = field.default
+    if any(isinstance(m, BeforeValidator) and m.func is parse_duration for m in field.metadata):
+        return f"{value:g} h" + (f" ({value / 24:g} d)" if value >= 48 and value % 24 == 0 else "")
+    bounds = {type(m).__name__: m for m in field.metadata}
+    if isinstance(value, float) and ("Le" in bounds or "Lt" in bounds) and (
+            getattr(bounds.get("Le"), "le", None) == 1 or getattr(bounds.get("Lt"), "lt", None) == 1):
+        return f"{value:g} (fraction 0-1)"
+    return repr(value)
+
+
 def _cmd_policies(args: argparse.Namespace) -> int:
     from sim.policies import REGISTRY
 
     for name in sorted(REGISTRY):
         cls = REGISTRY[name]
-        params = ", ".join(f"{k}={v.default!r}" for k, v in cls.Params.model_fields.items())
-        print(f"{name:<18} {cls.summary}" + (f"\n{'':<18} params: {params}" if params else ""))
+        print(f"{name:<18} {cls.summary}")
+        fields = cls.Params.model_fields
+        width = max((len(k) + len(param_text(v)) for k, v in fields.items()), default=0) + 3
+        for k, v in fields.items():
+            setting = f"{k} = {param_text(v)}"
+            print(f"{'':<18}   {setting:<{width}}  {v.description or ''}".rstrip())
+    print("\nSet parameters in a scenario under policy.params.<name>; durations take units "
+          "(48h, 2d, 1w).")
     return 0
 
 
@@ -234,24 +218,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     result = run(scenario, policy=policy, seed=seed)
     elapsed = time.perf_counter() - t0
-    save_results(lambda: result.save(out), out)
+    save_results(lambda: result.save(out, format=args.format), out)
     print(summary_text(result.summary))
     print(f"\nsimulated in {elapsed:.2f} s ({result.meta['events_processed']:,} events); "
           f"tables in {out}/")
     return 0
 
 
-def add_check_options(p: argparse.ArgumentParser) -> None:
-    """--force and --strict, shared by run, compare and sweep."""
-    p.add_argument("--force", action="store_true",
-                   help="run even when the run is estimated to need more memory than allowed")
-    p.add_argument("--strict", action="store_true",
-                   help="treat plausibility warnings as errors (exit code 2)")
+class _Version(argparse.Action):
+    """`--version`: print capsim's version and code digest (worked out only when asked)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        from sim.about import version_text
+
+        print(version_text())
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="capsim", description="Multi-cloud capacity planning simulator for AI compute.")
+    parser.add_argument("--version", action=_Version,
+                        help="print capsim's version and the digest of its model code")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("run", help="run a scenario file and write its tables to results/")
     p.add_argument("file", help="scenario YAML file")
@@ -259,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="random seed (default: the scenario's seed)")
     p.add_argument("--out", help="output folder (default: results/<scenario>/<policy>-seed<N>)")
     add_check_options(p)
+    p.add_argument("--format", choices=("parquet", "csv"), default="parquet",
+                   help="table format (default: parquet, read with pandas.read_parquet; csv is "
+                        "about ten times larger and slower to write)")
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("validate", help="check scenario files and report every problem")
     p.add_argument("files", nargs="+", help="scenario YAML files")

@@ -36,7 +36,7 @@ class ProgressBar:
         self.task: Any = None
 
     def __call__(self, done: int, total: int) -> None:
-        if self.quiet:
+        if self.quiet or (total == 0 and self.progress is None):  # nothing to do: no bar
             return
         if self.progress is None:
             from rich.console import Console
@@ -139,9 +139,32 @@ def _report_failures(failures: list[Any]) -> int:
 def _save(result: Any, out: Path, args: argparse.Namespace) -> None:
     """Write the results folder, with a progress bar of files written (several at once with
     --workers)."""
+    extra: dict[str, Any] = {}
+    if hasattr(args, "tables"):  # compare: full tables of replication 0 on request
+        extra = {"tables": _tables(args.tables, result), "format": args.format}
     with ProgressBar("write results", args.quiet, unit="files") as bar:
         save_results(lambda: result.save(out, figures=not args.no_plots, workers=args.workers,
-                                          progress=bar), out)
+                                          progress=bar, **extra), out)
+
+
+def _tables(text: str | None, result: Any) -> list[str]:
+    """Policies whose full tables --tables asks for: none, the baseline (no value), 'all', or
+    a comma-separated list of compared policies."""
+    if text is None:
+        return []
+    if text == "":
+        return [result.baseline]
+    names = list(result.policies) if text.strip() == "all" else \
+        [p.strip() for p in text.split(",") if p.strip()]
+    unknown = [p for p in names if p not in result.policies]
+    if unknown:
+        raise UserError(f"--tables: {', '.join(map(repr, unknown))} not among the policies "
+                        f"compared ({', '.join(result.policies)})")
+    missing = [p for p in names if p not in result.runs]
+    if missing:
+        print(f"warning: --tables: replication 0 of {', '.join(missing)} failed; no tables "
+              "written for it", file=sys.stderr)
+    return [p for p in names if p in result.runs]
 
 
 def _run_options(args: argparse.Namespace, scenario: Any) -> dict[str, Any]:
@@ -202,7 +225,7 @@ def _where(args: argparse.Namespace) -> str:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from sim.analysis import DEFAULT_POLICIES, compare
     from sim.analysis.compare import check_policies
-    from sim.cli import check_runs, load_checked
+    from sim.checks import check_runs, load_checked
 
     scenario = load_checked(args)
     policies = _policies(args.policies, list(DEFAULT_POLICIES))
@@ -232,8 +255,10 @@ def _run_and_save(args: argparse.Namespace, scenario: Any, kind: str, n: int, pl
     _save(result, out, args)
     saved = time.perf_counter() - t1
     print(result.report())
-    print(f"\n{n} runs in {elapsed:.1f} s ({n / elapsed:.2f} runs/s on "
-          f"{_where(args)}); tables"
+    new, reused = result.simulated, result.reused
+    rate = f" ({new / elapsed:.2f} runs/s on {_where(args)})" if new else ""
+    again = f"; {reused} reused from the store" if reused else ""
+    print(f"\n{new} of {n} runs simulated in {elapsed:.1f} s{rate}{again}; tables"
           f"{'' if args.no_plots else ' and ' + plots} written in {saved:.1f} s to {out}/")
     return _report_failures(result.failures)
 
@@ -242,7 +267,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from sim.analysis import SettingError, parse_setting, sweep
     from sim.analysis.compare import check_policies
     from sim.analysis.sweep import check_settings
-    from sim.cli import check_runs, load_checked
+    from sim.checks import check_runs, load_checked
 
     scenario = load_checked(args)
     settings: dict[str, list[Any]] = {}
@@ -279,6 +304,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from sim.analysis import Comparison, Sweep
     from sim.analysis.compare import save_figures
+    from sim.results import RunResult, has_tables
 
     folder = Path(args.results)
     if not folder.is_dir():
@@ -288,9 +314,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         figures = Comparison.load(folder).figures()
     elif (folder / "sweep.json").exists():
         figures = Sweep.load(folder).figures()
-    elif (folder / "summary.json").exists() and (folder / "steps.csv").exists():
+    elif has_tables(folder):
         from sim.plots import run_figures
-        from sim.results import RunResult
 
         figures = run_figures(RunResult.load(folder))
     else:
@@ -322,7 +347,7 @@ def _common(p: argparse.ArgumentParser, replications: int) -> None:
     p.add_argument("--out", metavar="DIR",
                    help="output folder (default: results/<scenario>/<command>-<time>)")
     p.add_argument("--no-plots", action="store_true", help="write the tables only")
-    from sim.cli import add_check_options
+    from sim.checks import add_check_options
 
     add_check_options(p)
     p.add_argument("--quiet", "-q", action="store_true",
@@ -342,6 +367,14 @@ def add_commands(sub: Any) -> None:
                    "(default: open_market,microsoft_first,cheapest_first,perf_per_dollar,"
                    "diversified; the first is the baseline)")
     _common(p, 10)
+    p.add_argument("--tables", nargs="?", const="", metavar="POLICIES",
+                   help="also write the full tables (steps, jobs, services, ...) of replication "
+                        "0 of these policies to tables/<policy>/: comma-separated names, 'all', "
+                        "or no value for the baseline (default: none; every run's summary "
+                        "figures are always in metrics.csv)")
+    p.add_argument("--format", choices=("parquet", "csv"), default="parquet",
+                   help="format of full run tables written with --tables (default: parquet; "
+                        "csv is about ten times larger and slower)")
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser(

@@ -299,6 +299,25 @@ class RunStore:
         if not self._tidied:
             self._tidied = True
             _remove_stale_temporaries(self.runs)
+    def tables_path(self, spec: RunSpec) -> Path:
+        """Folder of the full tables of `spec`, kept for runs whose time series are plotted."""
+        return self.runs / spec_digest(self.digest, spec)
+
+    def save_tables(self, spec: RunSpec, result: Any) -> Path:
+        """Keep the full tables of a finished run (a `RunResult`), as Parquet, atomically."""
+        return result.save(self.tables_path(spec))
+
+    def load_tables(self, spec: RunSpec) -> Any:
+        """The stored `RunResult` of `spec` with its tables, or None (not kept, or unreadable)."""
+        from sim.results import RunResult, has_tables
+
+        folder = self.tables_path(spec)
+        if self.load(spec) is None or not has_tables(folder):
+            return None
+        try:
+            return RunResult.load(folder)
+        except (OSError, ValueError, KeyError):
+            return None
 
     def count(self) -> int:
         """Finished runs on disk (temporary files not counted)."""
@@ -308,6 +327,7 @@ class RunStore:
         """Delete the stored runs of `specs` (`--fresh`)."""
         for spec in specs:
             self.path(spec).unlink(missing_ok=True)
+            shutil.rmtree(self.tables_path(spec), ignore_errors=True)
 
     def clear(self) -> None:
         """Delete the whole folder: every stored run and temporary leftover (only a folder that

@@ -14,8 +14,8 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -271,16 +271,18 @@ def tiny_result() -> RunResult:
 
 
 def _fail_on_second_table(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
-    real = pd.DataFrame.to_csv
+    import sim.results
+
+    real = sim.results.write_table
     calls = []
 
-    def to_csv(self: pd.DataFrame, *args: object, **kwargs: object) -> object:
+    def write_table(*args: Any, **kwargs: Any) -> None:
         calls.append(1)
         if len(calls) == 2:  # one table already written into the temporary folder
             raise error
-        return real(self, *args, **kwargs)
+        real(*args, **kwargs)
 
-    monkeypatch.setattr(pd.DataFrame, "to_csv", to_csv)
+    monkeypatch.setattr(sim.results, "write_table", write_table)
 
 
 @pytest.mark.parametrize("error", [OSError(28, "No space left on device"), RuntimeError("bug"),

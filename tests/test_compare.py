@@ -13,6 +13,7 @@ import pytest
 import sim
 from sim.analysis import Comparison, compare, interval_table, mean_ci, paired_diff_ci, t_quantile
 from sim.cli import main
+from sim.results import RunResult
 
 TINY = Path(__file__).resolve().parent.parent / "scenarios" / "tiny.yaml"
 POLICIES = ["cheapest_first", "microsoft_first"]
@@ -170,8 +171,17 @@ def test_bad_policies_are_refused(scenario: sim.Scenario) -> None:
         compare(scenario, POLICIES, baseline="diversified")
 
 
+def test_save_writes_full_tables_only_when_asked(tmp_path: Path, cmp: Comparison) -> None:
+    cmp.save(tmp_path / "plain", figures=False)
+    assert not list((tmp_path / "plain").rglob("steps.*"))  # summaries only
+    assert Comparison.load(tmp_path / "plain").runs == {}  # no store: no time series to load
+    with pytest.raises(ValueError, match="no full run of 'nope'"):
+        cmp.save(tmp_path / "bad", tables=["nope"])
+    assert not (tmp_path / "bad").exists()
+
+
 def test_save_and_load_round_trip(tmp_path: Path, cmp: Comparison) -> None:
-    cmp.save(tmp_path / "c", figures=False)
+    cmp.save(tmp_path / "c", figures=False, tables=POLICIES)
     back = Comparison.load(tmp_path / "c")
     pd.testing.assert_frame_equal(back.metrics, cmp.metrics)
     assert back.policies == cmp.policies and list(back.runs) == POLICIES
@@ -208,7 +218,9 @@ def test_cli_compare_prints_the_table_and_writes_tables_and_plots(
     for name in ("spend", "differences", "capacity", "inference", "power", "waits",
                  "training-microsoft_first", "first-refusal-microsoft_first"):
         assert (out / f"{name}.png").stat().st_size > 10_000, name
-    assert (out / "representative" / "microsoft_first" / "steps.csv").exists()
+    # the full tables of a run only on request; plots redraw from the store's copy
+    assert not list(out.rglob("steps.*"))
+    assert len(list((tmp_path / "runs").glob("*/steps.parquet"))) == 2  # replication 0 of each
 
     # capsim plot redraws from the saved folder without running anything
     redo = tmp_path / "redo"
@@ -267,6 +279,76 @@ def test_results_are_written_by_several_processes_with_progress(tmp_path: Path,
     cmp.save(tmp_path / "c", workers=2, progress=lambda d, t: seen.append((d, t)))
     total = seen[-1][1]
     assert seen[0] == (0, total) and seen[-1] == (total, total)
-    assert total == len(cmp.runs) + len(sim.plots.comparison_figure_makers(cmp))
-    assert len(list((tmp_path / "c").glob("*.png"))) == total - len(cmp.runs)
+    assert total == len(sim.plots.comparison_figure_makers(cmp))
+    assert len(list((tmp_path / "c").glob("*.png"))) == total
     assert not list(tmp_path.glob(".c.*"))  # the temporary folder was moved into place
+
+
+def test_cli_compare_writes_tables_of_the_policies_asked_in_either_format(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    small = write_small(tmp_path)
+    args = ["compare", str(small), "--policies", "cheapest_first,microsoft_first", "-n", "1",
+            "--quiet", "--no-plots"]
+    assert main([*args, "--out", str(tmp_path / "a"), "--tables"]) == 0  # the baseline
+    assert [p.name for p in (tmp_path / "a" / "tables").iterdir()] == ["cheapest_first"]
+    assert main([*args, "--out", str(tmp_path / "b"), "--tables", "microsoft_first",
+                 "--format", "csv"]) == 0
+    run = RunResult.load(tmp_path / "b" / "tables" / "microsoft_first")
+    assert (tmp_path / "b" / "tables" / "microsoft_first" / "steps.csv").exists()
+    assert run.meta["policy"] == "microsoft_first" and run.meta["replication"] == 0
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "c"), "--tables", "diversified"]) == 2
+    assert "--tables: 'diversified' not among the policies compared" in capsys.readouterr().err
+
+
+def test_rerun_reuses_every_run_and_counts_only_new_ones(tmp_path: Path) -> None:
+    scenario = sim.load(write_small(tmp_path))
+    store = tmp_path / "store"
+    seen: list[tuple[int, int]] = []
+    first = compare(scenario, POLICIES, replications=2, store_dir=store,
+                    progress=lambda d, t: seen.append((d, t)))
+    assert (first.simulated, first.reused) == (4, 0) and seen[-1] == (4, 4)
+    seen.clear()
+    skipped: list[int] = []
+    again = compare(scenario, POLICIES, replications=3, store_dir=store, on_skip=skipped.append,
+                    progress=lambda d, t: seen.append((d, t)))
+    # replication 0 included: only the two runs of the new replication are simulated
+    assert (again.simulated, again.reused) == (2, 4) and skipped == [4]
+    assert seen[0] == (0, 2) and seen[-1] == (2, 2)
+    assert list(again.runs) == POLICIES  # representative runs read back with their tables
+    cols = ["job", "start_h", "wait_h", "status"]
+    for p in POLICIES:
+        pd.testing.assert_frame_equal(again.runs[p].jobs[cols], first.runs[p].jobs[cols],
+                                      check_dtype=False)
+    assert again.runs[p].summary == first.runs[p].summary
+    pd.testing.assert_frame_equal(again.metrics.query("replication < 2").reset_index(drop=True),
+                                  first.metrics)
+    fresh = compare(scenario, POLICIES, replications=2, store_dir=store, fresh=True)
+    assert (fresh.simulated, fresh.reused) == (4, 0)
+
+
+def test_cli_rerun_reports_only_new_runs(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    small = write_small(tmp_path)
+    args = ["compare", str(small), "--policies", "cheapest_first", "-n", "2", "--no-plots"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    out, err = capsys.readouterr()
+    assert "2 run(s) already done are reused" in err and "0/0 runs" not in err  # no empty bar
+    assert "0 of 2 runs simulated" in out and "2 reused from the store" in out
+    assert "runs/s" not in out
+
+
+def test_saved_compare_finds_its_runs_in_the_store_from_anywhere(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    small = write_small(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)  # relative --out: the store is work/results/runs
+    assert main(["compare", str(small), "--policies", "cheapest_first", "-n", "1", "--quiet",
+                 "--no-plots", "--out", "results/cmp"]) == 0
+    monkeypatch.chdir(tmp_path)
+    back = Comparison.load(work / "results" / "cmp")
+    assert list(back.runs) == ["cheapest_first"] and back.runs["cheapest_first"].meta[
+        "replication"] == 0

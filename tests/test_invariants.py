@@ -202,13 +202,14 @@ def test_microsoft_first_places_elsewhere_only_what_the_right_lets_go(path: Path
 
 def test_same_seed_gives_byte_identical_tables(tmp_path: Path) -> None:
     path = Path(__file__).parent.parent / "scenarios" / "tiny.yaml"
-    a = sim.run(path, seed=11).save(tmp_path / "a")
-    b = sim.run(path, seed=11).save(tmp_path / "b")
-    c = sim.run(path, seed=12).save(tmp_path / "c")
-    for name in ("steps", "jobs", "services", "service_providers", "events"):
-        assert (a / f"{name}.csv").read_bytes() == (b / f"{name}.csv").read_bytes(), name
-    assert (a / "summary.json").read_bytes() == (b / "summary.json").read_bytes()
-    assert (a / "jobs.csv").read_bytes() != (c / "jobs.csv").read_bytes()
+    for fmt in ("parquet", "csv"):
+        a = sim.run(path, seed=11).save(tmp_path / fmt / "a", format=fmt)
+        b = sim.run(path, seed=11).save(tmp_path / fmt / "b", format=fmt)
+        c = sim.run(path, seed=12).save(tmp_path / fmt / "c", format=fmt)
+        for name in ("steps", "jobs", "services", "service_providers", "events"):
+            assert (a / f"{name}.{fmt}").read_bytes() == (b / f"{name}.{fmt}").read_bytes(), name
+        assert (a / "summary.json").read_bytes() == (b / "summary.json").read_bytes()
+        assert (a / f"jobs.{fmt}").read_bytes() != (c / f"jobs.{fmt}").read_bytes()
 
 
 def test_replications_share_the_world_across_policies() -> None:

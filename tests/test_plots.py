@@ -133,13 +133,38 @@ def test_capacity_stacks_use_and_idle_per_provider_up_to_capacity(run: sim.RunRe
     layers = stacks(ax)
     assert set(layers) == {"azure in use", "azure idle", "gcp in use", "gcp idle"}
     acc = run.steps[run.steps["family"] != "cpu"]
-    capacity = acc.groupby("step")["capacity"].sum()
+    # reference units: tiny.yaml's TPU v5 chips train at 0.9 of an H100
+    weight = acc["accelerator"].map({"h100": 1.0, "tpu-v5": 0.9})
+    capacity = (acc["capacity"] * weight).groupby(acc["step"]).sum()
     assert max(top(p) for p in layers.values()) == pytest.approx(capacity.max())
     # the outage is marked: one ▼ marker; legend names both kinds of marker
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "outage starts" in labels and "azure in use" in labels
-    assert "units" in ax.get_ylabel() and "idle" in ax.get_title()
+    assert ax.get_ylabel() == "reference units (H100-equivalent)" and "idle" in ax.get_title()
     assert color(layers["azure in use"]) == provider_colors(["azure"])["azure"].lower()
+    physical = plots.capacity_use(run, reference=False).axes[0]
+    assert max(top(p) for p in stacks(physical).values()) == pytest.approx(
+        acc.groupby("step")["capacity"].sum().max())
+    assert "physical" in physical.get_ylabel()
+
+
+def test_capacity_by_family_has_a_panel_per_family_in_its_own_units(run: sim.RunResult) -> None:
+    fig = plots.capacity_by_family(run)
+    axes = [ax for ax in fig.axes if stacks(ax)]
+    assert [ax.get_ylabel() for ax in axes] == ["GPUs", "TPU chips", "vCPUs"]
+    cpu = run.steps[run.steps["family"] == "cpu"]
+    assert max(top(p) for p in stacks(axes[2]).values()) == pytest.approx(
+        cpu.groupby("step")["capacity"].sum().max())
+
+
+def test_agents_plot_shows_agent_demand_in_vcpus(run: sim.RunResult) -> None:
+    ax = plots.agents_served(run).axes[0]
+    (demand,) = [ln for ln in ax.lines if ln.get_label() == "demand"]
+    agents = run.services[run.services["kind"] == "agents"]
+    assert demand.get_ydata()[:-1] == pytest.approx(agents.groupby("step")["demand"].sum())
+    assert ax.get_ylabel().startswith("vCPUs") and ax.get_title().startswith("Agent demand")
+    assert "unmet demand" in stacks(ax)
+    assert "agents" in plots.run_figures(run)
 
 
 def test_inference_demand_line_matches_the_services_table(run: sim.RunResult) -> None:
@@ -153,7 +178,7 @@ def test_inference_demand_line_matches_the_services_table(run: sim.RunResult) ->
     served = svc.groupby("step")["served"].sum().max()
     assert max(top(p) for k, p in layers.items() if k.startswith("served")) == \
         pytest.approx(served)
-    assert "unmet" in ax.get_title() and "reference accelerators" in ax.get_ylabel()
+    assert "unmet" in ax.get_title() and "reference units (H100-equivalent)" in ax.get_ylabel()
 
 
 def test_training_timeline_rows_are_the_largest_jobs(run: sim.RunResult) -> None:

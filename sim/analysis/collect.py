@@ -4,6 +4,10 @@ Only each run's flattened metrics are kept (one row per run and metric), never i
 so memory grows with the number of runs × metrics, not with the horizon. Runs named in `keep`
 are simulated in this process first and their full `RunResult` is handed back too (the
 representative runs that time-series plots are drawn from).
+
+With a store (`store_dir`), every run is looked up there first, kept runs included (their
+tables are stored beside their metrics, as Parquet): a re-run simulates nothing it has, and
+progress counts only the runs it simulates.
 """
 
 from __future__ import annotations
@@ -11,17 +15,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from sim.results import RunResult
-from sim.runner import RunSpec, run_many
+from sim.runner import RunOutcome, RunSpec, RunStore, run_many
 from sim.scenario import Scenario
 
 Progress = Callable[[int, int], None]
-"""Called with (runs done, runs in all) after every finished run."""
+"""Called with (runs done, runs to do) after every finished run; runs reused from the store
+are not counted in either."""
 
 
 @dataclass
@@ -47,6 +53,9 @@ class Collected:
     kept: dict[int, RunResult]  # index into the specs -> full result
     failures: list[Failure]
     elapsed_s: float
+    simulated: int = 0  # runs simulated by this call
+    reused: int = 0  # runs read back from the store
+    kept_paths: dict[int, str] = field(default_factory=dict)  # index -> stored tables folder
 
 
 class _Rows:
@@ -94,18 +103,50 @@ def _run_here(scenario: Scenario, spec: RunSpec) -> tuple[Scenario, RunResult]:
 
 def collect(scenario: Scenario, specs: Sequence[RunSpec], *, keep: Sequence[int] = (),
             label_names: Sequence[str] = (), workers: int = 1, executor: Executor | None = None,
-            progress: Progress | None = None, **run_many_options: Any) -> Collected:
+            progress: Progress | None = None, store_dir: str | Path | None = None,
+            fresh: bool = False, on_skip: Callable[[int], None] | None = None,
+            **run_many_options: Any) -> Collected:
     """Run `specs`: those at indices `keep` here, with full results; the rest via `run_many`
-    (on `workers` processes or `executor`; `run_many_options` are passed on, e.g. `dask`,
-    `store_dir`, `fresh`). A run that fails is recorded in `failures`, not raised."""
+    (on `workers` processes or `executor`; `run_many_options` are passed on, e.g. `dask`).
+
+    With `store_dir`, runs finished earlier are read back instead of run (`fresh=True` forgets
+    them first; `on_skip(count)` says how many were reused), and every run this call
+    simulates is stored, kept ones with their tables. A run that fails is recorded in
+    `failures`, not raised.
+    """
     t0 = time.perf_counter()
     rows = _Rows(label_names)
-    total, done = len(specs), 0
+    total = len(specs)
     kept: dict[int, RunResult] = {}
+    kept_paths: dict[int, str] = {}
     failures: list[Failure] = []
+    store = RunStore(store_dir, scenario) if store_dir is not None else None
+    if store is not None and fresh:
+        store.forget(specs)
+    keep_set = set(keep)
+    reused: dict[int, RunOutcome] = {}
+    if store is not None:
+        for i, spec in enumerate(specs):
+            if i in keep_set:
+                result = store.load_tables(spec)
+                if result is not None:
+                    kept[i] = result
+                    kept_paths[i] = str(store.tables_path(spec))
+                    rows.add(i, scenario.name, spec, int(result.summary["seed"]), result.metrics())
+                    reused[i] = RunOutcome(spec, int(result.summary["seed"]), {}, {})
+                continue
+            outcome = store.load(spec, i)
+            if outcome is not None:
+                reused[i] = outcome
+                rows.add(i, scenario.name, spec, outcome.seed, outcome.metrics)
+        if on_skip is not None:
+            on_skip(len(reused))
+    todo, done = total - len(reused), 0
     if progress:
-        progress(0, total)
+        progress(0, todo)
     for i in keep:
+        if i in reused:
+            continue
         spec = specs[i]
         try:
             s, result = _run_here(scenario, spec)
@@ -115,14 +156,18 @@ def collect(scenario: Scenario, specs: Sequence[RunSpec], *, keep: Sequence[int]
         else:
             kept[i] = result
             rows.add(i, scenario.name, spec, s.seed, result.metrics())
+            if store is not None:
+                store.save(RunOutcome(spec, s.seed, result.metrics(), result.summary,
+                                      scenario=scenario.name, events=result.meta.get(
+                                          "events_processed", 0)))
+                kept_paths[i] = str(store.save_tables(spec, result))
         done += 1
         if progress:
-            progress(done, total)
-    kept_here = set(keep)
-    rest = [i for i in range(total) if i not in kept_here]
+            progress(done, todo)
+    rest = [i for i in range(total) if i not in keep_set and i not in reused]
     if rest:
         outcomes = run_many(scenario, [specs[i] for i in rest], workers=workers,
-                            executor=executor, **run_many_options)
+                            executor=executor, store_dir=store_dir, **run_many_options)
         for outcome in outcomes:
             i = rest[outcome.index]
             spec = specs[i]
@@ -133,5 +178,6 @@ def collect(scenario: Scenario, specs: Sequence[RunSpec], *, keep: Sequence[int]
                 rows.add(i, scenario.name, spec, outcome.seed, outcome.metrics)
             done += 1
             if progress:
-                progress(done, total)
-    return Collected(rows.frame(), kept, failures, time.perf_counter() - t0)
+                progress(done, todo)
+    return Collected(rows.frame(), kept, failures, time.perf_counter() - t0, done, len(reused),
+                     kept_paths)

@@ -24,7 +24,7 @@ from sim.analysis.collect import Failure, Progress, collect
 from sim.analysis.metrics import Metric, key_metrics
 from sim.analysis.report import metric_rows, render
 from sim.analysis.tables import interval_table
-from sim.results import RunResult
+from sim.results import RunResult, has_tables
 from sim.results.atomic import atomic_folder
 from sim.runner import RunSpec
 from sim.scenario import Scenario
@@ -60,7 +60,8 @@ def check_policies(policies: Sequence[str], baseline: str | None) -> tuple[list[
 class Comparison:
     """Policies compared on one scenario: tidy metrics per run, the interval table, and one
     full representative run (replication 0) per policy for time-series plots. Runs that
-    failed are listed in `failures` (their metrics are missing, their pairs left out)."""
+    failed are listed in `failures` (their metrics are missing, their pairs left out).
+    `run_paths` says where the store keeps each representative run's tables."""
 
     scenario: str
     start: str
@@ -74,6 +75,9 @@ class Comparison:
     level: float = 0.95
     elapsed_s: float = 0.0
     failures: list[Failure] = field(default_factory=list)
+    simulated: int = 0  # runs simulated to make this comparison
+    reused: int = 0  # runs read back from the store
+    run_paths: dict[str, str] = field(default_factory=dict)  # policy -> stored tables folder
 
     def key_metrics(self) -> list[Metric]:
         """The catalogue metrics this comparison has, in report order."""
@@ -91,7 +95,10 @@ class Comparison:
                 f"replication{'s' if self.replications > 1 else ''} (seed {self.seed})"
                 + (f" · baseline {self.baseline}" if several else ""))
         note = (f"mean ± half-width of the {self.level:.0%} confidence interval over "
-                f"replications")
+                f"replications, or mean [low, high] where the interval was cut to the "
+                f"metric's range (shares 0-100%, amounts ≥ 0); min / p95 / max: spread over "
+                f"replications of rare events; ref-unit-h: hours of reference-speed "
+                f"accelerators (H100-equivalent in the shipped scenarios)")
         if several:
             note += (f"; Δ: paired difference to {self.baseline} (same random streams in each "
                      f"replication); * its interval excludes zero")
@@ -113,22 +120,31 @@ class Comparison:
         return comparison_figures(self)
 
     def save(self, directory: str | Path, figures: bool = True, workers: int = 1,
-             progress: Progress | None = None) -> Path:
-        """Write metrics.csv (tidy), table.csv, table.txt, compare.json, the representative
-        runs (representative/<policy>/, loadable with `RunResult.load`) and the plots.
+             progress: Progress | None = None, tables: Sequence[str] = (),
+             format: str = "parquet") -> Path:
+        """Write metrics.csv (tidy: every run's summary figures), table.csv, table.txt,
+        compare.json and the plots; the full tables of replication 0 only for the policies in
+        `tables` (tables/<policy>/, loadable with `RunResult.load`, in `format`).
 
-        The representative runs and the plots are written by `workers` processes (forked, so
-        nothing is copied to them) where the platform allows; `progress(done, total)` follows.
+        The full tables are what makes a results folder large (a year of the flagship
+        scenario: 3 MB per run as Parquet, 36 MB as CSV), so they are written only on request;
+        the store keeps every representative run for `capsim plot`. Tables and plots are
+        written by `workers` processes (forked, nothing copied to them) where the platform
+        allows; `progress(done, total)` follows.
         """
+        unknown = [p for p in tables if p not in self.runs]
+        if unknown:
+            raise ValueError(f"no full run of {', '.join(map(repr, unknown))} to write; have: "
+                             f"{', '.join(self.runs) or 'none'}")
         target = Path(directory)
         with atomic_folder(target) as tmp:
             self.metrics.to_csv(tmp / "metrics.csv", index=False)
             self.table.to_csv(tmp / "table.csv", index=False)
             (tmp / "table.txt").write_text(self.report() + "\n")
-            (tmp / "compare.json").write_text(json.dumps(self._meta(), indent=2) + "\n")
+            (tmp / "compare.json").write_text(json.dumps(self._meta(target), indent=2) + "\n")
             tasks: list[Callable[[], object]] = [
-                lambda p=policy, r=run: r.save(tmp / "representative" / p)
-                for policy, run in self.runs.items()]
+                lambda p=policy: self.runs[p].save(tmp / "tables" / p, format=format)
+                for policy in dict.fromkeys(tables)]
             if figures:
                 from sim.plots import comparison_figure_makers
 
@@ -137,28 +153,48 @@ class Comparison:
             run_tasks(tasks, workers, progress)
         return target
 
-    def _meta(self) -> dict[str, Any]:
+    def _meta(self, target: Path) -> dict[str, Any]:
+        # where the store keeps each representative run, relative to the results folder, so
+        # `capsim plot` finds them from any working directory (and after moving both together)
+        paths = {p: os.path.relpath(Path(path).resolve(), target.resolve())
+                 for p, path in self.run_paths.items()}
         return {"kind": "compare", "scenario": self.scenario, "start": self.start,
                 "seed": self.seed, "policies": self.policies, "baseline": self.baseline,
                 "replications": self.replications, "level": self.level,
                 "elapsed_s": round(self.elapsed_s, 3),
                 "representative_replication": 0, "representative": list(self.runs),
-                "failures": [str(f) for f in self.failures]}
+                "representative_paths": paths,
+                "simulated": self.simulated, "reused": self.reused,
+                "failures": [str(f) for f in self.failures], **_provenance()}
 
     @classmethod
     def load(cls, directory: str | Path) -> Comparison:
-        """Read a folder written by `save`."""
+        """Read a folder written by `save`; each representative run is read from its tables
+        in the folder, else from the store where the comparison found it (if still there)."""
         d = Path(directory)
         meta = json.loads((d / "compare.json").read_text())
-        runs = {p: RunResult.load(d / "representative" / p) for p in meta["representative"]
-                if (d / "representative" / p).is_dir()}
+        paths = meta.get("representative_paths", {})
+        runs = {}
+        for p in meta["representative"]:
+            for folder in (d / "tables" / p, d / "representative" / p, d / paths.get(p, p)):
+                if has_tables(folder):
+                    runs[p] = RunResult.load(folder)
+                    break
         return cls(meta["scenario"], meta["start"], meta["seed"], meta["policies"],
                    meta["baseline"], meta["replications"], pd.read_csv(d / "metrics.csv"),
-                   pd.read_csv(d / "table.csv"), runs, meta["level"], meta["elapsed_s"])
+                   pd.read_csv(d / "table.csv"), runs, meta["level"], meta["elapsed_s"],
+                   simulated=meta.get("simulated", 0), reused=meta.get("reused", 0),
+                   run_paths={p: str(d / rel) for p, rel in paths.items()})
 
     def __repr__(self) -> str:
         return (f"<Comparison {self.scenario}: {', '.join(self.policies)} × {self.replications} "
                 f"replications, baseline {self.baseline}>")
+
+
+def _provenance() -> dict[str, str]:
+    from sim.about import code_digest, version
+
+    return {"capsim_version": version(), "code_digest": code_digest()}
 
 
 _TASKS: list[Callable[[], object]] = []  # what forked writers run, by index
@@ -228,6 +264,8 @@ def compare(scenario: str | Path | Scenario, policies: Sequence[str] = DEFAULT_P
     done = collect(s, specs, keep=keep, workers=workers, executor=executor, progress=progress,
                    **run_many_options)
     table = interval_table(done.metrics, baseline, level=level)
-    runs = {specs[i].policy: r for i, r in done.kept.items()}
+    runs = {specs[i].policy: done.kept[i] for i in keep if i in done.kept}
+    paths = {specs[i].policy: path for i, path in done.kept_paths.items()}
     return Comparison(s.name, s.start.isoformat(), s.seed, names, baseline, replications,
-                      done.metrics, table, runs, level, done.elapsed_s, done.failures)
+                      done.metrics, table, runs, level, done.elapsed_s, done.failures,
+                      done.simulated, done.reused, paths)

@@ -19,14 +19,43 @@ class Metric:
     label: str
     kind: str  # money | share | hours | date | count | mw | unit_hours | cpu_hours | index
     better: str = ""  # "lower", "higher" or "" (neither)
+    rare: bool = False  # mostly zero with rare large values: show min / p95 / max too
 
     @property
     def unit(self) -> str:
         return UNITS[self.kind]
 
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """The range the metric's values cannot leave (its intervals are cut to it)."""
+        return metric_bounds(self.name, self.kind)
+
 
 UNITS = {"money": "$", "share": "%", "hours": "h", "date": "date", "count": "", "mw": "MW",
-         "unit_hours": "unit-h", "cpu_hours": "vCPU-h", "index": "0-1"}
+         "unit_hours": "ref-unit-h", "cpu_hours": "vCPU-h", "index": "0-1"}
+"""Units shown with each kind; `ref-unit-h` is hours of reference-speed accelerators (speed 1:
+the H100 in the shipped scenarios), so faster chips count for more than one."""
+
+UNIT_NAMES = {"money": "US dollars", "share": "fraction 0-1", "hours": "hours",
+              "date": "hours since start", "count": "count", "mw": "MW",
+              "unit_hours": "reference-accelerator hours (H100-equivalent)",
+              "cpu_hours": "vCPU hours", "index": "index 0-1"}
+"""Units as written in table.csv (shares as fractions there, shown as % in reports)."""
+
+_UNBOUNDED_NAMES = ("min_power_headroom_mw",)  # negative when the ceiling is breached
+
+
+def metric_bounds(name: str, kind: str | None = None) -> tuple[float, float]:
+    """[0, 1] for shares, utilisation and HHI; [0, inf) for spend, counts, hours and other
+    amounts; unbounded for what can be negative (power headroom) or is not known."""
+    kind = kind or describe(name).kind
+    if name in _UNBOUNDED_NAMES:
+        return (-math.inf, math.inf)
+    if kind in ("share", "index"):
+        return (0.0, 1.0)
+    if kind in ("money", "hours", "date", "count", "mw", "unit_hours", "cpu_hours"):
+        return (0.0, math.inf)
+    return (-math.inf, math.inf)
 
 KEY_METRICS: tuple[Metric, ...] = (
     # Total cost and its parts first: plans are ranked by what they cost in all, so one that
@@ -48,8 +77,10 @@ KEY_METRICS: tuple[Metric, ...] = (
     Metric("frontier_end_h", "Frontier run finishes", "date", "lower"),
     Metric("inference.served_share", "Inference demand served", "share", "higher"),
     Metric("inference.slo_attainment", "Inference steps meeting SLO", "share", "higher"),
-    Metric("inference.unmet_unit_hours", "Inference demand unmet", "unit_hours", "lower"),
-    Metric("agents.unmet_unit_hours", "Agent demand unmet", "cpu_hours", "lower"),
+    Metric("inference.unmet_unit_hours", "Inference demand unmet", "unit_hours", "lower",
+           rare=True),
+    Metric("agents.served_share", "Agent demand served", "share", "higher"),
+    Metric("agents.unmet_unit_hours", "Agent demand unmet", "cpu_hours", "lower", rare=True),
     Metric("peak_power_mw", "Peak power", "mw", "lower"),
     Metric("hhi_spend", "Concentration of spend (HHI)", "index", "lower"),
     Metric("hhi_accelerator_hours", "Concentration of use (HHI)", "index", "lower"),
@@ -85,7 +116,7 @@ def key_metrics(available: list[str] | set[str],
 
 
 def describe(name: str) -> Metric:
-    """The catalogue entry for `name`, or a plain one named after it."""
+    """The catalogue entry for `name`, or a plain one whose kind (unit) is read off its name."""
     for m in KEY_METRICS:
         if m.name == name:
             return m
@@ -99,8 +130,16 @@ def describe(name: str) -> Metric:
         return Metric(name, name, "money")
     if name.endswith("_h"):
         return Metric(name, name, "hours")
-    if name.endswith(("share", "attainment", "utilisation")):
+    if name.endswith("_mw"):
+        return Metric(name, name, "mw")
+    if name.endswith("unit_hours") or "unit_hours." in name:
+        return Metric(name, name, "cpu_hours" if name.startswith("agents.") else "unit_hours")
+    if name.startswith("hhi_"):
+        return Metric(name, name, "index")
+    if "share" in name or name.endswith(("attainment", "utilisation")):
         return Metric(name, name, "share")
+    if "spend" in name or "cost" in name or name.endswith("_usd"):
+        return Metric(name, name, "money")
     return Metric(name, name, "count")
 
 

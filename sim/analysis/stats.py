@@ -3,6 +3,15 @@
 Replication i of every policy sees the same random streams (common random numbers), so two
 policies are compared by the mean of their per-replication differences, whose interval is much
 narrower than the difference of two independent intervals.
+
+A metric with a known range (a share in [0, 1], a spend or a wait that cannot be negative) gets
+the t-interval cut to that range (`mean_ci(..., bounds=(0, 1))`). The true mean lies in the
+range, so every time the t-interval covers it the cut one does too: coverage is exactly that
+of the t-interval, and no bound is impossible (no served share above 100 %, no negative wait).
+A bootstrap percentile interval would also stay in range but covers less than its level with
+ten replications; a Wilson interval needs counts of independent events, which per-run shares
+of correlated steps are not. Rare events (most replications zero, a few large) are skewed
+beyond what any interval over ten runs describes well: `spread` gives their min, p95 and max.
 """
 
 from __future__ import annotations
@@ -58,14 +67,21 @@ def t_quantile(df: int, level: float = 0.95) -> float:
     return math.sqrt(df) * math.tan((lo + hi) / 2)
 
 
+Bounds = tuple[float, float]
+"""The range a metric's values (and so its mean) cannot leave: (low, high), ±inf for none."""
+UNBOUNDED: Bounds = (-math.inf, math.inf)
+
+
 @dataclass(frozen=True)
 class Interval:
-    """A mean and its confidence interval over `n` finite values (NaN bounds when n < 2)."""
+    """A mean and its confidence interval over `n` finite values (NaN bounds when n < 2);
+    `cut` says the t-interval reached past the metric's range and was cut to it."""
 
     n: int
     mean: float
     low: float
     high: float
+    cut: bool = False
 
     @property
     def half_width(self) -> float:
@@ -77,8 +93,10 @@ class Interval:
         return bool(self.low > 0 or self.high < 0)
 
 
-def mean_ci(values: Iterable[float], level: float = 0.95) -> Interval:
-    """Mean of the finite `values` with a t-based `level` confidence interval."""
+def mean_ci(values: Iterable[float], level: float = 0.95,
+            bounds: Bounds = UNBOUNDED) -> Interval:
+    """Mean of the finite `values` with a t-based `level` confidence interval, cut to
+    `bounds` (the range the metric cannot leave)."""
     x = np.asarray(list(values), dtype=float)
     x = x[np.isfinite(x)]
     n = len(x)
@@ -88,14 +106,40 @@ def mean_ci(values: Iterable[float], level: float = 0.95) -> Interval:
     if n == 1:
         return Interval(1, mean, math.nan, math.nan)
     half = t_quantile(n - 1, level) * float(x.std(ddof=1)) / math.sqrt(n)
-    return Interval(n, mean, mean - half, mean + half)
+    lo, hi = bounds
+    low, high = mean - half, mean + half
+    cut = low < lo or high > hi
+    return Interval(n, mean, max(low, lo), min(high, hi), cut)
 
 
 def paired_diff_ci(values: Iterable[float], baseline: Iterable[float],
-                   level: float = 0.95) -> Interval:
-    """Interval of the mean of `values[i] - baseline[i]`, over pairs where both are finite."""
+                   level: float = 0.95, bounds: Bounds = UNBOUNDED) -> Interval:
+    """Interval of the mean of `values[i] - baseline[i]`, over pairs where both are finite.
+
+    `bounds` is the range of the metric itself: a difference of two values in (lo, hi) lies in
+    (lo - hi, hi - lo), which cuts the interval only for bounded metrics such as shares.
+    """
     a = np.asarray(list(values), dtype=float)
     b = np.asarray(list(baseline), dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"paired values need equal lengths, got {a.shape} and {b.shape}")
-    return mean_ci(a - b, level)
+    lo, hi = bounds
+    return mean_ci(a - b, level, (lo - hi, hi - lo))
+
+
+@dataclass(frozen=True)
+class Spread:
+    """How the values of a metric spread over replications: min, 95th percentile, max."""
+
+    min: float
+    p95: float
+    max: float
+
+
+def spread(values: Iterable[float]) -> Spread:
+    """Min, p95 (linear interpolation between order statistics) and max of the finite values."""
+    x = np.asarray(list(values), dtype=float)
+    x = x[np.isfinite(x)]
+    if len(x) == 0:
+        return Spread(math.nan, math.nan, math.nan)
+    return Spread(float(x.min()), float(np.percentile(x, 95)), float(x.max()))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ import pandas as pd
 import yaml
 
 from sim.analysis.collect import Failure, Progress, collect
-from sim.analysis.compare import check_policies, run_tasks, save_figures
+from sim.analysis.compare import _provenance, check_policies, run_tasks, save_figures
 from sim.analysis.metrics import HEADLINE, Metric, key_metrics, short_path
 from sim.analysis.report import metric_rows, render
 from sim.analysis.tables import interval_table
@@ -132,6 +133,8 @@ class Sweep:
     level: float = 0.95
     elapsed_s: float = 0.0
     failures: list[Failure] = field(default_factory=list)
+    simulated: int = 0  # runs simulated to make this sweep
+    reused: int = 0  # runs read back from the store
 
     def key_metrics(self) -> list[Metric]:
         """The catalogue metrics this sweep has, in report order."""
@@ -162,8 +165,11 @@ class Sweep:
                 unit = f" ({m.unit})" if m.kind in ("hours", "mw", "unit_hours",
                                                     "cpu_hours") else ""
                 blocks.append(render(rows, [f"{m.label}{unit}", *self.policies]))
-        blocks.append(f"mean ± half-width of the {self.level:.0%} confidence interval over "
-                      f"replications.")
+        blocks.append(textwrap.fill(
+            f"mean ± half-width of the {self.level:.0%} confidence interval over "
+            f"replications, or mean [low, high] where the interval was cut to the metric's "
+            f"range; ref-unit-h: hours of reference-speed accelerators (H100-equivalent in "
+            f"the shipped scenarios).", 100))
         return "\n\n".join(blocks)
 
     def figures(self) -> dict[str, Figure]:
@@ -185,7 +191,8 @@ class Sweep:
                     "seed": self.seed, "params": self.params, "policies": self.policies,
                     "baseline": self.baseline, "replications": self.replications,
                     "level": self.level, "elapsed_s": round(self.elapsed_s, 3),
-                    "failures": [str(f) for f in self.failures]}
+                    "simulated": self.simulated, "reused": self.reused,
+                    "failures": [str(f) for f in self.failures], **_provenance()}
             (tmp / "sweep.json").write_text(json.dumps(meta, indent=2) + "\n")
             if figures:
                 run_tasks([lambda: save_figures(self.figures(), tmp)], workers, progress)
@@ -199,7 +206,8 @@ class Sweep:
         return cls(meta["scenario"], meta["start"], meta["seed"], meta["params"],
                    meta["policies"], meta["baseline"], meta["replications"],
                    pd.read_csv(d / "metrics.csv"), pd.read_csv(d / "table.csv"), meta["level"],
-                   meta["elapsed_s"])
+                   meta["elapsed_s"], simulated=meta.get("simulated", 0),
+                   reused=meta.get("reused", 0))
 
     def __repr__(self) -> str:
         grid = " × ".join(f"{p} ({len(v)})" for p, v in self.params.items())
@@ -236,4 +244,5 @@ def sweep(scenario: str | Path | Scenario, settings: Mapping[str, Sequence[Any]]
     table = interval_table(done.metrics, baseline, by=paths, level=level)
     params = {k: [_label(v) for v in values] for k, values in settings.items()}
     return Sweep(s.name, s.start.isoformat(), s.seed, params, names, baseline, replications,
-                 done.metrics, table, level, done.elapsed_s, done.failures)
+                 done.metrics, table, level, done.elapsed_s, done.failures, done.simulated,
+                 done.reused)

@@ -12,7 +12,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from sim.plots.capacity import capacity_use
+from sim.plots.capacity import capacity_by_family, capacity_use
 from sim.plots.differences import policy_differences
 from sim.plots.first_refusal import (
     first_refusal,
@@ -20,7 +20,7 @@ from sim.plots.first_refusal import (
     first_refusal_delays,
     first_refusal_offers,
 )
-from sim.plots.inference import inference_served
+from sim.plots.inference import agents_served, inference_served
 from sim.plots.power import power_use
 from sim.plots.spend import cost_by_policy, spend_by_provider
 from sim.plots.style import policy_colors, provider_colors
@@ -46,11 +46,14 @@ def run_figures(run: Any) -> dict[str, Figure]:
     """Every single-run plot of a `RunResult`, by file name stem."""
     figs = {
         "capacity": capacity_use(run),
+        "capacity-by-family": capacity_by_family(run),
         "inference": inference_served(run),
         "training": training_timeline(run),
         "waits": wait_distribution({run.meta.get("policy", "run"): run}),
         "power": power_use(run),
     }
+    if (run.services["kind"] == "agents").any():
+        figs["agents"] = agents_served(run)
     if (run.events["kind"] == "rofr_offer").any():
         figs["first-refusal"] = first_refusal(run)
     return figs
@@ -71,11 +74,15 @@ def comparison_figure_makers(cmp: Any) -> dict[str, Callable[[], Figure]]:
                     f"({rep})")
     makers["capacity"] = lambda: per_policy(
         runs, capacity_use,
-        f"Accelerator capacity per provider: in use (solid) and idle (pale); "
-        f"▲ capacity online, ▼ outage ({rep})")
+        f"Accelerator work capacity per provider (each chip counted at its training speed): "
+        f"in use (solid) and idle (pale); ▲ capacity online, ▼ outage ({rep})")
     makers["inference"] = lambda: per_policy(
         runs, inference_served,
         f"Inference demand (line) against served by provider; unmet hatched ({rep})")
+    if any((r.services["kind"] == "agents").any() for r in runs.values()):
+        makers["agents"] = lambda: per_policy(
+            runs, agents_served,
+            f"Agent demand in vCPUs (line) against served by provider; unmet hatched ({rep})")
     makers["power"] = lambda: per_policy(
         runs, power_use, f"Power in use by provider against the ceiling ({rep})",
         row_height=2.2)
@@ -95,7 +102,8 @@ def comparison_figures(cmp: Any) -> dict[str, Figure]:
 
 
 __all__ = [
-    "capacity_use", "comparison_figure_makers", "comparison_figures", "cost_by_policy",
+    "agents_served", "capacity_by_family", "capacity_use", "comparison_figure_makers",
+    "comparison_figures", "cost_by_policy",
     "first_refusal", "first_refusal_by_request", "first_refusal_delays", "first_refusal_offers",
     "inference_served", "per_policy", "policy_colors", "policy_differences", "power_use",
     "provider_colors", "run_figures", "spend_by_provider", "sweep_figure", "sweep_metric",

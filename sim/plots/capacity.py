@@ -27,25 +27,52 @@ OUTAGE_KINDS = ("outage_start", "scheduled_outage_start", "region_outage_start",
                 "provider_outage_start")
 
 
+FAMILY_UNITS = {"gpu": "GPUs", "tpu": "TPU chips", "cpu": "vCPUs"}
+
+
+def reference_label(run: Any) -> str:
+    """'reference units (H100-equivalent)': the axis label of work-weighted capacity."""
+    refs = [r.upper() for r in run.meta.get("reference_accelerators", [])]
+    return f"reference units ({'/'.join(refs)}-equivalent)" if refs else \
+        "reference units (speed-1 accelerators)"
+
+
+def speeds(run: Any, which: str = "train_speed") -> dict[str, float] | None:
+    """Speed of each accelerator relative to the reference, from the run's metadata (None for
+    results saved before capsim recorded it)."""
+    acc = run.meta.get("accelerators")
+    return {name: float(a[which]) for name, a in acc.items()} if acc else None
+
+
 def capacity_use(run: Any, ax: Axes | None = None, families: tuple[str, ...] = ("gpu", "tpu"),
-                 legend: bool = True, title: str | None = None, resample: str | None = "auto") -> Figure:
+                 legend: bool = True, title: str | None = None, resample: str | None = "auto",
+                 reference: bool = True) -> Figure:
     """Stacked areas per provider: units in use (solid) and idle (pale) up to its capacity.
 
-    Capacity coming online (installed units rising) is marked ▲ and outages ▼ along the top, in
-    the provider's colour. CPU pools are left out by default: their units (vCPUs) are not
-    accelerators. `run` is a `RunResult` (its `steps` and `events` tables). `resample`: "auto"
-    (daily means for runs over six weeks), a pandas rule ("1D", "6h"), or None (every step).
+    With `reference` (the default) each accelerator counts for its training speed, so a GB300
+    at 3.2 counts as 3.2 H100-equivalent units and providers are compared by the work they can
+    do; else physical units are added as they are (only sensible within one family). Capacity
+    coming online (installed units rising) is marked ▲ and outages ▼ along the top, in the
+    provider's colour. CPU pools are left out by default (`capacity_by_family` shows them).
+    `run` is a `RunResult` (its `steps`, `events`, `meta`). `resample`: "auto" (daily means
+    for runs over six weeks), a pandas rule ("1D", "6h"), or None (every step).
     """
     fig, ax = new_axes(ax, (11, 4.8))
     steps = run.steps[run.steps["family"].isin(families)]
     if steps.empty:
         no_data(ax, f"no {'/'.join(families)} pools in this run")
         return fig
+    speed = speeds(run) if reference else None
+    values = steps[["time", "provider"]].copy()
+    weight = (steps["accelerator"].map(speed).fillna(1.0).to_numpy(float) if speed
+              else np.ones(len(steps)))
+    values["capacity"] = steps["capacity"].to_numpy(float) * weight
+    values["in_use"] = steps["in_use"].to_numpy(float) * weight
     providers = provider_order(steps)
     colors = provider_colors(providers)
     hours = float(steps["hour"].max()) + float(run.meta.get("step_h", 1.0))
     rule = resample_rule(hours) if resample == "auto" else resample
-    agg = steps.groupby(["time", "provider"], sort=False)[["capacity", "in_use"]].sum()
+    agg = values.groupby(["time", "provider"], sort=False)[["capacity", "in_use"]].sum()
     wide = agg.unstack("provider").fillna(0.0).sort_index()
     wide.index = pd.DatetimeIndex(wide.index)
     if rule:
@@ -71,12 +98,38 @@ def capacity_use(run: Any, ax: Axes | None = None, families: tuple[str, ...] = (
     date_axis(ax)
     si_axis(ax)
     ax.set_xlim(t[0], t[-1])
-    ax.set_ylabel("accelerators (units)")
+    if speed:
+        ax.set_ylabel(reference_label(run))
+    elif len(families) == 1:
+        ax.set_ylabel(FAMILY_UNITS.get(families[0], "units"))
+    else:
+        ax.set_ylabel("accelerators (physical units, any speed)")
     ax.grid(axis="y", alpha=0.3)
-    ax.set_title(title or f"Accelerator capacity per provider: in use (solid) and idle (pale)"
+    what = "work capacity (by training speed)" if speed else "capacity"
+    name = "/".join(f.upper() for f in families) if len(families) == 1 else "Accelerator"
+    ax.set_title(title or f"{name} {what} per provider: in use (solid) and idle (pale)"
                  f"{rule_text(rule)}")
     if legend:
         legend_outside(ax, reverse=True, fontsize=8)
+    return fig
+
+
+def capacity_by_family(run: Any, resample: str | None = "auto") -> Figure:
+    """One panel per family (GPUs, TPU chips, vCPUs) in its own physical units: what each
+    provider has and uses, CPUs included."""
+    present = [f for f in ("gpu", "tpu", "cpu") if (run.steps["family"] == f).any()]
+    fig = Figure(figsize=(12, 0.8 + 2.8 * max(1, len(present))), layout="constrained")
+    axes = fig.subplots(max(1, len(present)), 1, sharex=True, squeeze=False)[:, 0]
+    if not present:
+        no_data(axes[0], "no pools in this run")
+        return fig
+    for i, (ax, family) in enumerate(zip(axes, present, strict=True)):
+        capacity_use(run, ax=ax, families=(family,), reference=False, legend=True,
+                     resample=resample,
+                     title=f"{FAMILY_UNITS[family]}: in use (solid) and idle (pale)")
+        if i < len(present) - 1:
+            ax.set_xlabel("")
+    fig.suptitle("Capacity per family and provider, in physical units")
     return fig
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from sim.plots.capacity import reference_label
 from sim.plots.style import (
     DEMAND,
     UNMET,
@@ -30,7 +31,7 @@ def inference_served(run: Any, ax: Axes | None = None, kind: str = "inference",
                      title: str | None = None, resample: str | None = "auto") -> Figure:
     """Demand (line) against served (stacked by provider) over time; unmet demand shaded.
 
-    `kind` is "inference" (reference accelerator units) or "agents" (CPU units); `services`
+    `kind` is "inference" (reference accelerator units) or "agents" (vCPUs); `services`
     narrows it to some services. `run` is a `RunResult` (its `services`, `service_providers`).
     `resample`: "auto" (daily means for runs over six weeks), a pandas rule ("1D", "6h"), or
     None (every step).
@@ -81,16 +82,24 @@ def inference_served(run: Any, ax: Axes | None = None, kind: str = "inference",
     si_axis(ax)
     ax.set_xlim(t[0], t[-1])
     ax.set_ylim(0, float(np.nanmax(demand)) * 1.08)
-    ax.set_ylabel("reference accelerators" if kind == "inference" else "CPU units")
+    ax.set_ylabel(f"{reference_label(run)}, step mean" if kind == "inference"
+                  else "vCPUs, step mean")
     ax.grid(axis="y", alpha=0.3)
     what = ", ".join(names)
     unmet = "no demand unmet" if share < 1e-9 else f"unmet: {_share(share)} of demand"
     ax.set_title(f"{title} · {unmet}" if title else
-                 f"{kind.capitalize()} demand against served by provider ({what})"
+                 f"{'Agent' if kind == 'agents' else kind.capitalize()} demand against served "
+                 f"by provider ({what})"
                  f"{rule_text(rule)} · {unmet}")
     if legend:
         legend_outside(ax, reverse=True, fontsize=8)
     return fig
+
+
+def agents_served(run: Any, ax: Axes | None = None, **kwargs: Any) -> Figure:
+    """Agent demand (vCPUs) against what was served by provider, unmet hatched: as
+    `inference_served` with `kind="agents"`."""
+    return inference_served(run, ax=ax, kind="agents", **kwargs)
 
 
 def _share(x: float) -> str:

@@ -1,0 +1,45 @@
+"""Documentation a user gets with the repository: links that resolve inside it, a notebook
+committed with its outputs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def markdown_sources() -> list[tuple[Path, str]]:
+    out = [(ROOT / "README.md", (ROOT / "README.md").read_text()),
+           (ROOT / "docs" / "model.md", (ROOT / "docs" / "model.md").read_text())]
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    out += [(NOTEBOOK, "".join(c["source"])) for c in cells if c["cell_type"] == "markdown"]
+    return out
+
+
+@pytest.mark.parametrize(("path", "text"), markdown_sources(),
+                         ids=lambda x: x.name if isinstance(x, Path) else "")
+def test_relative_links_resolve_inside_the_repository(path: Path, text: str) -> None:
+    for target in LINK.findall(text):
+        if re.match(r"[a-z]+://", target):
+            continue
+        resolved = (path.parent / target).resolve()
+        assert resolved.is_relative_to(ROOT), f"{path.name}: {target} leaves the repository"
+        assert resolved.exists(), f"{path.name}: {target} does not exist"
+    assert "shared/MODEL.md" not in text
+
+
+def test_notebook_is_committed_with_its_outputs_and_small_images() -> None:
+    nb = json.loads(NOTEBOOK.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(c["execution_count"] for c in code), "run the notebook before committing it"
+    assert not [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
+    images = [o["data"]["image/png"] for c in code for o in c["outputs"]
+              if "image/png" in o.get("data", {})]
+    assert len(images) >= 10
+    assert max(map(len, images)) < 200_000 and NOTEBOOK.stat().st_size < 1_500_000
