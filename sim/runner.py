@@ -232,11 +232,17 @@ class RunStore:
         self.scenario = scenario
         self.digest = scenario_digest(scenario)
         self.warn = warn if warn is not None else _warn_stderr
+        self._warned: set[Path] = set()  # one warning per damaged record, however often read
         self._tidied = False
         check_runs_folder(self.runs)
 
     def path(self, spec: RunSpec) -> Path:
         return self.runs / f"{spec_digest(self.digest, spec)}.json"
+
+    def _warn_once(self, path: Path, message: str) -> None:
+        if path not in self._warned:
+            self._warned.add(path)
+            self.warn(message)
 
     def load(self, spec: RunSpec, index: int = -1) -> RunOutcome | None:
         """The stored outcome of `spec`, or None if it has not finished; a record that cannot be
@@ -247,13 +253,13 @@ class RunStore:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            self.warn(f"warning: {path}: cannot read this run record ({exc.strerror or exc}); "
-                      "running it again")
+            self._warn_once(path, f"warning: {path}: cannot read this run record "
+                                  f"({exc.strerror or exc}); running it again")
             return None
         record, problem = _checked_record(text, path.stem, self.digest)
         if record is None:
-            self.warn(f"warning: {path}: ignored a damaged run record ({problem}); "
-                      "running it again")
+            self._warn_once(path, f"warning: {path}: ignored a damaged run record ({problem}); "
+                                  "running it again")
             return None
         return RunOutcome(spec, record["seed"], record["metrics"], record["summary"], index=index,
                           scenario=record["scenario"], elapsed_s=record["elapsed_s"],
@@ -305,7 +311,7 @@ class RunStore:
 
     def save_tables(self, spec: RunSpec, result: Any) -> Path:
         """Keep the full tables of a finished run (a `RunResult`), as Parquet, atomically."""
-        return result.save(self.tables_path(spec))
+        return result.save(self.tables_path(spec), cache=True)
 
     def load_tables(self, spec: RunSpec) -> Any:
         """The stored `RunResult` of `spec` with its tables, or None (not kept, or unreadable)."""

@@ -103,7 +103,7 @@ def test_digest_changes_with_the_code(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_policies_lists_parameters_with_units(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["policies"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"decision_window = 48 h \(2 d\)\s+time the holder takes to answer", out)
+    assert re.search(r"decision_window = 48 h \(2 d\)\s+the latest the holder answers", out)
     assert "release = 720 h (30 d)" in out
     assert "share_cap = 0.4 (fraction 0-1)" in out
     assert "provider = 'azure'" in out

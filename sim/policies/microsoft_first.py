@@ -17,14 +17,14 @@ class MicrosoftFirstParams(BaseModel):
     provider: str = Field(default="azure", description="holder of the right of first refusal")
     decision_window: Hours = Field(
         default=48.0, ge=0,
-        description="hours: the latest the holder answers an offer it cannot supply (a decline)")
+        description="the latest the holder answers an offer it cannot supply (a decline)")
     answer_delay: Hours = Field(
         default=4.0, ge=0,
-        description="hours: mean time the holder takes to accept an offer it can supply "
+        description="mean time the holder takes to accept an offer it can supply "
         "(exponential, capped at the decision window)")
     release: Hours = Field(
         default=720.0, gt=0,
-        description="hours: how long a declined quantity may be served by other providers "
+        description="how long a declined quantity may be served by other providers "
         "before it is offered again (renewed only if it was used over the term)")
     failover: bool = Field(
         default=True,

@@ -71,17 +71,18 @@ class RunResult:
         """Numeric summary figures, flattened (`spend_by_provider.azure`, ...)."""
         return flatten(self.summary)
 
-    def save(self, directory: str | Path, format: str = "parquet") -> Path:
+    def save(self, directory: str | Path, format: str = "parquet", cache: bool = False) -> Path:
         """Write tables (`format` "parquet" or "csv"), their units (`columns.csv`), summary
         and metadata (JSON) and the resolved scenario, atomically.
 
         Files are written to a temporary folder beside `directory` and moved into place at the
         end, so an interrupted or failed save never leaves a folder that looks complete.
+        `cache`: written by the runs cache into itself (elsewhere a runs cache is refused).
         """
         if format not in FORMATS:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
         target = Path(directory)
-        with atomic_folder(target) as tmp:
+        with atomic_folder(target, cache=cache) as tmp:
             for name in TABLES:
                 write_table(getattr(self, name), tmp / f"{name}.{format}", name)
             units_frame({name: getattr(self, name) for name in TABLES}).to_csv(

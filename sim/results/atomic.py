@@ -51,7 +51,8 @@ def _is_ancestor_or_same(folder: Path, other: Path) -> bool:
     return folder == other or folder in other.parents
 
 
-def check_target(directory: str | Path, results_root: str | Path | None = None) -> Path:
+def check_target(directory: str | Path, results_root: str | Path | None = None,
+                 cache: bool = False) -> Path:
     """`directory` resolved, if writing a result there deletes nothing capsim did not make.
 
     Refused (UnsafeFolderError): the current folder or one of its parents, `results_root` or
@@ -68,7 +69,7 @@ def check_target(directory: str | Path, results_root: str | Path | None = None) 
         raise UnsafeFolderError(
             f"{directory}: holds every result under {results_root}/; give a folder of its own "
             f"(e.g. {Path(results_root) / 'mine'})")
-    for folder in (resolved, *resolved.parents):
+    for folder in () if cache else (resolved, *resolved.parents):  # the cache keeps its own
         if (folder / RUNS_MARKER).is_file():
             raise UnsafeFolderError(
                 f"{directory}: is inside the runs cache {folder}/ (finished runs reused by "
@@ -138,13 +139,13 @@ def recover(parent: str | Path) -> None:
 
 
 @contextmanager
-def atomic_folder(directory: str | Path) -> Iterator[Path]:
+def atomic_folder(directory: str | Path, cache: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside `directory`; on success it replaces `directory`, on any
     failure (Ctrl-C included) it is removed, so no half-written folder ever looks complete.
 
     Raises UnsafeFolderError, before writing anything, when `directory` holds files capsim did
-    not write (see `check_target`)."""
-    target = check_target(directory)
+    not write (see `check_target`). `cache`: a run's tables the runs cache keeps inside itself."""
+    target = check_target(directory, cache=cache)
     target.parent.mkdir(parents=True, exist_ok=True)
     recover(target.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".capsim-tmp-{target.name}-{os.getpid()}-",
@@ -153,7 +154,7 @@ def atomic_folder(directory: str | Path) -> Iterator[Path]:
         _write_marker(tmp, complete=False)
         yield tmp
         _write_marker(tmp, complete=True)
-        check_target(target)  # the user may have put files there while we ran
+        check_target(target, cache=cache)  # the user may have put files there while we ran
         _swap_in(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
