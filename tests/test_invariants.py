@@ -1,8 +1,8 @@
 """Invariants that must hold on every shipped scenario under every policy.
 
-Capacity is never exceeded; spend is price × usage plus committed charges; every finished job
-received exactly its work; API inference never leaves Azure; under `microsoft_first` nothing
-lands elsewhere that Azure could have taken.
+Capacity is never exceeded; every finished job received exactly its work (spend and use are
+recomputed from other sources in test_recompute.py); API inference never leaves Azure; under
+`microsoft_first` nothing lands elsewhere that Azure could have taken.
 """
 
 from __future__ import annotations
@@ -34,47 +34,6 @@ def test_capacity_never_exceeded(path: Path, policy: str) -> None:
     assert (st.in_use <= st.capacity + EPS).all(), st[st.in_use > st.capacity + EPS].head()
     assert (st.capacity <= st.installed + EPS).all()
     assert (st[["training", "inference", "agents"]] >= -EPS).all().all()
-    np.testing.assert_allclose(st.in_use + st.idle, st.capacity, atol=EPS)
-
-
-@pytest.mark.parametrize(("path", "policy"), CASES)
-def test_spend_is_price_times_usage_plus_commitments(path: Path, policy: str) -> None:
-    r = result(path, policy)
-    st, step = r.steps, r.meta["step_h"]
-    s = sim.load(path)
-    # Committed charge: the units of every contract in force in that step times its price.
-    expected_committed = np.zeros(len(st))
-    for prov, provider in s.providers.items():
-        for name, pool in provider.pools.items():
-            mask = ((st.provider == prov) & (st.pool == name)).to_numpy()
-            for c in pool.commitments:
-                t0 = (pd.Timestamp(c.start) - pd.Timestamp(s.start)) / pd.Timedelta(hours=1)
-                active = (st.hour[mask] >= round(t0 / step) * step - EPS) & (
-                    st.hour[mask] < round((t0 + c.term) / step) * step - EPS)
-                expected_committed[mask] += active.to_numpy() * c.units * c.price_per_hour * step
-    np.testing.assert_allclose(st.spend_committed, expected_committed, rtol=1e-9, atol=1e-6)
-    # On-demand charge lies between price × (use above commitment, step average) and price × use,
-    # and equals price × use exactly where nothing is committed.
-    use_h = st.in_use * step
-    lower = st.price_per_hour * np.maximum(0.0, st.in_use - st.committed) * step
-    assert (st.spend_on_demand >= lower - 1e-6 * (1 + lower)).all()
-    assert (st.spend_on_demand <= st.price_per_hour * use_h + 1e-6 * (1 + use_h)).all()
-    free = st.committed == 0
-    np.testing.assert_allclose(st.spend_on_demand[free], (st.price_per_hour * use_h)[free],
-                               rtol=1e-9, atol=1e-6)
-    np.testing.assert_allclose(st.spend, st.spend_on_demand + st.spend_committed, rtol=1e-12)
-    assert r.summary["spend_total"] == pytest.approx(st.spend.sum(), rel=1e-9)
-
-
-@pytest.mark.parametrize(("path", "policy"), CASES)
-def test_accelerator_hours_of_jobs_match_the_pools(path: Path, policy: str) -> None:
-    """Jobs' held unit-hours (from their segments) equal the pools' training unit-hours."""
-    r = result(path, policy)
-    step = r.meta["step_h"]
-    pool_hours = (r.steps.training * step).sum()
-    assert r.jobs.unit_hours.sum() == pytest.approx(pool_hours, rel=1e-9, abs=1e-6)
-    list_cost = (r.steps.training * step * r.steps.price_per_hour).sum()
-    assert r.jobs.cost_at_list_price.sum() == pytest.approx(list_cost, rel=1e-9, abs=1e-6)
 
 
 @pytest.mark.parametrize(("path", "policy"), CASES)
