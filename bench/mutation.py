@@ -243,7 +243,13 @@ def sample(mutants: list[Mutant], limit: int) -> list[Mutant]:
         quota = max(1, round(limit * len(ms) / total))
         ranked = sorted(ms, key=lambda m: hashlib.sha256(m.key.encode()).hexdigest())
         chosen.extend(ranked[:quota])
-    return sorted(chosen, key=lambda m: (m.file, m.line, m.col, m.description))
+    return chosen
+
+
+def shuffled(mutants: list[Mutant]) -> list[Mutant]:
+    """The mutants in a fixed pseudo-random order (by hash), so that the ones a time budget
+    lets run are a fair sample of all files rather than the first few."""
+    return sorted(mutants, key=lambda m: hashlib.sha256(b"order:" + m.key.encode()).hexdigest())
 
 
 # ---------------------------------------------------------------- running them
@@ -280,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max", type=int, default=130, help="most mutants to run (sampled)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--min-timeout", type=float, default=90.0)
+    ap.add_argument("--budget-minutes", type=float, default=18.0,
+                    help="start no new mutant after this long; report the ones finished")
     ap.add_argument("--only", nargs="*", help="source files to mutate (default: the packages)")
     ap.add_argument("--list", action="store_true", help="count mutants, run nothing")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "mutation" / "mutation.json")
@@ -289,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         p for pkg in PACKAGES for p in (ROOT / pkg).glob("*.py") if p.name != "__init__.py"
         or p.stat().st_size > 400)
     everything = [m for f in files for m in find_mutants(f)]
-    chosen = sample(everything, args.max)
+    chosen = shuffled(sample(everything, args.max))
     per_file = Counter(m.file for m in everything)
     if args.list:
         for f, n in sorted(per_file.items()):
@@ -314,7 +322,9 @@ def main(argv: list[str] | None = None) -> int:
         free = list(dirs)
         outcomes: list[dict[str, object]] = []
 
-        def one(m: Mutant) -> dict[str, object]:
+        def one(m: Mutant) -> dict[str, object] | None:
+            if time.perf_counter() - started > args.budget_minutes * 60:
+                return None  # out of time: not run
             d = free.pop()
             try:
                 target = d / m.file
@@ -334,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
 
         with ThreadPoolExecutor(args.workers) as pool:
             for i, res in enumerate(pool.map(one, chosen), 1):
+                if res is None:
+                    continue
                 outcomes.append(res)
                 mark = {"failed": "killed", "timeout": "killed (hang)", "passed": "SURVIVED",
                         "invalid": "invalid"}[str(res["status"])]
@@ -342,8 +354,8 @@ def main(argv: list[str] | None = None) -> int:
 
     elapsed = time.perf_counter() - started
     valid = [o for o in outcomes if o["status"] != "invalid"]
-    print(f"\nscore per package ({elapsed / 60:.1f} min on {args.workers} workers, "
-          f"{len(valid)} mutants of {len(everything)}):")
+    print(f"\nscore per package ({elapsed / 60:.1f} min on {args.workers} workers; "
+          f"{len(valid)} mutants run of {len(chosen)} sampled, of {len(everything)} in all):")
     for pkg in PACKAGES:
         mine = [o for o in valid if str(o["file"]).startswith(pkg + "/")]
         if mine:
