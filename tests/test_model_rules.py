@@ -170,3 +170,58 @@ def test_run_as_large_as_the_pool_blocks_it_from_backfill() -> None:
     assert r.loc["A", "start_h"] == pytest.approx(0.0)
     assert r.loc["B", "start_h"] == pytest.approx(10.0)
     assert r.loc["C", "start_h"] == pytest.approx(15.0)
+
+
+def test_buildout_ramps_in_equal_tranches_from_its_online_date() -> None:
+    """A site of 90 units online at hour 10 with a 30 h ramp in 3 tranches adds 30 units at
+    hours 10, 20 and 30 (README: build-out of sites with a ramp); no slip. A second site whose
+    last tranche would come after the horizon (hour 60) adds only the tranches before it.
+    Catches: tranches placed before the online date (online − ramp·i/n), a ramp that adds all
+    units at once, or tranches counted past the horizon."""
+    s = scenario(0, horizon=60, pool={"buildout": {"ramp_increments": 3, "sites": [
+        {"name": "a", "online": at(10), "units": 90, "ramp": 30},
+        {"name": "b", "online": at(40), "units": 60, "ramp": 30}]}})
+    steps = sim.run(s).steps.set_index("hour").installed
+    expected = {0: 0, 9: 0, 10: 30, 19: 30, 20: 60, 29: 60, 30: 90, 39: 90, 40: 110, 49: 110,
+                50: 130, 59: 130}
+    for hour, units in expected.items():
+        assert steps.loc[hour] == pytest.approx(units), (hour, steps.loc[hour], units)
+
+
+def test_sites_slip_by_an_exponential_delay_with_the_stated_mean() -> None:
+    """200 sites planned at hour 0 with slip_mean 24 h, no ramp: each comes online after an
+    exponential delay (snapped to the hour). The mean delay of n sites is Gamma(n, 24)/n, within
+    its central 99.9% interval widened by half a step for the snapping; never early.
+    Catches: no slip, a slip drawn with the wrong mean, or sites brought forward."""
+    sites = [{"name": f"s{i}", "online": at(0), "units": 1} for i in range(200)]
+    s = scenario(0, horizon=24 * 20, pool={"buildout": {"slip_mean": 24, "sites": sites}})
+    steps = sim.run(s).steps.set_index("hour").installed
+    online = np.diff(np.concatenate([[0.0], steps.to_numpy()]))  # sites online per step
+    hours = steps.index.to_numpy()
+    assert online.sum() <= 200 and (online >= -1e-9).all()
+    late = 200 - online.sum()  # slipped past the horizon (20 days: P = e^-20 each)
+    assert late <= 1
+    mean = float((online * hours).sum() / online.sum())
+    lo, hi = stats.gamma.ppf([0.0005, 0.9995], 200, scale=24.0) / 200
+    assert lo - 0.5 <= mean <= hi + 0.5, (mean, lo, hi)
+
+
+def test_job_keeps_to_its_accelerators_and_providers() -> None:
+    """Two providers, each with a cheap and a dear pool of different accelerators. A run
+    restricted to the dear accelerator, and one restricted to the dear provider, run there
+    (cheapest_first would otherwise take the cheap pool); unrestricted, the cheap one.
+    Catches: the accelerator or provider filter inverted or ignored."""
+    data = scenario(8).model_dump(mode="json")
+    data["accelerators"]["other"] = {"family": "gpu", "power_kw": 0}
+    data["providers"] = {
+        "cheap": {"pools": {"p": {"accelerator": "acc", "price_per_hour": 1.0,
+                                  "capacity": [{"at": "2025-01-01", "units": 8}]}}},
+        "dear": {"pools": {"q": {"accelerator": "other", "price_per_hour": 5.0,
+                                 "capacity": [{"at": "2025-01-01", "units": 8}]}}},
+    }
+    data["training"]["jobs"] = [job("free", 0, 2, 5), job("by_acc", 0, 2, 5, accelerators=["other"]),
+                                job("by_provider", 0, 2, 5, providers=["dear"])]
+    r = sim.run(scenario_from_data(data)).jobs.set_index("job")
+    assert r.loc["free", "provider"] == "cheap"
+    assert r.loc["by_acc", "accelerator"] == "other" and r.loc["by_acc", "provider"] == "dear"
+    assert r.loc["by_provider", "provider"] == "dear"
