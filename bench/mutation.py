@@ -60,6 +60,7 @@ TESTS = [
     "tests/validation/test_conservation.py",
     "tests/validation/test_littles_law.py",
     "tests/test_queue_pass.py",
+    "tests/test_summary_by_hand.py",
     "tests/test_results_io.py",
 ]
 EXTRA_TESTS = {"sim/engine/trace.py": ["tests/test_trace.py"]}
