@@ -225,3 +225,32 @@ def test_job_keeps_to_its_accelerators_and_providers() -> None:
     assert r.loc["free", "provider"] == "cheap"
     assert r.loc["by_acc", "accelerator"] == "other" and r.loc["by_acc", "provider"] == "dear"
     assert r.loc["by_provider", "provider"] == "dear"
+
+
+def test_declined_inference_is_offered_again_before_its_release_lapses() -> None:
+    """First refusal on rate demand (MODEL.md, microsoft_first): Azure (10 units) cannot serve
+    a constant 20; the shortfall is offered at hour 0, declined when the 2 h window ends, and
+    may use the other provider for the 10 h release. One step before the release lapses the
+    holder is asked again (a renewal) and the demand served elsewhere keeps running until it
+    answers, so after the first answer none of it is ever unmet. Renewals come at 11 (release
+    from 2 ends at 12), then at 22 (declined at 13, release to 23), then 33.
+    Catches: no renewal offer (demand unmet for a window every release period), or renewals
+    at the wrong time."""
+    data = scenario(10, horizon=40).model_dump(mode="json")
+    data["providers"] = {
+        "azure": {"pools": {"p": {"accelerator": "acc", "price_per_hour": 1.0,
+                                  "capacity": [{"at": "2025-01-01", "units": 10}]}}},
+        "other": {"pools": {"q": {"accelerator": "acc", "price_per_hour": 1.0,
+                                  "capacity": [{"at": "2025-01-01", "units": 100}]}}}}
+    data["inference"] = {"chat": {"base_units": 20}}
+    data["policy"] = {"default": "microsoft_first",
+                      "params": {"microsoft_first": {"decision_window": 2, "release": 10}}}
+    r = sim.run(scenario_from_data(data))
+    unmet = r.services.set_index("step").unmet
+    assert unmet.loc[:1].to_numpy() == pytest.approx([10.0, 10.0])  # until the first answer
+    assert unmet.loc[3:].max() == pytest.approx(0.0, abs=1e-9)
+    ev = r.events
+    renewals = ev[(ev.kind == "rofr_offer") & ev.detail.str.endswith("renewal")]
+    assert list(renewals.hour) == [11.0, 22.0, 33.0]
+    answers = ev[ev.kind == "rofr_answer"]
+    assert set(answers.detail) == {"declined"}
