@@ -57,7 +57,9 @@ def test_checkpointed_work_counts_at_the_accelerators_speed() -> None:
     s = scenario(8, train_speed=2.0, horizon=48,
                  jobs=[job("run", 0, 4, 20, checkpoint_interval=2, restart_overhead=0.5)],
                  outages=[{"provider": "cloud", "start": at(5), "duration": 3, "share": 1.0}])
-    r = sim.run(s).jobs.set_index("job").loc["run"]
+    result = sim.run(s)
+    assert result.summary["outages"] == 1 and result.summary["training_restarts"] == 1
+    r = result.jobs.set_index("job").loc["run"]
     assert r.status == "finished" and r.restarts == 1
     assert r.start_h == pytest.approx(0.0)
     assert r.work_lost_h == pytest.approx(2.0)
@@ -96,11 +98,13 @@ def test_inference_does_not_preempt_training_of_equal_priority() -> None:
     r = equal.jobs.set_index("job").loc["train"]
     assert r.restarts == 0 and r.status == "running"
     assert not (equal.events.kind == "preemption").any()
+    assert equal.summary["preemptions"] == 0
     unmet = equal.services.set_index("step").unmet
     assert unmet.loc[12:].min() > 4.0  # about 5 of the 10 units of demand find no room
     lower = _preemption_case(9)
     evicted = lower.events[lower.events.kind == "preemption"]
     assert list(evicted.subject) == ["train"] and evicted.hour.iloc[0] == pytest.approx(10.0)
+    assert lower.summary["preemptions"] == 1 and lower.summary["outages"] == 0
     assert lower.services.set_index("step").unmet.loc[10:20].max() == pytest.approx(0.0, abs=1e-9)
 
 
@@ -254,3 +258,19 @@ def test_declined_inference_is_offered_again_before_its_release_lapses() -> None
     assert list(renewals.hour) == [11.0, 22.0, 33.0]
     answers = ev[ev.kind == "rofr_answer"]
     assert set(answers.detail) == {"declined"}
+
+
+def test_training_waits_for_power_under_the_ceiling() -> None:
+    """A 20 kW ceiling, accelerators of 2 kW: run A (8 units, 16 kW, hours 0-10) leaves room
+    for 2 more units of power, not for B's 4 (8 kW): B waits for A, though the pool has room.
+    C (2 units, 4 kW) would fit beside A, but the pool is kept for the blocked B (backfill
+    rule); at 10 B and C start together (12 kW).
+    Catches: power of a start counted as units ÷ kW (B would start at once), or no power test."""
+    data = scenario(100, horizon=40, jobs=[job("A", 0, 8, 10), job("B", 1, 4, 5),
+                                           job("C", 2, 2, 1)]).model_dump(mode="json")
+    data["accelerators"]["acc"]["power_kw"] = 2.0
+    data["power"] = {"ceiling": [{"at": "2025-01-01", "mw": 0.02}]}
+    r = sim.run(scenario_from_data(data)).jobs.set_index("job")
+    assert r.loc["A", "start_h"] == pytest.approx(0.0)
+    assert r.loc["B", "start_h"] == pytest.approx(10.0)
+    assert r.loc["C", "start_h"] == pytest.approx(10.0)
