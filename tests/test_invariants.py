@@ -1,8 +1,8 @@
 """Invariants that must hold on every shipped scenario under every policy.
 
-Capacity is never exceeded; spend is price × usage plus committed charges; every finished job
-received exactly its work; API inference never leaves Azure; under `microsoft_first` nothing
-lands elsewhere that Azure could have taken.
+Capacity is never exceeded; every finished job received exactly its work (spend and use are
+recomputed from other sources in test_recompute.py); API inference never leaves Azure; under
+`microsoft_first` nothing lands elsewhere that Azure could have taken.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ def test_capacity_never_exceeded(path: Path, policy: str) -> None:
     assert (st.in_use <= st.capacity + EPS).all(), st[st.in_use > st.capacity + EPS].head()
     assert (st.capacity <= st.installed + EPS).all()
     assert (st[["training", "inference", "agents"]] >= -EPS).all().all()
-    np.testing.assert_allclose(st.in_use + st.idle, st.capacity, atol=EPS)
 
 
 @pytest.mark.parametrize(("path", "policy"), CASES)

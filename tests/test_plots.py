@@ -193,7 +193,25 @@ def test_training_timeline_rows_are_the_largest_jobs(run: sim.RunResult) -> None
     # each bar is a job's wait in days, as the jobs table has it
     waits = set(np.round(run.jobs["wait_h"].dropna() / 24, 9))
     assert all(round(r.get_width(), 9) in waits for r in waiting)
-    assert f"of {len(run.jobs)} jobs" in ax.get_title()
+    # the count is the run's jobs (a random number here: one explicit run plus Poisson arrivals)
+    assert f"the 10 largest of {len(run.jobs):,} jobs" in ax.get_title()
+
+
+def test_training_timeline_title_counts_the_scenarios_jobs() -> None:
+    """Twelve explicit runs (no generators): the title says 12, whatever is shown."""
+    data = sim.load(TINY).model_dump(mode="json")
+    data["training"] = {"jobs": [
+        {"name": f"r{i}", "arrival": f"2025-01-06T{i:02d}:00", "units": 8 + i, "duration": 5}
+        for i in range(12)]}
+    r = sim.run(sim.scenario.scenario_from_data(data))
+    few = plots.training_timeline(r, max_jobs=5).axes[0]
+    assert "the 5 largest of 12 jobs" in few.get_title()
+    assert len(few.get_yticklabels()) == 5
+    # the largest by units x duration: r7..r11
+    assert {t.get_text().split(" ")[0] for t in few.get_yticklabels()} == {
+        f"r{i}" for i in range(7, 12)}
+    every = plots.training_timeline(r, max_jobs=30).axes[0]
+    assert "all 12 jobs" in every.get_title()
 
 
 def test_wait_distribution_bars_are_shares_of_jobs(run: sim.RunResult,

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 import sim
 from sim.scenario import scenario_from_data
@@ -38,14 +38,33 @@ def report(check: str, model: str, reference: str, expected: float, got: Interva
 # ---------------------------------------------------------------- confidence intervals
 
 
-def t_quantile(df: int, level: float = LEVEL) -> float:
-    """Two-sided Student t critical value (Cornish-Fisher, A&S 26.7.5; error < 1e-4 for df ≥ 5)."""
-    if df < 5:
-        raise ValueError("use at least 6 replications")
-    z = NormalDist().inv_cdf((1 + level) / 2)
-    return (z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
-            + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3)
-            + (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / (92160 * df**4))
+def t_quantile(df: float, level: float = LEVEL) -> float:
+    """Two-sided Student t critical value (scipy)."""
+    return float(stats.t.ppf((1 + level) / 2, df))
+
+
+CHECK_LEVEL = 0.999
+"""Level of the intervals the assertions use: a correct model fails a check on 0.1% of seeds.
+The figures reported (and the coverage measured by the slow test) use 95% intervals."""
+WIDE_RISK = 0.001
+"""Largest chance, on any seed, that a check fails because its 95% interval is too wide."""
+
+
+def replications_needed(sd: float, n_pilot: int, max_half: float, risk: float = WIDE_RISK,
+                        pilot_confidence: float = 0.95) -> int:
+    """Replications n so that the 95% half-width t(n−1)·s/√n stays under `max_half` with
+    probability at least 1 − `risk`, for a per-replication sd estimated as `sd` from `n_pilot`
+    replications (its upper `pilot_confidence` bound is used, as the pilot is itself a sample).
+
+    With normal replication means, (n−1)s²/σ² is χ²(n−1), so the half-width exceeds h with
+    probability P(χ²(n−1) > (n−1)·n·h² / (t²σ²)).
+    """
+    sigma = sd * math.sqrt((n_pilot - 1) / stats.chi2.ppf(1 - pilot_confidence, n_pilot - 1))
+    for n in range(6, 100_000):
+        t = t_quantile(n - 1)
+        if stats.chi2.sf((n - 1) * n * max_half**2 / (t**2 * sigma**2), n - 1) <= risk:
+            return n
+    raise ValueError("no sample size up to 100000 replications is enough")
 
 
 @dataclass(frozen=True)
@@ -56,6 +75,7 @@ class Interval:
     half: float
     n: int
     se: float
+    df: float = math.nan  # degrees of freedom of its t interval (n − 1 unless Welch)
 
     @property
     def lo(self) -> float:
@@ -68,6 +88,11 @@ class Interval:
     def __contains__(self, x: float) -> bool:
         return self.lo <= x <= self.hi
 
+    def covers(self, x: float, level: float = CHECK_LEVEL) -> bool:
+        """Whether x lies in the interval of this level (same mean and standard error)."""
+        df = self.n - 1 if math.isnan(self.df) else self.df
+        return abs(x - self.mean) <= t_quantile(df, level) * self.se
+
     def __str__(self) -> str:
         return f"{self.mean:.4f} [{self.lo:.4f}, {self.hi:.4f}] (n={self.n})"
 
@@ -75,14 +100,14 @@ class Interval:
 def mean_ci(values: Any) -> Interval:
     x = np.asarray(values, dtype=float)
     se = float(x.std(ddof=1) / math.sqrt(len(x)))
-    return Interval(float(x.mean()), t_quantile(len(x) - 1) * se, len(x), se)
+    return Interval(float(x.mean()), t_quantile(len(x) - 1) * se, len(x), se, len(x) - 1)
 
 
 def difference_ci(a: Interval, b: Interval) -> Interval:
     """Interval of mean(a) − mean(b) for independent samples (Welch's degrees of freedom)."""
     se = math.hypot(a.se, b.se)
     df = se**4 / (a.se**4 / (a.n - 1) + b.se**4 / (b.n - 1))
-    return Interval(a.mean - b.mean, t_quantile(max(5, math.floor(df))) * se, a.n + b.n, se)
+    return Interval(a.mean - b.mean, t_quantile(df) * se, a.n + b.n, se, df)
 
 
 # ---------------------------------------------------------------- queueing theory
@@ -125,8 +150,12 @@ def priority_mean_waits(c: int, lams: list[float], mu: float) -> list[float]:
 # ---------------------------------------------------------------- capsim's one-pool model
 
 
+SEED = 20250101
+"""The scenario seed of the checks CI runs; the slow coverage test runs seeds 1..20."""
+
+
 def one_pool(c: int, classes: dict[str, tuple[float, int]], mean_service_h: float,
-             horizon_h: float, max_wait: float | None = None) -> sim.Scenario:
+             horizon_h: float, max_wait: float | None = None, seed: int = SEED) -> sim.Scenario:
     """c identical units at one provider; each class a Poisson stream of one-unit jobs.
 
     classes: name -> (arrivals per hour, priority). Work is exponential with mean
@@ -143,7 +172,7 @@ def one_pool(c: int, classes: dict[str, tuple[float, int]], mean_service_h: floa
         if max_wait is not None:
             generators[name]["max_wait"] = max_wait
     return scenario_from_data({
-        "name": "queue", "start": "2025-01-01", "horizon": horizon_h, "seed": 20250101,
+        "name": "queue", "start": "2025-01-01", "horizon": horizon_h, "seed": seed,
         "accelerators": {"ref": {"family": "gpu", "power_kw": 0}},
         "providers": {"cloud": {"pools": {"pool": {
             "accelerator": "ref", "price_per_hour": 1.0,

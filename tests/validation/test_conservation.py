@@ -1,10 +1,9 @@
-"""Conservation on every run of every shipped scenario: accelerator-hours in use + idle =
-accelerator-hours available, per pool and step, per pool over the run, and overall.
-
-`available` is the steps table's `capacity` (installed, less outages, within the tenant cap).
-Beyond the identity, use is checked against the demand side: the unit-hours held by training jobs
-(summed from their own segments) equal the pools' training hours, and the reference units served
-to each service (per provider) equal the units the pools gave it times their inference speed.
+"""Conservation on every run of every shipped scenario: what the pools gave equals what demand
+received. The unit-hours held by training jobs (summed by the engine per job) equal the pools'
+training hours (summed by the engine per pool), and the reference units served to each service
+(per provider) equal the units the pools gave it times their inference speed. (in_use + idle =
+capacity is how the steps table defines idle, so it is not checked; use rebuilt from the jobs
+table and the event log is checked against capacity in tests/test_recompute.py.)
 Tolerance: 1e-6 units per row, 1e-9 relative on sums (floating point only).
 """
 
@@ -19,34 +18,6 @@ from validation.queueing import report
 from validation.shipped import CASES, run, scenario
 
 EPS = 1e-6
-
-
-@pytest.mark.parametrize(("path", "policy"), CASES)
-def test_in_use_plus_idle_is_available(path: Path, policy: str) -> None:
-    r = run(path, policy)
-    st, step = r.steps, r.meta["step_h"]
-    # Per pool and step.
-    np.testing.assert_allclose(st.in_use, st.training + st.inference + st.agents, rtol=0,
-                               atol=1e-9)
-    np.testing.assert_allclose(st.in_use + st.idle, st.capacity, rtol=0, atol=EPS)
-    assert (st[["training", "inference", "agents"]] >= -1e-9).all().all()
-    assert (st.in_use <= st.capacity + EPS).all(), st[st.in_use > st.capacity + EPS].head()
-    assert (st.idle >= -EPS).all()
-    expected_capacity = np.clip(np.minimum(st.installed - st.outage_lost, st.tenant_cap), 0, None)
-    np.testing.assert_allclose(st.capacity, expected_capacity, rtol=0, atol=EPS)
-    # Per pool over the run, and overall.
-    hours = st.assign(used_h=st.in_use * step, idle_h=st.idle * step,
-                      available_h=st.capacity * step)
-    per_pool = hours.groupby(["provider", "pool"])[["used_h", "idle_h", "available_h"]].sum()
-    np.testing.assert_allclose(per_pool.used_h + per_pool.idle_h, per_pool.available_h,
-                               rtol=1e-9, atol=EPS)
-    total = per_pool.sum()
-    assert total.used_h + total.idle_h == pytest.approx(total.available_h, rel=1e-9, abs=EPS)
-    worst = float(np.abs(st.in_use + st.idle - st.capacity).max())
-    report("Conservation: in use + idle = available (acc-h)", f"{path.stem} / {policy}",
-           "available", total.available_h, total.used_h + total.idle_h,
-           note=f"largest gap in a pool-step {worst:.1e} units; totals differ by "
-                f"{abs(total.used_h + total.idle_h - total.available_h):.1e} acc-h")
 
 
 @pytest.mark.parametrize(("path", "policy"), CASES)
@@ -66,3 +37,8 @@ def test_use_matches_what_demand_received(path: Path, policy: str) -> None:
     np.testing.assert_allclose(both.received, both.given, rtol=1e-9, atol=EPS)
     # ... and in total, what the services table says was served.
     assert r.services.served.sum() == pytest.approx(both.given.sum(), rel=1e-9, abs=EPS)
+    held, pool_h = r.jobs.unit_hours.sum(), float((st.training * step).sum())
+    report("Conservation: job unit-hours = pool training hours", f"{path.stem} / {policy}",
+           "pools' training (acc-h)", pool_h, held,
+           note=f"reference units served: {both.received.sum():,.0f} received, "
+                f"{both.given.sum():,.0f} given")

@@ -10,7 +10,10 @@ queued but lost. capsim expresses it with training-style jobs that may not wait 
 
 (and the same for any holding-time distribution with that mean: Erlang B is insensitive).
 The lost share of each replication (jobs arriving after a warm-up) is averaged over independent
-replications; theory must lie in the 95% interval.
+replications; theory must lie in the interval (99.9% for the assertion, so a correct model fails
+on 0.1% of seeds; 95% in the report and in the slow coverage test). The half-width must be under
+10% of theory; the replications are sized for that (`replications_needed`: at most a 0.1% chance
+of a too-wide interval on any seed, from the per-replication sd of a pilot at the CI seed).
 (capsim's rate demand for inference, served per step, is a fluid model without discrete
 arrivals, so it is not the object of this check.)
 """
@@ -23,31 +26,47 @@ from functools import cache
 import pytest
 
 import sim
-from validation.queueing import Interval, arrived_in, erlang_b, mean_ci, one_pool, report
+from validation.queueing import (
+    SEED,
+    Interval,
+    arrived_in,
+    erlang_b,
+    mean_ci,
+    one_pool,
+    replications_needed,
+    report,
+)
+
+MAX_HALF = 0.1  # of theory
 
 
 @dataclass(frozen=True)
 class Setting:
     c: int
     a: float  # offered load in units (λ with mean holding 1 h)
-    replications: int
     horizon: float
     warmup: float
+    pilot_sd: float  # sd of one replication's lost share (10 replications, seed SEED)
+
+    @property
+    def replications(self) -> int:
+        return replications_needed(self.pilot_sd, 10, MAX_HALF * erlang_b(self.c, self.a))
 
     def __str__(self) -> str:
         return f"M/M/{self.c}/{self.c}, a = {self.a:g}"
 
 
 SETTINGS = [
-    Setting(c=5, a=4.0, replications=10, horizon=500.0, warmup=10.0),
-    Setting(c=10, a=7.0, replications=10, horizon=800.0, warmup=10.0),
-    Setting(c=2, a=3.0, replications=10, horizon=300.0, warmup=10.0),
+    Setting(c=5, a=4.0, horizon=500.0, warmup=10.0, pilot_sd=0.0125),
+    Setting(c=10, a=7.0, horizon=800.0, warmup=10.0, pilot_sd=0.0073),
+    Setting(c=2, a=3.0, horizon=300.0, warmup=10.0, pilot_sd=0.0128),
 ]
 
 
 @cache
-def lost_share(setting: Setting) -> Interval:
-    s = one_pool(setting.c, {"requests": (setting.a, 0)}, 1.0, setting.horizon, max_wait=0.0)
+def lost_share(setting: Setting, seed: int = SEED) -> Interval:
+    s = one_pool(setting.c, {"requests": (setting.a, 0)}, 1.0, setting.horizon, max_wait=0.0,
+                 seed=seed)
     shares = []
     for r in range(setting.replications):
         jobs = arrived_in(sim.run(s, replication=r).jobs, setting.warmup, setting.horizon)
@@ -63,8 +82,8 @@ def test_lost_share_agrees_with_erlang_b(setting: Setting) -> None:
     got = lost_share(setting)
     expected = erlang_b(setting.c, setting.a)
     report("Erlang B: lost share", str(setting), "Erlang B", expected, got)
-    assert expected in got, f"Erlang B {expected:.4f}, capsim {got}"
-    assert got.half <= 0.1 * expected, f"interval too wide to test anything: {got}"
+    assert got.covers(expected), f"Erlang B {expected:.4f}, capsim {got} (99.9%)"
+    assert got.half <= MAX_HALF * expected, f"interval too wide to test anything: {got}"
 
 
 def test_erlang_b_formula() -> None:

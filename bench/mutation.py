@@ -1,0 +1,384 @@
+"""Mutation score of the test suite: plant one small bug at a time in the model code and see
+whether a fast, relevant subset of the tests notices.
+
+    python bench/mutation.py                      # sampled mutants, 2 workers, score + survivors
+    python bench/mutation.py --list               # count the mutants per file, run nothing
+    python bench/mutation.py --max 40 --workers 1 # a smaller run
+    python bench/mutation.py --only sim/engine/pools.py
+
+Mutants (an own small AST mutator, one change per mutant, written back as source text so every
+other line stays as it was):
+  cmp     comparison flips: < <-> <=, > <-> >=, == <-> !=, < <-> >
+  arith   + <-> -, * <-> /, and +1/-1 on integer constants (off-by-one)
+  minmax  min <-> max
+  bool    and <-> or, `not x` -> `x`, True <-> False
+  const   numeric constants: 0 -> 1, 1 -> 0, x -> x * 2 (others)
+  drop    a statement (assignment, augmented assignment, call) replaced by `pass`
+
+Files are globbed from sim/engine/, sim/policies/ and sim/results/, so modules split or added
+there are picked up. Docstrings, annotations, strings, f-strings and lines marked
+`# pragma: no mutate` are left alone. When there are more mutants than --max, a deterministic
+sample is taken (sha256 of file:line:col:operator, lowest hashes first, spread over files in
+proportion to their mutant count), so two runs of the same code test the same mutants.
+
+Each mutant runs in a private copy of the checkout (one per worker; no byte-code cache, so a
+mutated file is always recompiled) with `pytest -x` on TESTS (shipped scenarios other than the
+two year-long ones: SELECT), under a timeout of
+max(--min-timeout, 3 x the unmutated run). A mutant is killed when a test fails or errors, or
+when it hangs past the timeout; it survives when the subset passes. The unmutated subset must
+pass first. Results: score per package, the survivors (file:line, the change) on stdout, and all
+outcomes as JSON (--out, default results/mutation/mutation.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("sim/engine", "sim/policies", "sim/results")
+TESTS = [
+    # fastest and most telling first: with -x a killed mutant usually stops within seconds
+    "tests/test_engine.py",
+    "tests/test_model_rules.py",
+    "tests/test_recompute.py",
+    "tests/test_invariants.py",
+    "tests/validation/test_conservation.py",
+    "tests/validation/test_littles_law.py",
+    "tests/test_queue_pass.py",
+    "tests/test_summary_by_hand.py",
+    "tests/test_results_io.py",
+]
+EXTRA_TESTS = {"sim/engine/trace.py": ["tests/test_trace.py"]}
+"""Tests run first for mutants of a file the common subset barely reaches."""
+SELECT = "not openai_2025 and not stargate_buildout"
+"""The two year-long shipped scenarios cost most of the subset's time; the smaller ones run
+the same engine paths (outages, first refusal, commitments, traces, inference, agents)."""
+COPY = ("sim", "tests", "scenarios", "pyproject.toml")
+
+CMP_SWAP: dict[type[ast.cmpop], list[type[ast.cmpop]]] = {
+    ast.Lt: [ast.LtE, ast.Gt], ast.LtE: [ast.Lt], ast.Gt: [ast.GtE, ast.Lt], ast.GtE: [ast.Gt],
+    ast.Eq: [ast.NotEq], ast.NotEq: [ast.Eq], ast.Is: [ast.IsNot], ast.IsNot: [ast.Is],
+    ast.In: [ast.NotIn], ast.NotIn: [ast.In],
+}
+BIN_SWAP: dict[type[ast.operator], type[ast.operator]] = {
+    ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
+    ast.FloorDiv: ast.Mult, ast.Mod: ast.FloorDiv,
+}
+SYMBOL = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=",
+          ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in", ast.Add: "+",
+          ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%"}
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One planted change: where (file, 1-based line, column span of the node) and what."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    kind: str
+    description: str
+    replacement: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}:{self.description}"
+
+    @property
+    def package(self) -> str:
+        return str(Path(self.file).parent)
+
+
+# ---------------------------------------------------------------- finding mutants
+
+
+def _skipped_nodes(tree: ast.AST) -> set[int]:
+    """ids of nodes not to mutate: docstrings, annotations, f-strings and their insides."""
+    skip: set[int] = set()
+
+    def mark(node: ast.AST | None) -> None:
+        if node is not None:
+            skip.update(id(n) for n in ast.walk(node))
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                mark(body[0])
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            mark(node.returns)
+            for a in [*node.args.args, *node.args.kwonlyargs, *node.args.posonlyargs,
+                      node.args.vararg, node.args.kwarg]:
+                if a is not None:
+                    mark(a.annotation)
+        if isinstance(node, ast.AnnAssign):
+            mark(node.annotation)
+        if isinstance(node, ast.JoinedStr):
+            mark(node)
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            mark(node)
+    return skip
+
+
+def _variants(node: ast.AST) -> Iterator[tuple[str, str, ast.AST]]:
+    """(kind, description, mutated copy of node) for every mutation of this one node."""
+    if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        for new in CMP_SWAP.get(type(node.ops[0]), []):
+            m = copy.deepcopy(node)
+            m.ops = [new()]
+            yield "cmp", f"{SYMBOL[type(node.ops[0])]} -> {SYMBOL[new]}", m
+    elif isinstance(node, ast.BinOp) and type(node.op) in BIN_SWAP:
+        new = BIN_SWAP[type(node.op)]
+        m = copy.deepcopy(node)
+        m.op = new()
+        yield "arith", f"{SYMBOL[type(node.op)]} -> {SYMBOL[new]}", m
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+            node.func.id in ("min", "max"):
+        m = copy.deepcopy(node)
+        other = "max" if node.func.id == "min" else "min"
+        m.func = ast.Name(id=other, ctx=ast.Load())
+        yield "minmax", f"{node.func.id} -> {other}", m
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+            node.func.attr in ("minimum", "maximum") and isinstance(node.func.value, ast.Name) \
+            and node.func.value.id == "np":
+        m = copy.deepcopy(node)
+        other = "maximum" if node.func.attr == "minimum" else "minimum"
+        assert isinstance(m.func, ast.Attribute)
+        m.func.attr = other
+        yield "minmax", f"np.{node.func.attr} -> np.{other}", m
+    elif isinstance(node, ast.BoolOp):
+        m = copy.deepcopy(node)
+        m.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()
+        desc = "and -> or" if isinstance(node.op, ast.And) else "or -> and"
+        yield "bool", desc, m
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        yield "bool", "not x -> x", copy.deepcopy(node.operand)
+    elif isinstance(node, ast.Constant) and isinstance(node.value, bool):
+        yield "bool", f"{node.value} -> {not node.value}", ast.Constant(not node.value)
+    elif isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        v = node.value
+        if isinstance(v, int):
+            yield "arith", f"{v} -> {v + 1}", ast.Constant(v + 1)
+            if v != 0:
+                yield "arith", f"{v} -> {v - 1}", ast.Constant(v - 1)
+        elif 0 < abs(v) < 1e-6:
+            return  # a floating-point tolerance: changing it is almost always equivalent
+        elif v in (0.0, 1.0):
+            yield "const", f"{v!r} -> {1.0 - v!r}", ast.Constant(1.0 - v)
+        else:
+            yield "const", f"{v!r} -> {v * 2!r}", ast.Constant(v * 2)
+
+
+DROPPABLE = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr, ast.Return, ast.Delete)
+
+
+def find_mutants(path: Path) -> list[Mutant]:
+    """Every mutant of one source file, in source order."""
+    source = path.read_text()
+    lines = source.splitlines()
+    tree = ast.parse(source)
+    skip = _skipped_nodes(tree)
+    rel = str(path.relative_to(ROOT))
+    out: list[Mutant] = []
+    for node in ast.walk(tree):
+        if id(node) in skip or not hasattr(node, "lineno") or node.end_lineno is None:
+            continue
+        if "pragma: no mutate" in lines[node.lineno - 1]:
+            continue
+        where = (node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)
+        if isinstance(node, ast.expr):
+            for kind, desc, new in _variants(node):
+                out.append(Mutant(rel, *where, kind, desc, f"({ast.unparse(new)})"))
+        if isinstance(node, DROPPABLE) and not (
+                isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)) and not (
+                isinstance(node, ast.Assign) and any(
+                    isinstance(t, ast.Name) and t.id == "__slots__" for t in node.targets)):
+            text = ast.unparse(node).splitlines()[0]
+            text = text if len(text) <= 60 else text[:57] + "..."
+            out.append(Mutant(rel, *where, "drop", f"drop `{text}`",
+                              "pass" if not isinstance(node, ast.Return) else "return None"))
+    out.sort(key=lambda m: (m.line, m.col, m.description))
+    return out
+
+
+def apply(source: str, m: Mutant) -> str:
+    """The source with the node at m's span replaced by m's replacement text."""
+    lines = source.splitlines(keepends=True)
+    offsets = [0]
+    for ln in lines:
+        offsets.append(offsets[-1] + len(ln.encode()))
+    data = source.encode()
+    start = offsets[m.line - 1] + m.col
+    end = offsets[m.end_line - 1] + m.end_col
+    return (data[:start] + m.replacement.encode() + data[end:]).decode()
+
+
+def sample(mutants: list[Mutant], limit: int) -> list[Mutant]:
+    """A deterministic sample of at most `limit`, spread over files by their mutant count."""
+    if len(mutants) <= limit:
+        return mutants
+    by_file: dict[str, list[Mutant]] = defaultdict(list)
+    for m in mutants:
+        by_file[m.file].append(m)
+    total = len(mutants)
+    chosen: list[Mutant] = []
+    for ms in by_file.values():
+        quota = max(1, round(limit * len(ms) / total))
+        ranked = sorted(ms, key=lambda m: hashlib.sha256(m.key.encode()).hexdigest())
+        chosen.extend(ranked[:quota])
+    return chosen
+
+
+def shuffled(mutants: list[Mutant]) -> list[Mutant]:
+    """The mutants in a fixed pseudo-random order (by hash), so that the ones a time budget
+    lets run are a fair sample of all files rather than the first few."""
+    return sorted(mutants, key=lambda m: hashlib.sha256(b"order:" + m.key.encode()).hexdigest())
+
+
+# ---------------------------------------------------------------- running them
+
+
+def make_copy(dest: Path) -> None:
+    for name in COPY:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+
+
+def run_tests(workdir: Path, tests: list[str], timeout: float) -> tuple[str, float, str]:
+    """('passed' | 'failed' | 'timeout', seconds, last line of output) of the subset there."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg"}
+    env.pop("CI", None)
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--no-header",
+           "-o", "addopts=", "-m", "not slow", "-k", SELECT,
+           *[t for t in tests if (workdir / t).exists()]]
+    t0 = time.perf_counter()
+    try:
+        done = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True,
+                              timeout=timeout, start_new_session=True)
+    except subprocess.TimeoutExpired:
+        return "timeout", time.perf_counter() - t0, ""
+    tail = (done.stdout.strip().splitlines() or [""])[-1]
+    return ("passed" if done.returncode == 0 else "failed"), time.perf_counter() - t0, tail
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--max", type=int, default=130, help="most mutants to run (sampled)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--min-timeout", type=float, default=90.0)
+    ap.add_argument("--budget-minutes", type=float, default=17.0,
+                    help="start no new mutant after this long; stop any still running 2.5 min "
+                         "later (counted as unfinished, not as killed); report the rest")
+    ap.add_argument("--only", nargs="*", help="source files to mutate (default: the packages)")
+    ap.add_argument("--list", action="store_true", help="count mutants, run nothing")
+    ap.add_argument("--out", type=Path, default=ROOT / "results" / "mutation" / "mutation.json")
+    args = ap.parse_args(argv)
+
+    files = [ROOT / f for f in args.only] if args.only else sorted(
+        p for pkg in PACKAGES for p in (ROOT / pkg).glob("*.py") if p.name != "__init__.py"
+        or p.stat().st_size > 400)
+    everything = [m for f in files for m in find_mutants(f)]
+    chosen = shuffled(sample(everything, args.max))
+    per_file = Counter(m.file for m in everything)
+    if args.list:
+        for f, n in sorted(per_file.items()):
+            print(f"{n:5d}  {f}")
+        print(f"{len(everything)} mutants; {len(chosen)} would run (--max {args.max})")
+        return 0
+    print(f"{len(everything)} mutants in {len(files)} files; running {len(chosen)} "
+          f"(deterministic sample) on {args.workers} workers", flush=True)
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="capsim-mut-") as tmp:
+        dirs = [Path(tmp) / f"w{i}" for i in range(args.workers)]
+        for d in dirs:
+            make_copy(d)
+        status, base_s, tail = run_tests(dirs[0], TESTS, timeout=1800)
+        if status != "passed":
+            print(f"the unmutated tests do not pass ({tail}); fix them first", file=sys.stderr)
+            return 1
+        timeout = max(args.min_timeout, 3 * base_s)
+        print(f"unmutated subset: {base_s:.0f} s ({tail}); timeout per mutant {timeout:.0f} s",
+              flush=True)
+        free = list(dirs)
+        hard_end = started + (args.budget_minutes + 2.5) * 60
+        outcomes: list[dict[str, object]] = []
+
+        def one(m: Mutant) -> dict[str, object] | None:
+            if time.perf_counter() - started > args.budget_minutes * 60:
+                return None  # out of time: not run
+            d = free.pop()
+            try:
+                target = d / m.file
+                original = target.read_text()
+                target.write_text(apply(original, m))
+                try:
+                    compile(target.read_text(), str(target), "exec")
+                    tests = EXTRA_TESTS.get(m.file, []) + TESTS
+                    limit = min(timeout, hard_end - time.perf_counter())
+                    st, secs, last = run_tests(d, tests, max(1.0, limit))
+                    if st == "timeout" and limit < timeout:
+                        st = "unfinished"  # stopped by the time budget, not a hang
+                except SyntaxError:
+                    st, secs, last = "invalid", 0.0, ""
+                finally:
+                    target.write_text(original)
+            finally:
+                free.append(d)
+            return {**asdict(m), "status": st, "seconds": round(secs, 1), "tail": last}
+
+        with ThreadPoolExecutor(args.workers) as pool:
+            for i, res in enumerate(pool.map(one, chosen), 1):
+                if res is None:
+                    continue
+                outcomes.append(res)
+                mark = {"failed": "killed", "timeout": "killed (hang)", "passed": "SURVIVED",
+                        "invalid": "invalid", "unfinished": "unfinished"}[str(res["status"])]
+                print(f"[{i}/{len(chosen)}] {mark:14s} {res['file']}:{res['line']} "
+                      f"{res['description']} ({res['seconds']} s)", flush=True)
+
+    elapsed = time.perf_counter() - started
+    valid = [o for o in outcomes if o["status"] not in ("invalid", "unfinished")]
+    print(f"\nscore per package ({elapsed / 60:.1f} min on {args.workers} workers; "
+          f"{len(valid)} mutants run of {len(chosen)} sampled, of {len(everything)} in all):")
+    for pkg in PACKAGES:
+        mine = [o for o in valid if str(o["file"]).startswith(pkg + "/")]
+        if mine:
+            killed = sum(o["status"] != "passed" for o in mine)
+            print(f"  {pkg:14s} {killed:4d}/{len(mine):<4d} killed = {100 * killed / len(mine):5.1f}%")
+    survivors = [o for o in valid if o["status"] == "passed"]
+    print(f"\nsurvivors ({len(survivors)}):")
+    for o in survivors:
+        print(f"  {o['file']}:{o['line']}  [{o['kind']}] {o['description']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"minutes": elapsed / 60, "workers": args.workers,
+                                    "total_mutants": len(everything), "run": len(chosen),
+                                    "base_seconds": base_s, "tests": TESTS,
+                                    "outcomes": outcomes}, indent=1))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

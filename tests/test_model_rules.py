@@ -1,0 +1,276 @@
+"""Model rules of MODEL.md and the README, each checked on a small scenario whose answer is worked
+out by hand from the rule's text (or, for random rules, from the distribution the rule names).
+
+Each test names the plausible one-line modelling bug it is there to catch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import sim
+from sim.scenario import scenario_from_data
+
+START = pd.Timestamp("2025-01-01")
+
+
+def at(hours: float) -> str:
+    """ISO date-time of a simulation hour (scenario start 2025-01-01)."""
+    return (START + pd.Timedelta(hours=hours)).isoformat(timespec="minutes")
+
+
+def scenario(units: float, *, train_speed: float = 1.0, horizon: float = 100.0,
+             jobs: list[dict[str, Any]] | None = None, pool: dict[str, Any] | None = None,
+             **extra: Any) -> sim.Scenario:
+    """One provider, one pool of `units` accelerators (no power), the given jobs."""
+    data: dict[str, Any] = {
+        "name": "rule", "start": "2025-01-01", "horizon": horizon, "seed": 1,
+        "accelerators": {"acc": {"family": "gpu", "train_speed": train_speed, "power_kw": 0}},
+        "providers": {"cloud": {"pools": {"pool": {
+            "accelerator": "acc", "price_per_hour": 1.0,
+            "capacity": [{"at": "2025-01-01", "units": units}], **(pool or {})}}}},
+        "training": {"jobs": jobs or []},
+        "policy": {"default": "cheapest_first"},
+        **extra,
+    }
+    return scenario_from_data(data)
+
+
+def job(name: str, arrival: float, units: int, duration: float, **traits: Any) -> dict[str, Any]:
+    return {"name": name, "arrival": at(arrival), "units": units, "duration": duration, **traits}
+
+
+def test_checkpointed_work_counts_at_the_accelerators_speed() -> None:
+    """A run on accelerators twice as fast keeps the work of its checkpoints at that speed.
+
+    Hand-worked: 20 reference hours on speed 2 = 10 h wall. Checkpoints every 2 h (wall). The
+    whole pool fails at hour 5 for 3 h: 2 checkpoints saved = 4 h wall = 8 reference hours;
+    5 h wall = 10 reference hours done, 2 lost. Restart at hour 8 (outage over), 0.5 h reload,
+    12 reference hours left = 6 h: ends at 14.5.
+    Catches: saved work taken as checkpoints x interval without the speed (ends at 16.5, 6 lost).
+    """
+    s = scenario(8, train_speed=2.0, horizon=48,
+                 jobs=[job("run", 0, 4, 20, checkpoint_interval=2, restart_overhead=0.5)],
+                 outages=[{"provider": "cloud", "start": at(5), "duration": 3, "share": 1.0}])
+    result = sim.run(s)
+    assert result.summary["outages"] == 1 and result.summary["training_restarts"] == 1
+    r = result.jobs.set_index("job").loc["run"]
+    assert r.status == "finished" and r.restarts == 1
+    assert r.start_h == pytest.approx(0.0)
+    assert r.work_lost_h == pytest.approx(2.0)
+    assert r.end_h == pytest.approx(14.5)
+    # held: 5 h before the outage, 6.5 h after (reload included), 4 units
+    assert r.unit_hours == pytest.approx(4 * (5 + 6.5))
+
+
+def test_without_checkpoints_an_interrupted_run_starts_over() -> None:
+    """No checkpoint interval: the 10 reference hours done by hour 5 are all lost; the run
+    restarts at hour 8 from scratch (20 reference hours = 10 h on speed 2): ends at 18.
+    Catches: a restart that keeps the work done (ends at 13), or keeps the checkpoint rule."""
+    s = scenario(8, train_speed=2.0, horizon=48, jobs=[job("run", 0, 4, 20)],
+                 outages=[{"provider": "cloud", "start": at(5), "duration": 3, "share": 1.0}])
+    r = sim.run(s).jobs.set_index("job").loc["run"]
+    assert r.work_lost_h == pytest.approx(10.0)
+    assert r.end_h == pytest.approx(18.0)
+
+
+def _preemption_case(job_priority: int) -> sim.RunResult:
+    """10 units; inference of priority 10 needs 5 until hour 10, then 10 (a spike that fades
+    over 1000 h, so it stays near 10); a training run of 5 units starts at hour 1 for 50 h."""
+    s = scenario(10, horizon=30, jobs=[job("train", 1, 5, 50, priority=job_priority)],
+                 inference={"chat": {"base_units": 5, "priority": 10, "spikes": [
+                     {"at": at(10), "multiplier": 2.0, "duration": 1000}]}},
+                 scheduling={"inference_reserve": 1})
+    return sim.run(s)
+
+
+def test_inference_does_not_preempt_training_of_equal_priority() -> None:
+    """Preemption evicts *lower*-priority training only (MODEL.md, Policies). With equal
+    priorities the run keeps its units and the spike is unmet; one priority lower, it is evicted
+    at hour 10 and the demand served.
+    Catches: `<=` instead of `<` when choosing victims (equal priority evicted)."""
+    equal = _preemption_case(10)
+    r = equal.jobs.set_index("job").loc["train"]
+    assert r.restarts == 0 and r.status == "running"
+    assert not (equal.events.kind == "preemption").any()
+    assert equal.summary["preemptions"] == 0
+    unmet = equal.services.set_index("step").unmet
+    assert unmet.loc[12:].min() > 4.0  # about 5 of the 10 units of demand find no room
+    lower = _preemption_case(9)
+    evicted = lower.events[lower.events.kind == "preemption"]
+    assert list(evicted.subject) == ["train"] and evicted.hour.iloc[0] == pytest.approx(10.0)
+    assert lower.summary["preemptions"] == 1 and lower.summary["outages"] == 0
+    assert lower.services.set_index("step").unmet.loc[10:20].max() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_gang_is_hit_with_probability_one_minus_survival_of_all_its_units() -> None:
+    """An outage of share s hits a running gang of u units with probability 1 − (1 − s)^u.
+
+    100 units; outages of share 0.1 about every 10 h for 1 h; gangs of 1, 4 and 16 units run
+    all the time (long runs with checkpoints restart on their claim at once). For each gang,
+    hits ~ Binomial(n outages, p) with p = 0.1, 0.3439, 0.8147. Each count must fall in the
+    central 99.9% binomial interval (fails wrongly with probability < 0.1% per gang, any seed).
+    Catches: p taken as `share` (0.1 for every gang), or as share × units.
+    """
+    s = scenario(100, horizon=3000,
+                 jobs=[job(f"gang{u}", 0, u, 1e6, checkpoint_interval=1) for u in (1, 4, 16)],
+                 pool={"outages": {"mtbf": 10, "mttr": 1, "share": 0.1}})
+    r = sim.run(s)
+    ev = r.events
+    starts = ev[ev.kind == "outage_start"].hour.to_numpy()
+    assert len(starts) > 150
+    hits = ev[ev.kind == "job_interrupted"]
+    for u in (1, 4, 16):
+        mine = hits[hits.subject == f"gang{u}"]
+        assert mine.detail.str.startswith("outage").all()
+        assert set(mine.hour) <= set(starts)  # only outages hit runs
+        p = 1 - (1 - 0.1) ** u
+        n = len(starts)
+        lo, hi = stats.binom.ppf([0.0005, 0.9995], n, p)
+        assert lo <= len(mine) <= hi, (u, len(mine), n, p, lo, hi)
+
+
+def test_outages_last_mttr_and_come_every_mtbf() -> None:
+    """Random outages: exponential up times (mean MTBF) and repairs (mean MTTR), at step
+    boundaries. n repairs sum to Gamma(n, MTTR); the mean repair must lie in its central
+    99.9% interval, widened by one step either side for the snapping to step boundaries.
+    Catches: repair drawn with the MTBF (mean 200 h instead of 20 h), or up time with the MTTR.
+    """
+    mtbf, mttr, horizon = 200.0, 20.0, 40000.0
+    s = scenario(10, horizon=horizon, pool={"outages": {"mtbf": mtbf, "mttr": mttr,
+                                                        "share": 0.5}})
+    ev = sim.run(s).events
+    begin = ev[ev.kind == "outage_start"].hour.to_numpy()
+    end = ev[ev.kind == "outage_end"].hour.to_numpy()
+    n = min(len(begin), len(end)) - 1  # the last may be cut short by the horizon
+    assert n > 100
+    durations = end[:n] - begin[:n]
+    lo, hi = stats.gamma.ppf([0.0005, 0.9995], n, scale=mttr) / n
+    assert lo - 1.0 <= durations.mean() <= hi + 1.0, (durations.mean(), lo, hi)
+    # Cycles of up time + repair: the renewal count by T is about normal with mean T/m and
+    # variance T·σ²/m³ (m = MTBF + MTTR, σ² = MTBF² + MTTR²); 4.5 sd either side.
+    cycle = mtbf + mttr
+    sd = np.hypot(mtbf, mttr) * np.sqrt(horizon / cycle**3)
+    assert abs(len(begin) - horizon / cycle) <= 4.5 * sd + 1, (len(begin), horizon / cycle)
+
+
+def test_run_as_large_as_the_pool_blocks_it_from_backfill() -> None:
+    """A waiting run of exactly the pool's size could hold the pool once its training ends, so
+    the pool is kept for it: a later small run may not backfill into it (README, engine).
+
+    8 units: A (4 units, 0-10 h) runs; B (8 units) arrives at 1 and waits for A; C (2 units,
+    2 h) arrives at 2: 4 units are free, but they are kept for B. B runs 10-15, then C 15-17.
+    Catches: an off-by-one in "could this pool ever hold the run" (`>` for `>=`, or units + 1),
+    which leaves B without a block and lets C start at hour 2.
+    """
+    s = scenario(8, horizon=40, jobs=[job("A", 0, 4, 10), job("B", 1, 8, 5),
+                                      job("C", 2, 2, 2)])
+    r = sim.run(s).jobs.set_index("job")
+    assert r.loc["A", "start_h"] == pytest.approx(0.0)
+    assert r.loc["B", "start_h"] == pytest.approx(10.0)
+    assert r.loc["C", "start_h"] == pytest.approx(15.0)
+
+
+def test_buildout_ramps_in_equal_tranches_from_its_online_date() -> None:
+    """A site of 90 units online at hour 10 with a 30 h ramp in 3 tranches adds 30 units at
+    hours 10, 20 and 30 (README: build-out of sites with a ramp); no slip. A second site whose
+    last tranche would come after the horizon (hour 60) adds only the tranches before it.
+    Catches: tranches placed before the online date (online − ramp·i/n), a ramp that adds all
+    units at once, or tranches counted past the horizon."""
+    s = scenario(0, horizon=60, pool={"buildout": {"ramp_increments": 3, "sites": [
+        {"name": "a", "online": at(10), "units": 90, "ramp": 30},
+        {"name": "b", "online": at(40), "units": 60, "ramp": 30}]}})
+    steps = sim.run(s).steps.set_index("hour").installed
+    expected = {0: 0, 9: 0, 10: 30, 19: 30, 20: 60, 29: 60, 30: 90, 39: 90, 40: 110, 49: 110,
+                50: 130, 59: 130}
+    for hour, units in expected.items():
+        assert steps.loc[hour] == pytest.approx(units), (hour, steps.loc[hour], units)
+
+
+def test_sites_slip_by_an_exponential_delay_with_the_stated_mean() -> None:
+    """200 sites planned at hour 0 with slip_mean 24 h, no ramp: each comes online after an
+    exponential delay (snapped to the hour). The mean delay of n sites is Gamma(n, 24)/n, within
+    its central 99.9% interval widened by half a step for the snapping; never early.
+    Catches: no slip, a slip drawn with the wrong mean, or sites brought forward."""
+    sites = [{"name": f"s{i}", "online": at(0), "units": 1} for i in range(200)]
+    s = scenario(0, horizon=24 * 20, pool={"buildout": {"slip_mean": 24, "sites": sites}})
+    steps = sim.run(s).steps.set_index("hour").installed
+    online = np.diff(np.concatenate([[0.0], steps.to_numpy()]))  # sites online per step
+    hours = steps.index.to_numpy()
+    assert online.sum() <= 200 and (online >= -1e-9).all()
+    late = 200 - online.sum()  # slipped past the horizon (20 days: P = e^-20 each)
+    assert late <= 1
+    mean = float((online * hours).sum() / online.sum())
+    lo, hi = stats.gamma.ppf([0.0005, 0.9995], 200, scale=24.0) / 200
+    assert lo - 0.5 <= mean <= hi + 0.5, (mean, lo, hi)
+
+
+def test_job_keeps_to_its_accelerators_and_providers() -> None:
+    """Two providers, each with a cheap and a dear pool of different accelerators. A run
+    restricted to the dear accelerator, and one restricted to the dear provider, run there
+    (cheapest_first would otherwise take the cheap pool); unrestricted, the cheap one.
+    Catches: the accelerator or provider filter inverted or ignored."""
+    data = scenario(8).model_dump(mode="json")
+    data["accelerators"]["other"] = {"family": "gpu", "power_kw": 0}
+    data["providers"] = {
+        "cheap": {"pools": {"p": {"accelerator": "acc", "price_per_hour": 1.0,
+                                  "capacity": [{"at": "2025-01-01", "units": 8}]}}},
+        "dear": {"pools": {"q": {"accelerator": "other", "price_per_hour": 5.0,
+                                 "capacity": [{"at": "2025-01-01", "units": 8}]}}},
+    }
+    data["training"]["jobs"] = [job("free", 0, 2, 5), job("by_acc", 0, 2, 5, accelerators=["other"]),
+                                job("by_provider", 0, 2, 5, providers=["dear"])]
+    r = sim.run(scenario_from_data(data)).jobs.set_index("job")
+    assert r.loc["free", "provider"] == "cheap"
+    assert r.loc["by_acc", "accelerator"] == "other" and r.loc["by_acc", "provider"] == "dear"
+    assert r.loc["by_provider", "provider"] == "dear"
+
+
+def test_declined_inference_is_offered_again_before_its_release_lapses() -> None:
+    """First refusal on rate demand (MODEL.md, microsoft_first): Azure (10 units) cannot serve
+    a constant 20; the shortfall is offered at hour 0, declined when the 2 h window ends, and
+    may use the other provider for the 10 h release. One step before the release lapses the
+    holder is asked again (a renewal) and the demand served elsewhere keeps running until it
+    answers, so after the first answer none of it is ever unmet. Renewals come at 11 (release
+    from 2 ends at 12), then at 22 (declined at 13, release to 23), then 33.
+    Catches: no renewal offer (demand unmet for a window every release period), or renewals
+    at the wrong time."""
+    data = scenario(10, horizon=40).model_dump(mode="json")
+    data["providers"] = {
+        "azure": {"pools": {"p": {"accelerator": "acc", "price_per_hour": 1.0,
+                                  "capacity": [{"at": "2025-01-01", "units": 10}]}}},
+        "other": {"pools": {"q": {"accelerator": "acc", "price_per_hour": 1.0,
+                                  "capacity": [{"at": "2025-01-01", "units": 100}]}}}}
+    data["inference"] = {"chat": {"base_units": 20}}
+    data["policy"] = {"default": "microsoft_first",
+                      "params": {"microsoft_first": {"decision_window": 2, "release": 10}}}
+    r = sim.run(scenario_from_data(data))
+    unmet = r.services.set_index("step").unmet
+    assert unmet.loc[:1].to_numpy() == pytest.approx([10.0, 10.0])  # until the first answer
+    assert unmet.loc[3:].max() == pytest.approx(0.0, abs=1e-9)
+    ev = r.events
+    renewals = ev[(ev.kind == "rofr_offer") & ev.detail.str.endswith("renewal")]
+    assert list(renewals.hour) == [11.0, 22.0, 33.0]
+    answers = ev[ev.kind == "rofr_answer"]
+    assert set(answers.detail) == {"declined"}
+
+
+def test_training_waits_for_power_under_the_ceiling() -> None:
+    """A 20 kW ceiling, accelerators of 2 kW: run A (8 units, 16 kW, hours 0-10) leaves room
+    for 2 more units of power, not for B's 4 (8 kW): B waits for A, though the pool has room.
+    C (2 units, 4 kW) would fit beside A, but the pool is kept for the blocked B (backfill
+    rule); at 10 B and C start together (12 kW).
+    Catches: power of a start counted as units ÷ kW (B would start at once), or no power test."""
+    data = scenario(100, horizon=40, jobs=[job("A", 0, 8, 10), job("B", 1, 4, 5),
+                                           job("C", 2, 2, 1)]).model_dump(mode="json")
+    data["accelerators"]["acc"]["power_kw"] = 2.0
+    data["power"] = {"ceiling": [{"at": "2025-01-01", "mw": 0.02}]}
+    r = sim.run(scenario_from_data(data)).jobs.set_index("job")
+    assert r.loc["A", "start_h"] == pytest.approx(0.0)
+    assert r.loc["B", "start_h"] == pytest.approx(10.0)
+    assert r.loc["C", "start_h"] == pytest.approx(10.0)

@@ -1,0 +1,222 @@
+"""Use and spend of every shipped run recomputed from other sources than the columns that carry
+them, on every shipped scenario under every policy.
+
+* Training use per pool and step is rebuilt from the jobs table and the event log alone: a run
+  holds its units from its first start (jobs table) until it is interrupted or preempted (event
+  log), again from each restart (event log) and until it ends (jobs table) or the run does. The
+  engine's own accumulator (what the steps table's `training` column comes from) is not read.
+* Use of each provider by rate demand is the reference units served there (service_providers,
+  from the services' allocation) divided by its pools' inference speed: the steps table's
+  in_use minus the rebuilt training must equal it.
+* Spend is priced from the scenario file: every commitment in force (its units, price, start,
+  term) billed per step whatever the use, and list price per unit-hour of use above the units
+  committed, integrated over the step with training's exact start and end times.
+* Utilisation (in use ÷ capacity) per pool over the run, from these rebuilt use figures, is at
+  most 1 and agrees with the steps table.
+
+Tolerances are floating point only (1e-6 units per row, 1e-9 relative on totals).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from validation.shipped import CASES, run, scenario
+
+import sim
+
+EPS = 1e-6
+INTERRUPTIONS = ("job_interrupted", "preemption")
+
+
+@cache
+def rebuilt_use(path: Path, policy: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The run's segments and its rebuilt training per step (computed once per case)."""
+    r = run(path, policy)
+    segs = segments(r)
+    return segs, training_per_step(r, segs)
+
+
+def segments(r: sim.RunResult) -> pd.DataFrame:
+    """(job, provider, pool, units, t0, t1): when each run held units where, from jobs + events."""
+    horizon = r.meta["horizon_h"]
+    ev = r.events
+    stops = ev[ev.kind.isin(INTERRUPTIONS)]
+    restarts = ev[ev.kind == "job_restart"]
+    stops_by = {k: g for k, g in stops.groupby("subject")}
+    restarts_by = {k: g for k, g in restarts.groupby("subject")}
+    rows = []
+    for j in r.jobs[r.jobs.start_h.notna()].itertuples():
+        mine_stop = stops_by.get(j.job, stops.iloc[:0])
+        mine_restart = restarts_by.get(j.job, restarts.iloc[:0])
+        assert len(mine_stop) == j.restarts, (j.job, "interruptions in the log != restarts")
+        begins = [(j.start_h, None)] + [(h, (pv, pl)) for h, pv, pl in
+                                         zip(mine_restart.hour, mine_restart.provider,
+                                             mine_restart.pool, strict=True)]
+        ends = [(h, (pv, pl)) for h, pv, pl in zip(mine_stop.hour, mine_stop.provider,
+                                                    mine_stop.pool, strict=True)]
+        final = j.end_h if j.status == "finished" else horizon
+        if j.status == "running" or j.status == "finished":
+            ends.append((final, (j.provider, j.pool)))
+        assert len(ends) == len(begins), (j.job, begins, ends)
+        for (t0, where0), (t1, where1) in zip(begins, ends, strict=True):
+            assert where0 is None or where0 == where1, (j.job, where0, where1)
+            assert t1 >= t0 - EPS, (j.job, t0, t1)
+            rows.append((j.job, where1[0], where1[1], j.units, t0, t1))
+    return pd.DataFrame(rows, columns=["job", "provider", "pool", "units", "t0", "t1"])
+
+
+def training_per_step(r: sim.RunResult, segs: pd.DataFrame) -> pd.DataFrame:
+    """Average training units per (provider, pool, step), from the segments: a (steps x pools)
+    frame with the steps table's pools as columns."""
+    st, step = r.steps, r.meta["step_h"]
+    n = int(st.step.max()) + 1
+    pools = list(dict.fromkeys(zip(st.provider, st.pool, strict=True)))
+    out = np.zeros((n, len(pools)))
+    col = {p: i for i, p in enumerate(pools)}
+    for s in segs.itertuples():
+        # whole steps inside the segment, and the partial steps at either end
+        c = col[(s.provider, s.pool)]
+        k0, k1 = int(s.t0 // step), min(int(s.t1 // step), n - 1)
+        if k0 == k1:
+            out[k0, c] += s.units * (s.t1 - s.t0) / step
+            continue
+        out[k0, c] += s.units * ((k0 + 1) * step - s.t0) / step
+        out[k0 + 1:k1, c] += s.units
+        out[k1, c] += s.units * (s.t1 - k1 * step) / step
+    return pd.DataFrame(out, columns=pd.MultiIndex.from_tuples(pools))
+
+
+def by_pool(st: pd.DataFrame, column: str) -> pd.DataFrame:
+    return st.pivot_table(index="step", columns=["provider", "pool"], values=column,
+                          sort=False)
+
+
+@pytest.mark.parametrize(("path", "policy"), CASES)
+def test_training_use_rebuilt_from_jobs_and_events(path: Path, policy: str) -> None:
+    """Catches: the steps table's training (or the engine's accumulator of it) drifting from
+    when runs really held units, e.g. a release or flush at the wrong time, units left behind
+    by an interrupted run, or a restart not taking units."""
+    r = run(path, policy)
+    segs, rebuilt = rebuilt_use(path, policy)
+    table = by_pool(r.steps, "training")[rebuilt.columns]
+    np.testing.assert_allclose(table.to_numpy(), rebuilt.to_numpy(), rtol=0, atol=EPS)
+    # and the jobs' own unit-hours are the segments' lengths
+    held = (segs.units * (segs.t1 - segs.t0)).groupby(segs.job).sum()
+    jobs = r.jobs.set_index("job").unit_hours
+    np.testing.assert_allclose(jobs.loc[held.index], held, rtol=1e-9, atol=EPS)
+    assert (jobs.drop(held.index) == 0).all()
+
+
+@pytest.mark.parametrize(("path", "policy"), CASES)
+def test_rate_use_is_what_services_received(path: Path, policy: str) -> None:
+    """in_use − rebuilt training, in reference units, = what services were served there.
+    Catches: rate demand booked on a pool it did not use, at the wrong speed, or in_use that
+    leaves out (or double counts) part of the use."""
+    r = run(path, policy)
+    s = scenario(path)
+    st = r.steps
+    _, rebuilt = rebuilt_use(path, policy)
+    in_use = by_pool(st, "in_use")[rebuilt.columns]
+    speed = np.array([s.accelerators[s.providers[pv].pools[pl].accelerator].infer_speed
+                      for pv, pl in rebuilt.columns])
+    rate_ref = (in_use - rebuilt) * speed
+    given = rate_ref.T.groupby(level=0).sum().T  # step x provider
+    received = r.service_providers.pivot_table(index="step", columns="provider", values="served",
+                                                aggfunc="sum")
+    received = received.reindex(index=given.index, columns=given.columns).fillna(0.0)
+    np.testing.assert_allclose(given.to_numpy(), received.to_numpy(), rtol=1e-9, atol=EPS)
+    # Services' own served column (per step, all providers) agrees with the per-provider rows.
+    served = r.services.groupby("step").served.sum().reindex(given.index).fillna(0.0)
+    np.testing.assert_allclose(given.sum(axis=1), served, rtol=1e-9, atol=EPS)
+
+
+def committed_units(s: sim.Scenario, provider: str, pool: str, hours: np.ndarray,
+                    step: float) -> tuple[np.ndarray, np.ndarray]:
+    """(units committed, $ per hour committed) in force in each step, from the scenario's
+    contracts; supply changes take effect at step boundaries (README: Time)."""
+    units = np.zeros(len(hours))
+    rate = np.zeros(len(hours))
+    for c in s.providers[provider].pools[pool].commitments:
+        t0 = (pd.Timestamp(c.start) - pd.Timestamp(s.start)) / pd.Timedelta(hours=1)
+        a, b = round(t0 / step) * step, round((t0 + c.term) / step) * step
+        active = (hours >= a - EPS) & (hours < b - EPS)
+        units += active * c.units
+        rate += active * c.units * c.price_per_hour
+    return units, rate
+
+
+@pytest.mark.parametrize(("path", "policy"), CASES)
+def test_spend_priced_from_the_scenario(path: Path, policy: str) -> None:
+    """Spend from the scenario's prices and contracts and the rebuilt use: commitments billed
+    in full every step of their term; list price on use above the committed units, with
+    training's use taken at its exact times within the step.
+    Catches: commitments billed only when used (or not at all), use under the commitment
+    billed at list price, a wrong price per pool, overage counted from the step's average
+    instead of over time, or spend not added up into the summary."""
+    r = run(path, policy)
+    s = scenario(path)
+    st, step = r.steps, r.meta["step_h"]
+    segs, rebuilt = rebuilt_use(path, policy)
+    rate = (by_pool(st, "inference") + by_pool(st, "agents"))[rebuilt.columns]
+    hours = np.arange(len(rebuilt)) * step
+    total = 0.0
+    for (pv, pl) in rebuilt.columns:
+        pool = s.providers[pv].pools[pl]
+        units, commit_rate = committed_units(s, pv, pl, hours, step)
+        mine = segs[(segs.provider == pv) & (segs.pool == pl)]
+        # Breakpoints in each step: its edges and every segment start or end inside it.
+        on_demand = np.zeros(len(hours))
+        times = np.unique(np.concatenate([hours, [hours[-1] + step], mine.t0, mine.t1]))
+        times = times[(times >= 0) & (times <= hours[-1] + step)]
+        mids = (times[:-1] + times[1:]) / 2
+        # training level between breakpoints: +units at each start, -units at each end
+        change = np.zeros(len(times) + 1)
+        np.add.at(change, np.searchsorted(times, mine.t0.to_numpy()), mine.units.to_numpy())
+        np.add.at(change, np.searchsorted(times, mine.t1.to_numpy()), -mine.units.to_numpy())
+        train = np.cumsum(change)[: len(mids)]
+        k = np.minimum((mids / step).astype(int), len(hours) - 1)
+        use = train + rate[(pv, pl)].to_numpy()[k]
+        over = np.maximum(0.0, use - units[k]) * np.diff(times)
+        np.add.at(on_demand, k, over * pool.price_per_hour)
+        committed = commit_rate * step
+        got = st[(st.provider == pv) & (st.pool == pl)].sort_values("step")
+        np.testing.assert_allclose(got.spend_committed, committed, rtol=1e-9, atol=1e-6,
+                                   err_msg=f"{pv}/{pl} committed")
+        np.testing.assert_allclose(got.spend_on_demand, on_demand, rtol=1e-9, atol=1e-5,
+                                   err_msg=f"{pv}/{pl} on demand")
+        total += committed.sum() + on_demand.sum()
+    assert r.summary["spend_total"] == pytest.approx(total, rel=1e-9)
+
+
+@pytest.mark.parametrize(("path", "policy"), CASES)
+def test_utilisation_from_rebuilt_use(path: Path, policy: str) -> None:
+    """Use rebuilt from jobs, events and services never exceeds capacity, and over the run
+    each pool's utilisation agrees with the steps table's.
+    Catches: capacity that ignores an outage or tenant cap while runs keep their units."""
+    r = run(path, policy)
+    s = scenario(path)
+    st = r.steps
+    _, rebuilt = rebuilt_use(path, policy)
+    speed = {(pv, pl): s.accelerators[s.providers[pv].pools[pl].accelerator].infer_speed
+             for pv, pl in rebuilt.columns}
+    served = r.service_providers.pivot_table(index="step", columns="provider", values="served",
+                                             aggfunc="sum").reindex(rebuilt.index).fillna(0.0)
+    rate = (by_pool(st, "inference") + by_pool(st, "agents"))[rebuilt.columns]
+    # rate use per pool in reference units sums per provider to what was served there
+    ref = rate * np.array([speed[c] for c in rebuilt.columns])
+    per_provider = ref.T.groupby(level=0).sum().T.reindex(columns=served.columns).fillna(0.0)
+    np.testing.assert_allclose(per_provider.to_numpy(), served.to_numpy(), rtol=1e-9, atol=EPS)
+    use = rebuilt + rate
+    capacity = by_pool(st, "capacity")[rebuilt.columns]
+    assert (use.to_numpy() <= capacity.to_numpy() + EPS).all()
+    busy = use.sum()
+    cap = capacity.sum()
+    util = (busy / cap.where(cap > 0)).dropna()
+    assert (util <= 1 + 1e-9).all()
+    table = by_pool(st, "in_use")[rebuilt.columns].sum()
+    np.testing.assert_allclose(busy, table, rtol=1e-9, atol=EPS)
