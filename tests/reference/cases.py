@@ -58,6 +58,7 @@ class ServiceCase:
     peak_hour: int
     priority: int
     provider: str | None
+    spike: tuple[int, float, int] | None = None  # (step, multiplier at the peak, fade in steps)
 
 
 @dataclass(frozen=True)
@@ -84,12 +85,18 @@ def _when(minutes: float) -> str:
 
 def demand(case: Case) -> tuple[float, ...]:
     """The service's level per step: base x (1 + amplitude x cos(2 pi (hour - peak) / 24)),
-    hour of day at the step's start (the scenario starts at midnight)."""
+    hour of day at the step's start (the scenario starts at midnight), times a launch spike's
+    factor: its multiplier at the spike, fading linearly to 1 over its duration."""
     svc = case.service
     assert svc is not None
     times = np.arange(case.n_steps) * case.step
     clock = times % 24.0
     level = svc.base * (1.0 + svc.amplitude * np.cos(2 * np.pi * (clock - svc.peak_hour) / 24))
+    if svc.spike is not None:
+        at, multiplier, steps = svc.spike
+        since = times - at * case.step
+        fade = np.clip(1.0 - since / (steps * case.step), 0.0, 1.0) * (since >= 0)
+        level = level * (1.0 + (multiplier - 1.0) * fade)
     return tuple(float(x) for x in level)
 
 
@@ -135,6 +142,10 @@ def to_scenario(case: Case) -> dict[str, Any]:
             "base_units": svc.base, "daily_amplitude": svc.amplitude, "peak_hour": svc.peak_hour,
             "priority": svc.priority, **({"providers": [svc.provider]} if svc.provider else {}),
         }}
+        if svc.spike is not None:
+            at, multiplier, steps = svc.spike
+            data["inference"]["chat"]["spikes"] = [
+                {"at": _when(at * step * 60), "multiplier": multiplier, "duration": steps * step}]
     return data
 
 
@@ -195,9 +206,11 @@ def cases(draw: st.DrawFn) -> Case:
             tuple(sorted(draw(st.lists(st.tuples(st.integers(0, n - 1), sizes), max_size=2)))),
         ) for owner in owners)
     horizon_min = int(n * step * 60)
+    # Sizes: any, or exactly a pool's first level (a run that just fits an empty pool).
+    units = st.integers(1, 40) | st.sampled_from([p.capacity[0][1] for p in pools])
     jobs = tuple(
         JobCase(
-            draw(st.integers(0, horizon_min - 1)), draw(st.integers(1, 40)),
+            draw(st.integers(0, horizon_min - 1)), draw(units),
             draw(st.integers(10, 40 * 60)),
             draw(st.sampled_from([("gpu",), ("tpu",), ("gpu", "tpu")])), draw(st.integers(1, 9)),
             draw(st.none() | st.integers(15, 8 * 60)), draw(st.sampled_from([0, 10, 45, 90])),
@@ -211,11 +224,21 @@ def cases(draw: st.DrawFn) -> Case:
         outages.append(OutageCase(provider, target, draw(st.integers(0, n - 2)),
                                   draw(st.integers(1, n)),
                                   draw(st.sampled_from([0.05, 0.25, 0.5, 0.9, 1.0]))))
-    service = draw(st.none() | st.builds(
-        ServiceCase, st.integers(1, 160).map(lambda x: x / 2), st.sampled_from([0.0, 0.3, 0.7]),
-        st.integers(0, 23), st.integers(0, 10), st.none() | st.sampled_from(providers)))
+    # Mostly with rate demand, a launch spike and preemption on, so that demand often outgrows
+    # what training left it and evicts runs.
+    often = st.sampled_from([True, True, True, False])
+    spike = st.tuples(st.integers(1, n - 1), st.sampled_from([1.5, 3.0, 6.0]), st.integers(1, 12))
+    service = None
+    if draw(often):
+        service = ServiceCase(
+            # A share of the first levels, to the half unit: room is left for training.
+            max(0.5, round(draw(st.sampled_from([0.05, 0.1, 0.2, 0.4, 0.8]))
+                           * sum(p.capacity[0][1] for p in pools) * 2) / 2),
+            draw(st.sampled_from([0.0, 0.3, 0.7])),
+            draw(st.integers(0, 23)), draw(st.integers(0, 10) | st.just(10)),
+            draw(st.none() | st.sampled_from(providers)), draw(spike) if draw(often) else None)
     return Case(draw(st.integers(0, 2**16)), step, n, speeds, pools, jobs, tuple(outages),
-                service, draw(st.booleans()), draw(st.booleans()), draw(st.integers(1, 24)))
+                service, draw(often), draw(st.booleans()), draw(st.integers(1, 24)))
 
 
 def interrupted_without_steps(case: Case) -> bool:

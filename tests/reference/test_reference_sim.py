@@ -23,6 +23,10 @@ from hypothesis import HealthCheck, given, settings
 import sim
 from reference.cases import (
     Case,
+    JobCase,
+    OutageCase,
+    PoolCase,
+    ServiceCase,
     cases,
     close,
     ends_at_horizon,
@@ -31,7 +35,7 @@ from reference.cases import (
     to_scenario,
     to_world,
 )
-from reference.refsim import JobSpec, Pool, Service, World, simulate
+from reference.refsim import Result, simulate
 from sim.scenario import scenario_from_data
 
 EXAMPLES = int(os.environ.get("REFSIM_EXAMPLES", "40"))
@@ -130,48 +134,59 @@ def test_outage_ending_at_horizon_keeps_last_step_capacity() -> None:
     assert list(a.loc[18:23]) == [10, 10, 5, 5, 5, 5]
 
 
-# Hand-worked cases: the reference simulator itself against numbers derived from the rules.
+# Hand-worked cases: numbers derived from the rules by hand, checked on the reference simulator
+# and, through `differences`, on capsim.
 
-def _one_pool(units: float, jobs: tuple[JobSpec, ...], **kw: Any) -> World:
-    return World(1.0, 24, (Pool("p0", "a", "gpu", 1.0, 1.0, 1.0, ((0.0, units),)),), jobs, **kw)
-
-
-def test_reference_queues_by_priority_then_arrival_and_backfills() -> None:
-    """10 units. a (8u, 4h) runs at once. b (8u, priority 5) waits and blocks the pool, so c
-    (2u) does not pass it there. At 4h a ends: b starts; d (8u, priority 1, arrived after c)
-    is next by priority, fails and blocks the pool, so c waits again. At 6h b ends: d starts,
-    and c fits beside it."""
-    jobs = (JobSpec("a", 0.0, 8, 4.0, frozenset({"gpu"})),
-            JobSpec("b", 0.5, 8, 2.0, frozenset({"gpu"}), priority=5),
-            JobSpec("c", 0.75, 2, 1.0, frozenset({"gpu"})),
-            JobSpec("d", 1.0, 8, 1.0, frozenset({"gpu"}), priority=1))
-    res = simulate(_one_pool(10, jobs), iter(()).__next__)
-    starts = {r.name: (r.start, r.end) for r in res.jobs}
-    assert starts == {"a": (0.0, 4.0), "b": (4.0, 6.0), "c": (6.0, 7.0), "d": (6.0, 7.0)}
+def _hand(jobs: tuple[JobCase, ...], speeds: tuple[float, float] = (1.0, 1.0), units: int = 10,
+          outages: tuple[OutageCase, ...] = (), service: ServiceCase | None = None,
+          n_steps: int = 30, **kw: Any) -> tuple[Case, Result]:
+    case = Case(0, 1.0, n_steps, {"g": speeds, "t": speeds},
+                (PoolCase("p0", "g", 1.0, ((0, units),), ()),), jobs, outages, service,
+                kw.get("preempt", True), kw.get("backfill", True), kw.get("reserve_steps", 1))
+    assert differences(case) == []
+    return case, simulate(to_world(case), interrupt_draws(case.seed))
 
 
-def test_reference_checkpoint_counts_productive_hours_on_the_chip() -> None:
-    """A run of 10 ref-h at speed 0.5 with checkpoints every 2 h and 1 h restart overhead, hit
-    by a full outage at 5 h for 1 h: 5 productive hours = 2 checkpoints = 4 h on the chip =
-    2 ref-h kept, 0.5 ref-h lost; it restarts on its claim at 6 h and needs 1 + 8 / 0.5 h."""
-    from reference.refsim import Outage
+def _job(arrival_min: int, units: int, work_h: float, priority: int, checkpoint_min: int | None = None,
+         restart_min: int = 0) -> JobCase:
+    return JobCase(arrival_min, units, round(work_h * 60), ("gpu",), priority, checkpoint_min,
+                   restart_min, 0)
 
-    world = World(1.0, 40, (Pool("p0", "a", "gpu", 0.5, 1.0, 1.0, ((0.0, 8.0),)),),
-                  (JobSpec("a", 0.0, 4, 10.0, frozenset({"gpu"}), checkpoint=2.0,
-                           restart_overhead=1.0),),
-                  outages=(Outage(0, 5.0, 6.0, 1.0),))
-    (run,) = simulate(world, iter([0.0]).__next__).jobs
+
+def test_queue_by_priority_then_arrival_and_blocks() -> None:
+    """10 units. a (8u, 4 h) runs at once. b (8u, priority 5) waits and blocks the pool, so c
+    (2u, priority 1) does not pass it there. At 4 h a ends: b starts; d (8u, priority 2,
+    arrived after c) is next by priority, fails and blocks the pool, so c waits again. At 6 h
+    b ends: d starts, and c fits beside it."""
+    _, res = _hand((_job(0, 8, 4, 1), _job(30, 8, 2, 5), _job(45, 2, 1, 1), _job(60, 8, 1, 2)))
+    assert [(r.start, r.end) for r in res.jobs] == [(0.0, 4.0), (4.0, 6.0), (6.0, 7.0), (6.0, 7.0)]
+
+
+def test_checkpoints_count_productive_hours_on_the_chip() -> None:
+    """A run of 10 ref-h on chips of speed 0.5 (checkpoints every 2 h, 1 h restart overhead) is
+    hit by a full outage at 5 h for 1 h: 5 productive hours = 2 checkpoints = 4 h on the chip
+    = 2 ref-h kept, 0.5 ref-h lost; back at 6 h on its claim it needs 1 + 8 / 0.5 h more."""
+    _, res = _hand((_job(0, 4, 10, 1, checkpoint_min=120, restart_min=60),), speeds=(0.5, 1.0),
+                   units=8, outages=(OutageCase("p0", None, 5, 1, 1.0),), n_steps=40)
+    (run,) = res.jobs
     assert (run.restarts, run.work_lost, run.end) == (1, 0.5, 6.0 + 1.0 + 16.0)
     assert run.work_done == pytest.approx(10.0)
 
 
-def test_reference_preempts_lower_priority_only() -> None:
-    """Inference of 6 units at priority 5 in a 10-unit pool where two runs of 4 units hold 8:
-    the priority-1 run is evicted, the priority-5 run (equal priority) is not."""
-    jobs = (JobSpec("low", 0.5, 4, 10.0, frozenset({"gpu"}), priority=1),
-            JobSpec("equal", 0.5, 4, 10.0, frozenset({"gpu"}), priority=5))
-    demand = (0.0,) + (6.0,) * 23
-    res = simulate(_one_pool(10, jobs, service=Service(demand, (0,), 5)), iter(()).__next__)
-    restarts = {r.name: r.restarts for r in res.jobs}
-    assert restarts == {"low": 1, "equal": 0}
-    assert res.inference[1][0] == 6.0
+def test_preemption_evicts_lower_priority_only() -> None:
+    """10 units; inference of 1 unit (priority 5) jumps to 6 at 2 h and fades back over 12 h.
+    Runs e (6u, priority 5) and l (2u, priority 1) start at 0.5 h. At 2 h inference finds 2
+    free, evicts l (2 more) and stops short of e, an equal priority: 4 served. l (1.5 h lost)
+    is back once the demand of the step leaves it room: at 12 h (demand 1 + 5 x 2/12)."""
+    svc = ServiceCase(1.0, 0.0, 0, 5, None, (2, 6.0, 12))
+    _, res = _hand((_job(30, 6, 20, 5), _job(30, 2, 10, 1)), service=svc)
+    e, low = res.jobs
+    assert (e.restarts, low.restarts, low.work_lost, low.end) == (0, 1, 1.5, 22.0)
+    assert res.inference[2][0] == 4.0
+
+
+def test_run_the_size_of_a_pool_blocks_it() -> None:
+    """10 units. a (6u, 4 h) runs. b (10u, priority 5) cannot start but could ever fit the
+    pool exactly, so it blocks it: c (2u) does not start beside a. b runs 4-6 h, then c."""
+    _, res = _hand((_job(0, 6, 4, 1), _job(30, 10, 2, 5), _job(45, 2, 1, 1)))
+    assert [(r.start, r.end) for r in res.jobs] == [(0.0, 4.0), (4.0, 6.0), (6.0, 7.0)]
