@@ -139,8 +139,8 @@ def test_outage_ending_at_horizon_keeps_last_step_capacity() -> None:
 
 def _hand(jobs: tuple[JobCase, ...], speeds: tuple[float, float] = (1.0, 1.0), units: int = 10,
           outages: tuple[OutageCase, ...] = (), service: ServiceCase | None = None,
-          n_steps: int = 30, **kw: Any) -> tuple[Case, Result]:
-    case = Case(0, 1.0, n_steps, {"g": speeds, "t": speeds},
+          n_steps: int = 30, seed: int = 0, **kw: Any) -> tuple[Case, Result]:
+    case = Case(seed, 1.0, n_steps, {"g": speeds, "t": speeds},
                 (PoolCase("p0", "g", 1.0, ((0, units),), ()),), jobs, outages, service,
                 kw.get("preempt", True), kw.get("backfill", True), kw.get("reserve_steps", 1))
     assert differences(case) == []
@@ -164,12 +164,14 @@ def test_queue_by_priority_then_arrival_and_blocks() -> None:
 
 def test_checkpoints_count_productive_hours_on_the_chip() -> None:
     """A run of 10 ref-h on chips of speed 0.5 (checkpoints every 2 h, 1 h restart overhead) is
-    hit by a full outage at 5 h for 1 h: 5 productive hours = 2 checkpoints = 4 h on the chip
-    = 2 ref-h kept, 0.5 ref-h lost; back at 6 h on its claim it needs 1 + 8 / 0.5 h more."""
+    hit by full outages at 5 h and 12 h, 1 h each. First: 5 productive hours = 2 checkpoints =
+    4 h on the chip = 2 ref-h kept, 0.5 ref-h lost; back at 6 h on its claim. Second: 6 h
+    since, 1 of them overhead, the same again. Back at 13 h: 1 + (10 - 4) / 0.5 h more."""
     _, res = _hand((_job(0, 4, 10, 1, checkpoint_min=120, restart_min=60),), speeds=(0.5, 1.0),
-                   units=8, outages=(OutageCase("p0", None, 5, 1, 1.0),), n_steps=40)
+                   units=8, outages=(OutageCase("p0", None, 5, 1, 1.0),
+                                     OutageCase("p0", None, 12, 1, 1.0)), n_steps=40)
     (run,) = res.jobs
-    assert (run.restarts, run.work_lost, run.end) == (1, 0.5, 6.0 + 1.0 + 16.0)
+    assert (run.restarts, run.work_lost, run.end) == (2, 1.0, 13.0 + 1.0 + 12.0)
     assert run.work_done == pytest.approx(10.0)
 
 
@@ -190,3 +192,18 @@ def test_run_the_size_of_a_pool_blocks_it() -> None:
     pool exactly, so it blocks it: c (2u) does not start beside a. b runs 4-6 h, then c."""
     _, res = _hand((_job(0, 6, 4, 1), _job(30, 10, 2, 5), _job(45, 2, 1, 1)))
     assert [(r.start, r.end) for r in res.jobs] == [(0.0, 4.0), (4.0, 6.0), (6.0, 7.0)]
+
+
+@pytest.mark.parametrize(("seed", "hit"), [(5, True), (0, False)])
+def test_outage_hits_a_gang_with_one_minus_survival_of_all_its_units(seed: int, hit: bool) -> None:
+    """A 4-unit run; 10% of its pool fails at 5 h: it is hit with p = 1 - 0.9^4 = 0.344, so a
+    first draw of 0.185 (seed 5) hits it, though it is above the share, and 0.491 (seed 0)
+    does not. Hit, it loses its 5 h (no checkpoints) and restarts at once on its claim (the
+    7.2 units left hold it beside 0.5 of inference): it ends at 15 h, else at 10 h."""
+    draw = interrupt_draws(seed)()
+    assert (0.1 <= draw < 1 - 0.9**4) if hit else draw >= 1 - 0.9**4
+    svc = ServiceCase(0.5, 0.0, 0, 0, None)
+    _, res = _hand((_job(0, 4, 10, 1),), units=8, outages=(OutageCase("p0", None, 5, 1, 0.1),),
+                   service=svc, preempt=False, seed=seed)
+    (run,) = res.jobs
+    assert (run.restarts, run.work_lost, run.end) == ((1, 5.0, 15.0) if hit else (0, 0.0, 10.0))
