@@ -207,3 +207,13 @@ def test_outage_hits_a_gang_with_one_minus_survival_of_all_its_units(seed: int, 
                    service=svc, preempt=False, seed=seed)
     (run,) = res.jobs
     assert (run.restarts, run.work_lost, run.end) == ((1, 5.0, 15.0) if hit else (0, 0.0, 10.0))
+
+
+def test_eviction_takes_the_most_recently_started_of_the_lowest_priority() -> None:
+    """10 units; inference (priority 5) of 1 unit jumps to 4 at 3 h. Runs a (from 0 h) and b
+    (from 1 h), 4 units each at priority 1, leave it 2: it evicts b, the later one, which
+    loses its 2 h (no checkpoints), and not a."""
+    svc = ServiceCase(1.0, 0.0, 0, 5, None, (3, 4.0, 6))
+    _, res = _hand((_job(0, 4, 20, 1), _job(60, 4, 20, 1)), service=svc)
+    a, b = res.jobs
+    assert (a.restarts, b.restarts, b.work_lost) == (0, 1, 2.0)
