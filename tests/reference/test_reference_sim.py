@@ -139,18 +139,19 @@ def test_outage_ending_at_horizon_keeps_last_step_capacity() -> None:
 
 def _hand(jobs: tuple[JobCase, ...], speeds: tuple[float, float] = (1.0, 1.0), units: int = 10,
           outages: tuple[OutageCase, ...] = (), service: ServiceCase | None = None,
-          n_steps: int = 30, seed: int = 0, **kw: Any) -> tuple[Case, Result]:
+          n_steps: int = 30, seed: int = 0, accelerator: str = "g",
+          **kw: Any) -> tuple[Case, Result]:
     case = Case(seed, 1.0, n_steps, {"g": speeds, "t": speeds},
-                (PoolCase("p0", "g", 1.0, ((0, units),), ()),), jobs, outages, service,
+                (PoolCase("p0", accelerator, 1.0, ((0, units),), ()),), jobs, outages, service,
                 kw.get("preempt", True), kw.get("backfill", True), kw.get("reserve_steps", 1))
     assert differences(case) == []
     return case, simulate(to_world(case), interrupt_draws(case.seed))
 
 
 def _job(arrival_min: int, units: int, work_h: float, priority: int, checkpoint_min: int | None = None,
-         restart_min: int = 0) -> JobCase:
-    return JobCase(arrival_min, units, round(work_h * 60), ("gpu",), priority, checkpoint_min,
-                   restart_min, 0)
+         restart_min: int = 0, porting_min: int = 0) -> JobCase:
+    return JobCase(arrival_min, units, round(work_h * 60), ("gpu", "tpu"), priority,
+                   checkpoint_min, restart_min, porting_min)
 
 
 def test_queue_by_priority_then_arrival_and_blocks() -> None:
@@ -163,15 +164,16 @@ def test_queue_by_priority_then_arrival_and_blocks() -> None:
 
 
 def test_checkpoints_count_productive_hours_on_the_chip() -> None:
-    """A run of 10 ref-h on chips of speed 0.5 (checkpoints every 2 h, 1 h restart overhead) is
-    hit by full outages at 5 h and 12 h, 1 h each. First: 5 productive hours = 2 checkpoints =
-    4 h on the chip = 2 ref-h kept, 0.5 ref-h lost; back at 6 h on its claim. Second: 6 h
-    since, 1 of them overhead, the same again. Back at 13 h: 1 + (10 - 4) / 0.5 h more."""
-    _, res = _hand((_job(0, 4, 10, 1, checkpoint_min=120, restart_min=60),), speeds=(0.5, 1.0),
-                   units=8, outages=(OutageCase("p0", None, 5, 1, 1.0),
-                                     OutageCase("p0", None, 12, 1, 1.0)), n_steps=40)
+    """A gpu run of 10 ref-h on tpus of speed 0.5 (porting 0.5 h, checkpoints every 2 h, 1 h
+    restart overhead) is hit by full outages at 5 h and 12 h, 1 h each. First: 4.5 productive
+    hours = 2 checkpoints = 4 h on the chip = 2 ref-h kept, 0.25 ref-h lost; back at 6 h on
+    its claim, ported already. Second: 6 h since, 1 of them overhead: 2 ref-h kept, 0.5 lost.
+    Back at 13 h: 1 + (10 - 4) / 0.5 h more."""
+    _, res = _hand((_job(0, 4, 10, 1, checkpoint_min=120, restart_min=60, porting_min=30),),
+                   speeds=(0.5, 1.0), units=8, accelerator="t", n_steps=40,
+                   outages=(OutageCase("p0", None, 5, 1, 1.0), OutageCase("p0", None, 12, 1, 1.0)))
     (run,) = res.jobs
-    assert (run.restarts, run.work_lost, run.end) == (2, 1.0, 13.0 + 1.0 + 12.0)
+    assert (run.restarts, run.work_lost, run.end) == (2, 0.75, 13.0 + 1.0 + 12.0)
     assert run.work_done == pytest.approx(10.0)
 
 
