@@ -24,8 +24,10 @@ def hhi(shares: dict[str, float]) -> float:
 
 
 def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
-              events: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
-    """Key figures of one run: spend, commitments, training, inference, power, concentration."""
+              events: pd.DataFrame, meta: dict[str, Any],
+              latency: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Key figures of one run: spend, commitments, training, inference, power, concentration.
+    `latency`: per service, the year's latency figures (`results.latency.latency_summary`)."""
     start = datetime.fromisoformat(meta["start"])
     step_h = float(meta["step_h"])
 
@@ -96,6 +98,7 @@ def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
                     "served_share": _num(g["served"].sum() / g["demand"].sum()),
                     "slo_attainment": _num(g["slo_met"].mean()),
                     "unmet_unit_hours": _num(g["unmet"].sum() * step_h),
+                    **{k: _num(v) for k, v in (latency or {}).get(name, {}).items()},
                 }
                 for name, g in svc.groupby("service", sort=False)
             },

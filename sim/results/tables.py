@@ -9,6 +9,9 @@ import numpy as np
 import pandas as pd
 
 from sim.engine.simulation import RawRun
+from sim.results.latency import COLUMNS as LATENCY_COLUMNS
+from sim.results.latency import ServiceLatency, service_latency
+from sim.results.latency import slo_met as latency_slo_met
 
 
 def _stamp(df: pd.DataFrame, raw: RawRun) -> pd.DataFrame:
@@ -133,10 +136,13 @@ def jobs_table(raw: RawRun) -> pd.DataFrame:
     return _stamp(df, raw)
 
 
-def services_table(raw: RawRun) -> pd.DataFrame:
-    """Per step and service: demand, served, unmet and why (outage, exclusivity, capacity)."""
+def services_table(raw: RawRun, latency: dict[str, ServiceLatency] | None = None) -> pd.DataFrame:
+    """Per step and service: demand, served, unmet and why (outage, exclusivity, capacity), and
+    for services with a latency model its time to first token (`latency`: from
+    `service_latency(raw)`, worked out here when not given)."""
     c = raw.compiled
     n = c.n_steps
+    latency = service_latency(raw) if latency is None else latency
     frames = []
     for svc in c.services:
         demand = svc.demand
@@ -153,8 +159,14 @@ def services_table(raw: RawRun) -> pd.DataFrame:
             "unmet_exclusivity": reasons[:, 1], "unmet_capacity": reasons[:, 2],
             "served_share": share, "slo": svc.slo, "slo_met": share >= svc.slo - 1e-12,
         }))
+        lat = latency.get(svc.name)
+        for col in LATENCY_COLUMNS:
+            frames[-1][col] = lat.columns[col] if lat else np.nan
+        if lat:  # the target follows the latency objective (see results/latency.py)
+            frames[-1]["slo_met"] = latency_slo_met(lat.columns, svc.slo)
     columns = ["step", "hour", "service", "kind", "demand", "served", "unmet", "unmet_outage",
-               "unmet_exclusivity", "unmet_capacity", "served_share", "slo", "slo_met"]
+               "unmet_exclusivity", "unmet_capacity", "served_share", "slo", "slo_met",
+               *LATENCY_COLUMNS]
     df = (pd.concat(frames, ignore_index=True).sort_values(["step", "service"], kind="stable")
           if frames else pd.DataFrame(columns=columns))
     df.insert(2, "time", _times(raw, df["hour"].to_numpy()))

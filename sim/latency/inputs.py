@@ -1,0 +1,84 @@
+"""What the latency model needs from a scenario's service: the load, and request sizes per step.
+
+A request of p prompt and o output tokens costs p/P + o/D seconds of one reference accelerator
+(P, D: prefill and decode tokens per second of one reference accelerator, all slots busy); that
+is the unit of work the demand formula and trace replay already count in. Requests per second
+in a step are load ÷ mean work per request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.engine.trace import read_trace, replay
+from sim.scenario.models import Latency, Service
+
+PREFILL_POINTS = 32
+"""Quantile points that stand for the distribution of a trace's prefill times."""
+
+
+@dataclass(frozen=True)
+class LatencyInputs:
+    """A service's latency parameters and request sizes on the step grid."""
+
+    spec: Latency
+    load: np.ndarray  # per step: reference accelerators its requests keep busy (no headroom)
+    work_s: np.ndarray  # per step: mean reference-accelerator seconds per request
+    prefill_s: np.ndarray  # points of the distribution of one request's prefill seconds
+    decode_s: np.ndarray  # per step: mean decode reference-accelerator seconds per request
+    output_tokens: np.ndarray  # per step: mean output tokens per request
+    ca2: float  # squared coefficient of variation of gaps between requests
+    cs2: float  # squared coefficient of variation of a request's work
+
+
+def latency_inputs(svc: Service, load: np.ndarray, step: float) -> LatencyInputs:
+    """Request sizes of `svc` (from its `latency` fields, or its trace) for a load per step."""
+    lat = svc.latency
+    assert lat is not None
+    n = len(load)
+    trace = svc.trace
+    prefill_tps = lat.prefill_tokens_per_second or (trace.prefill_tokens_per_second if trace
+                                                     else None)
+    decode_tps = lat.decode_tokens_per_second or (trace.decode_tokens_per_second if trace
+                                                   else None)
+    assert prefill_tps and decode_tps  # the model validator requires them without a trace
+    if trace is None:
+        assert lat.prompt_tokens is not None and lat.output_tokens is not None
+        prefill = lat.prompt_tokens / prefill_tps
+        decode = lat.output_tokens / decode_tps
+        cv = 1.0 if lat.service_cv is None else lat.service_cv
+        ca = 1.0 if lat.arrival_cv is None else lat.arrival_cv
+        return LatencyInputs(lat, load, np.full(n, prefill + decode), np.array([prefill]),
+                             np.full(n, decode), np.full(n, lat.output_tokens), ca * ca, cv * cv)
+    data = read_trace(trace.file, trace.columns)
+    steps = replay(trace, step, n)
+    p = data.prompt_tokens.astype(float) if lat.prompt_tokens is None else np.full(
+        data.requests, lat.prompt_tokens)
+    o = data.output_tokens.astype(float) if lat.output_tokens is None else np.full(
+        data.requests, lat.output_tokens)
+    work = p / prefill_tps + o / decode_tps
+    mean_work = float(work.mean())
+    # Per step, the mean request of the requests replayed in it (the trace's mean where none).
+    req = steps.requests.astype(float)
+    has = req > 0
+    step_p = np.where(has, steps.prompt_tokens / np.maximum(req, 1), p.mean()) \
+        if lat.prompt_tokens is None else np.full(n, lat.prompt_tokens)
+    step_o = np.where(has, steps.output_tokens / np.maximum(req, 1), o.mean()) \
+        if lat.output_tokens is None else np.full(n, lat.output_tokens)
+    decode_step = step_o / decode_tps
+    work_step = step_p / prefill_tps + decode_step
+    work_step = np.where(work_step > 0, work_step, mean_work)
+    qs = (np.arange(PREFILL_POINTS) + 0.5) / PREFILL_POINTS
+    prefill_pts = np.quantile(p / prefill_tps, qs)
+    if lat.service_cv is not None:
+        cs2 = lat.service_cv ** 2
+    else:
+        cs2 = float(work.var() / mean_work**2) if mean_work > 0 else 0.0
+    if lat.arrival_cv is not None:
+        ca2 = lat.arrival_cv ** 2
+    else:
+        gaps = np.diff(data.seconds)
+        ca2 = float(gaps.var() / gaps.mean() ** 2) if len(gaps) > 1 and gaps.mean() > 0 else 1.0
+    return LatencyInputs(lat, load, work_step, prefill_pts, decode_step, step_o, ca2, cs2)

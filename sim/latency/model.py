@@ -1,0 +1,230 @@
+"""Time to first token from load: a per-step queueing model of a service's serving fleet.
+
+The model (chosen for a planner's step of an hour, not for a serving engine's microseconds):
+
+- The fleet serving a service in a step is F reference accelerators (what the engine served);
+  each has B slots (`latency.concurrency`), so c = B·F slots. A request holds one slot for
+  S = B·w seconds, where w = p/P + o/D is its work in reference-accelerator seconds: with every
+  slot busy a unit does exactly P prefill and D decode tokens per second, the rates the demand
+  already counts in. Offered load a = B·L slots for a load of L busy units; utilisation ρ = L/F.
+- A request waits W for a free slot (first come, first served), then its prompt is prefilled at
+  the unit's full rate: time to first token TTFT = W + p/P. Time per output token is the slot's
+  share, (S − p/P)/o; it does not grow with load in this model (waiting does).
+- Steady state within a step (ρ < 1, no backlog): Erlang C gives the chance C(c, a) of waiting
+  (for any real c, through the regularised incomplete gamma function); the Allen–Cunneen
+  correction for general arrivals and request sizes gives P(W > t) = C·exp(−θt) with
+  θ = 2(c − a) / (S·(ca² + cs²)): exact for Poisson arrivals and exponential work (M/M/c).
+- Overload (queue mode, ρ ≥ 1, or a backlog left from the step before): a fluid queue. Work in
+  the queue grows at (L − F) per second and drains at F; an arrival waits the queued work ÷ F,
+  so waits in the step run linearly from the backlog at its start to that at its end. With a
+  ceiling, requests that would wait longer fail, and the queue never holds more than the
+  ceiling's worth of work. A backlog that drains within the step gives the fluid waits to the
+  share of arrivals before it is gone and the steady-state waits to the rest.
+- Queues: one for the whole fleet (a perfect balancer) or, with `queue_units`, one per group of
+  that many units (model replicas behind a router that dispatches at random: each is its own
+  M/G/c with the same utilisation and fewer slots, so it waits more).
+- rate_limit mode: the fleet admits requests only up to `admit_utilisation` of its capacity;
+  the rest are refused (no backlog ever forms).
+
+Where it stops being valid: steps shorter than the time the queue takes to settle
+(≈ S / (c·(1 − √ρ)²); at hour steps only for very small fleets near ρ = 1); bursts inside a step
+beyond what ca² summarises (a trace's minute-scale surges); fleets split across providers that
+do not share a queue (pooling them is optimistic); and requests that abandon the queue before
+the ceiling (not modelled: they would shorten it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import gammaincc, gammaln
+
+BISECTIONS = 60
+
+
+def erlang_c(c: np.ndarray | float, a: np.ndarray | float) -> np.ndarray:
+    """Chance an arrival waits in an M/M/c queue with c servers (any real c > 0) and offered
+    load a < c. Erlang B = Poisson pmf(c; a) / cdf(c; a), continued to real c by the gamma
+    function; C = B / (1 − ρ(1 − B))."""
+    c = np.asarray(c, dtype=float)
+    a = np.asarray(a, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        log_pmf = c * np.log(a) - a - gammaln(c + 1.0)
+        erlang_b = np.exp(log_pmf) / gammaincc(c + 1.0, a)
+        erlang_b = np.where(a > 0, np.clip(erlang_b, 0.0, 1.0), 0.0)
+        rho = a / c
+        out = erlang_b / (1.0 - rho * (1.0 - erlang_b))
+    return np.where(a >= c, 1.0, np.clip(np.nan_to_num(out, nan=1.0), 0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class StepLatency:
+    """Per step: the wait distribution (a mixture, see `wait_cdf`) and what it implies."""
+
+    prefill_s: np.ndarray  # points standing for the prefill time of one request
+    fluid: np.ndarray  # share of arrivals in the fluid (backlog) regime
+    lo: np.ndarray  # their waits run uniformly from lo ...
+    hi: np.ndarray  # ... to hi seconds
+    wait_p: np.ndarray  # the others wait with this chance ...
+    theta: np.ndarray  # ... an exponential time of this rate (1/s)
+    utilisation: np.ndarray  # admitted load ÷ fleet (inf without a fleet)
+    requests_per_s: np.ndarray  # arriving requests per second
+    refused_share: np.ndarray  # refused by the rate limit
+    failed_share: np.ndarray  # waited past the ceiling
+    tpot_s: np.ndarray  # time per output token
+    ttft_mean_s: np.ndarray
+
+    def ttft_cdf(self, t: np.ndarray) -> np.ndarray:
+        """P(TTFT ≤ t) per step, for t of the steps' shape."""
+        t = np.asarray(t, dtype=float)[..., None] - self.prefill_s  # (steps, points)
+        return wait_cdf(t, self.fluid[:, None], self.lo[:, None], self.hi[:, None],
+                        self.wait_p[:, None], self.theta[:, None]).mean(axis=-1)
+
+
+def wait_cdf(w: np.ndarray, fluid: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+             wait_p: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """P(W ≤ w): share `fluid` uniform on [lo, hi], the rest 0 with 1 − wait_p, else exponential."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        width = hi - lo
+        uniform = np.where(width > 0, np.clip((w - lo) / np.where(width > 0, width, 1.0), 0, 1),
+                           (w >= lo).astype(float))
+        uniform = np.where(np.isinf(lo), 0.0, uniform)
+        expo = np.where(np.isinf(theta), 1.0, 1.0 - wait_p * np.exp(-theta * np.maximum(w, 0.0)))
+        expo = np.where(theta <= 0, 1.0 - wait_p, expo)
+        out = fluid * uniform + (1.0 - fluid) * expo
+    return np.where(w < 0, 0.0, out)
+
+
+def step_latency(load: np.ndarray, fleet: np.ndarray, concurrency: float, work_s: np.ndarray,
+                 prefill_s: np.ndarray, decode_s: np.ndarray, output_tokens: np.ndarray,
+                 ca2: float, cs2: float, step_h: float, mode: str = "queue",
+                 admit_utilisation: float = 0.95, ceiling_s: float | None = None,
+                 queue_units: float | None = None) -> StepLatency:
+    """The wait distribution per step for a load of `load` busy units served by `fleet` units.
+
+    `queue_units`: the fleet is split into queues of this many units, each taking an equal
+    share of the requests at random (default: one queue). Steps run in order: a queue left at
+    the end of one step is there at the start of the next.
+    """
+    n = len(load)
+    load = np.asarray(load, dtype=float)
+    fleet = np.asarray(fleet, dtype=float)
+    b = float(concurrency)
+    step_s = step_h * 3600.0
+    refused = np.zeros(n)
+    admitted = load.copy()
+    if mode == "rate_limit":
+        admitted = np.minimum(load, admit_utilisation * fleet)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            refused = np.where(load > 0, 1.0 - admitted / load, 0.0)
+    slot_s = b * work_s
+    split = 1.0 if queue_units is None else np.minimum(1.0, queue_units / np.maximum(fleet, 1e-300))
+    c = b * fleet * split
+    a = b * admitted * split
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.where(fleet > 0, admitted / fleet, np.where(admitted > 0, np.inf, 0.0))
+        steady = (rho < 1.0) & (fleet > 0)
+        wait_p = np.where(steady, erlang_c(np.where(steady, c, 1.0), np.where(steady, a, 0.0)),
+                          1.0)
+        spread = ca2 + cs2
+        theta = np.where(steady & (spread > 0),
+                         2.0 * (c - a) / (slot_s * (spread if spread > 0 else 1.0)), np.inf)
+    mean_prefill = float(np.mean(prefill_s))
+    wait_cap = np.inf if ceiling_s is None else max(ceiling_s - mean_prefill, 0.0)
+    fluid = np.zeros(n)
+    lo = np.zeros(n)
+    hi = np.zeros(n)
+    dropped = np.zeros(n)
+    backlog = 0.0  # reference-accelerator seconds of work waiting
+    if mode == "queue":
+        for k in range(n):  # only steps with a backlog or an overload need the fluid queue
+            f, lam_work = fleet[k], admitted[k]
+            if backlog <= 0.0 and lam_work < f:
+                continue
+            if f <= 0.0:
+                fluid[k], lo[k], hi[k] = 1.0, np.inf, np.inf
+                if ceiling_s is None:
+                    backlog += lam_work * step_s
+                else:  # nobody is served: everything waiting or arriving times out
+                    dropped[k], backlog = lam_work * step_s + backlog, 0.0
+                continue
+            end = backlog + (lam_work - f) * step_s
+            if end < 0.0:  # drains within the step
+                share = backlog / ((f - lam_work) * step_s)
+                fluid[k], lo[k], hi[k] = share, 0.0, backlog / f
+                backlog = 0.0
+                continue
+            cap = f * wait_cap
+            over = max(0.0, end - cap)
+            dropped[k] = over
+            fluid[k], lo[k], hi[k] = 1.0, min(backlog, cap) / f, min(end, cap) / f
+            backlog = min(end, cap)
+    wait_p = np.where(fluid >= 1.0, 0.0, wait_p)
+    theta = np.where(fluid >= 1.0, np.inf, theta)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        arriving = admitted * step_s
+        drop_share = np.where(arriving > 0, np.minimum(dropped / arriving, 1.0), 0.0)
+        mean_expo = np.where(np.isinf(theta), 0.0, wait_p / np.where(theta > 0, theta, 1.0))
+        mean_expo = np.where(theta <= 0, np.inf, mean_expo)
+        mean_wait = fluid * (lo + hi) / 2.0 + (1.0 - fluid) * mean_expo
+        mean_wait = np.where(fluid > 0, mean_wait, (1.0 - fluid) * mean_expo)
+        requests = np.where(work_s > 0, load / work_s, 0.0)
+        tpot = np.where(output_tokens > 0, (slot_s - (work_s - decode_s)) / output_tokens, np.nan)
+    failed = drop_share.copy()
+    if ceiling_s is not None:  # the steady-state share past the ceiling (fluid drops counted)
+        past = 1.0 - wait_cdf(np.full(n, wait_cap), np.zeros(n), lo, hi, wait_p, theta)
+        failed = np.minimum(1.0, failed + (1.0 - fluid) * np.where(fluid >= 1.0, 0.0, past))
+    failed = failed * (1.0 - refused)
+    return StepLatency(np.asarray(prefill_s, dtype=float), fluid, lo, hi, wait_p, theta, rho,
+                       requests, refused, failed, tpot, mean_wait + mean_prefill)
+
+
+def ttft_quantiles(lat: StepLatency, q: float) -> np.ndarray:
+    """The q-quantile (0 < q < 1) of time to first token in each step (inf if never served)."""
+    n = len(lat.fluid)
+    top = _upper(lat, q)
+    lo = np.zeros(n)
+    hi = np.where(np.isfinite(top), top, 0.0)
+    for _ in range(BISECTIONS):
+        mid = (lo + hi) / 2.0
+        below = lat.ttft_cdf(mid) < q
+        lo = np.where(below, mid, lo)
+        hi = np.where(below, hi, mid)
+    return np.where(np.isfinite(top), hi, np.inf)
+
+
+def year_quantiles(lat: StepLatency, weights: np.ndarray, qs: list[float]) -> list[float]:
+    """Quantiles of time to first token over all requests of the run: the steps' distributions
+    mixed in proportion to `weights` (requests served in each step)."""
+    w = np.asarray(weights, dtype=float)
+    total = w.sum()
+    if not total > 0:
+        return [float("nan")] * len(qs)
+    w = w / total
+    out = []
+    for q in qs:
+        top = _upper(lat, q)
+        finite = np.isfinite(top) | (w == 0)
+        if w[~finite].sum() > 1.0 - q:
+            out.append(float("inf"))
+            continue
+        lo, hi = 0.0, float(np.max(np.where(np.isfinite(top), top, 0.0)))
+        for _ in range(BISECTIONS):
+            mid = (lo + hi) / 2.0
+            if float((w * lat.ttft_cdf(np.full(len(w), mid))).sum()) < q:
+                lo = mid
+            else:
+                hi = mid
+        out.append(hi)
+    return out
+
+
+def _upper(lat: StepLatency, q: float) -> np.ndarray:
+    """A time by which at least the q-quantile of TTFT has been reached, per step."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expo = np.where(np.isinf(lat.theta), 0.0,
+                        np.log(np.maximum(lat.wait_p, 1e-300) / (1.0 - q) + 1.0)
+                        / np.where(lat.theta > 0, lat.theta, np.nan))
+    expo = np.nan_to_num(expo, nan=np.inf)
+    return float(np.max(lat.prefill_s)) + np.where(lat.fluid > 0, lat.hi, 0.0) + expo + 1e-9
