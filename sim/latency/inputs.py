@@ -15,8 +15,12 @@ import numpy as np
 from sim.engine.trace import read_trace, replay
 from sim.scenario.models import Latency, Service
 
-PREFILL_POINTS = 32
+PREFILL_POINTS = 16
 """Quantile points that stand for the distribution of a trace's prefill times."""
+PART_MINUTES = 1.0
+"""A replayed trace's load is followed inside a step in parts this long ..."""
+MAX_PARTS = 60
+"""... but in at most this many parts per step."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class LatencyInputs:
     output_tokens: np.ndarray  # per step: mean output tokens per request
     ca2: float  # squared coefficient of variation of gaps between requests
     cs2: float  # squared coefficient of variation of a request's work
+    shape: np.ndarray | None = None  # steps × parts: share of a step's load in each part
 
 
 def latency_inputs(svc: Service, load: np.ndarray, step: float) -> LatencyInputs:
@@ -79,6 +84,26 @@ def latency_inputs(svc: Service, load: np.ndarray, step: float) -> LatencyInputs
     if lat.arrival_cv is not None:
         ca2 = lat.arrival_cv ** 2
     else:
-        gaps = np.diff(data.seconds)
-        ca2 = float(gaps.var() / gaps.mean() ** 2) if len(gaps) > 1 and gaps.mean() > 0 else 1.0
-    return LatencyInputs(lat, load, work_step, prefill_pts, decode_step, step_o, ca2, cs2)
+        ca2 = local_scv(data.seconds, PART_MINUTES * 60.0)
+    parts = int(min(MAX_PARTS, max(1, round(step * 60 / PART_MINUTES))))
+    shape = None
+    if parts > 1:
+        fine = replay(trace, step / parts, n * parts).demand.reshape(n, parts)
+        total = fine.sum(axis=1, keepdims=True)
+        shape = np.divide(fine, total, out=np.full_like(fine, 1.0 / parts), where=total > 0)
+    return LatencyInputs(lat, load, work_step, prefill_pts, decode_step, step_o, ca2, cs2, shape)
+
+
+def local_scv(seconds: np.ndarray, window_s: float) -> float:
+    """Squared coefficient of variation of the gaps between requests, each gap measured against
+    the mean gap of its window: the burstiness left once the rate's changes from one window to
+    the next (which the model follows in parts) are taken out. 1 for a Poisson stream."""
+    gaps = np.diff(seconds)
+    if len(gaps) < 2:
+        return 1.0
+    window = (seconds[1:] // window_s).astype(np.int64)
+    window -= window.min()
+    mean = np.bincount(window, gaps) / np.maximum(np.bincount(window), 1)
+    scaled = np.divide(gaps, mean[window], out=np.ones_like(gaps), where=mean[window] > 0)
+    m = scaled.mean()
+    return float(scaled.var() / m**2) if m > 0 else 1.0

@@ -23,6 +23,9 @@ The model (chosen for a planner's step of an hour, not for a serving engine's mi
 - Queues: one for the whole fleet (a perfect balancer) or, with `queue_units`, one per group of
   that many units (model replicas behind a router that dispatches at random: each is its own
   M/G/c with the same utilisation and fewer slots, so it waits more).
+- Inside a step: a replayed trace's load is spread over parts of the step as the trace's
+  requests are (`shape`), and each part is queued on its own, so a surge inside the hour is
+  seen; the arrivals' ca² is the trace's, the rate changes between parts.
 - rate_limit mode: the fleet admits requests only up to `admit_utilisation` of its capacity;
   the rest are refused (no backlog ever forms).
 
@@ -60,26 +63,30 @@ def erlang_c(c: np.ndarray | float, a: np.ndarray | float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class StepLatency:
-    """Per step: the wait distribution (a mixture, see `wait_cdf`) and what it implies."""
+    """The wait distribution (a mixture, see `wait_cdf`) on a grid of `sub` parts per step, and
+    per step what it implies. Arrays of the fine grid have `sub` entries per step."""
 
     prefill_s: np.ndarray  # points standing for the prefill time of one request
-    fluid: np.ndarray  # share of arrivals in the fluid (backlog) regime
-    lo: np.ndarray  # their waits run uniformly from lo ...
+    sub: int  # parts per step
+    weight: np.ndarray  # fine grid: share of the step's arriving requests in each part
+    fluid: np.ndarray  # fine grid: share of arrivals in the fluid (backlog) regime
+    lo: np.ndarray  # fine grid: their waits run uniformly from lo ...
     hi: np.ndarray  # ... to hi seconds
-    wait_p: np.ndarray  # the others wait with this chance ...
+    wait_p: np.ndarray  # fine grid: the others wait with this chance ...
     theta: np.ndarray  # ... an exponential time of this rate (1/s)
-    utilisation: np.ndarray  # admitted load ÷ fleet (inf without a fleet)
-    requests_per_s: np.ndarray  # arriving requests per second
-    refused_share: np.ndarray  # refused by the rate limit
-    failed_share: np.ndarray  # waited past the ceiling
-    tpot_s: np.ndarray  # time per output token
-    ttft_mean_s: np.ndarray
+    utilisation: np.ndarray  # per step: admitted load ÷ fleet (inf without a fleet)
+    requests_per_s: np.ndarray  # per step: arriving requests per second
+    refused_share: np.ndarray  # per step: refused by the rate limit
+    failed_share: np.ndarray  # per step: waited past the ceiling
+    tpot_s: np.ndarray  # per step: time per output token
+    ttft_mean_s: np.ndarray  # per step
 
     def ttft_cdf(self, t: np.ndarray) -> np.ndarray:
         """P(TTFT ≤ t) per step, for t of the steps' shape."""
-        t = np.asarray(t, dtype=float)[..., None] - self.prefill_s  # (steps, points)
-        return wait_cdf(t, self.fluid[:, None], self.lo[:, None], self.hi[:, None],
+        t = np.repeat(np.asarray(t, dtype=float), self.sub)[:, None] - self.prefill_s
+        fine = wait_cdf(t, self.fluid[:, None], self.lo[:, None], self.hi[:, None],
                         self.wait_p[:, None], self.theta[:, None]).mean(axis=-1)
+        return (fine * self.weight).reshape(-1, self.sub).sum(axis=1)
 
 
 def wait_cdf(w: np.ndarray, fluid: np.ndarray, lo: np.ndarray, hi: np.ndarray,
@@ -100,16 +107,26 @@ def step_latency(load: np.ndarray, fleet: np.ndarray, concurrency: float, work_s
                  prefill_s: np.ndarray, decode_s: np.ndarray, output_tokens: np.ndarray,
                  ca2: float, cs2: float, step_h: float, mode: str = "queue",
                  admit_utilisation: float = 0.95, ceiling_s: float | None = None,
-                 queue_units: float | None = None) -> StepLatency:
+                 queue_units: float | None = None, shape: np.ndarray | None = None
+                 ) -> StepLatency:
     """The wait distribution per step for a load of `load` busy units served by `fleet` units.
 
     `queue_units`: the fleet is split into queues of this many units, each taking an equal
-    share of the requests at random (default: one queue). Steps run in order: a queue left at
+    share of the requests at random (default: one queue). `shape` (steps × parts, rows summing
+    to 1): how a step's load is spread over equal parts of it, as a replayed trace's surges
+    are; each part is its own steady state or fluid queue. Steps run in order: a queue left at
     the end of one step is there at the start of the next.
     """
+    steps = len(load)
+    sub = 1 if shape is None else int(np.shape(shape)[1])
+    weight = np.ones(steps) if shape is None else np.asarray(shape, dtype=float).reshape(-1)
+    load = np.repeat(np.asarray(load, dtype=float), sub) * weight * sub
+    fleet = np.repeat(np.asarray(fleet, dtype=float), sub)
+    work_s = np.repeat(np.asarray(work_s, dtype=float), sub)
+    decode_s = np.repeat(np.asarray(decode_s, dtype=float), sub)
+    output_tokens = np.repeat(np.asarray(output_tokens, dtype=float), sub)
+    step_h = step_h / sub
     n = len(load)
-    load = np.asarray(load, dtype=float)
-    fleet = np.asarray(fleet, dtype=float)
     b = float(concurrency)
     step_s = step_h * 3600.0
     refused = np.zeros(n)
@@ -176,13 +193,31 @@ def step_latency(load: np.ndarray, fleet: np.ndarray, concurrency: float, work_s
         past = 1.0 - wait_cdf(np.full(n, wait_cap), np.zeros(n), lo, hi, wait_p, theta)
         failed = np.minimum(1.0, failed + (1.0 - fluid) * np.where(fluid >= 1.0, 0.0, past))
     failed = failed * (1.0 - refused)
-    return StepLatency(np.asarray(prefill_s, dtype=float), fluid, lo, hi, wait_p, theta, rho,
-                       requests, refused, failed, tpot, mean_wait + mean_prefill)
+
+    def per_step(x: np.ndarray, w: np.ndarray) -> np.ndarray:  # weighted mean of each step's parts
+        w = w.reshape(-1, sub)
+        total = w.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(w > 0, x.reshape(-1, sub) * w, 0.0).sum(axis=1) / total
+        return np.where(total > 0, mean, x.reshape(-1, sub).mean(axis=1))
+
+    admitted_req = requests * (1.0 - refused)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        step_fleet = fleet.reshape(-1, sub).mean(axis=1)
+        step_admitted = admitted.reshape(-1, sub).mean(axis=1)
+        util = np.where(step_fleet > 0, step_admitted / step_fleet,
+                        np.where(step_admitted > 0, np.inf, 0.0))
+        wsum = admitted_req.reshape(-1, sub).sum(axis=1, keepdims=True)
+        share = np.where(wsum > 0, admitted_req.reshape(-1, sub) / wsum, 1.0 / sub).reshape(-1)
+    return StepLatency(np.asarray(prefill_s, dtype=float), sub, share, fluid, lo, hi, wait_p,
+                       theta, util, requests.reshape(-1, sub).mean(axis=1),
+                       per_step(refused, requests), per_step(failed, requests),
+                       per_step(tpot, requests), per_step(mean_wait, admitted_req) + mean_prefill)
 
 
 def ttft_quantiles(lat: StepLatency, q: float) -> np.ndarray:
     """The q-quantile (0 < q < 1) of time to first token in each step (inf if never served)."""
-    n = len(lat.fluid)
+    n = len(lat.utilisation)
     top = _upper(lat, q)
     lo = np.zeros(n)
     hi = np.where(np.isfinite(top), top, 0.0)
@@ -227,4 +262,6 @@ def _upper(lat: StepLatency, q: float) -> np.ndarray:
                         np.log(np.maximum(lat.wait_p, 1e-300) / (1.0 - q) + 1.0)
                         / np.where(lat.theta > 0, lat.theta, np.nan))
     expo = np.nan_to_num(expo, nan=np.inf)
-    return float(np.max(lat.prefill_s)) + np.where(lat.fluid > 0, lat.hi, 0.0) + expo + 1e-9
+    fine = np.where(lat.fluid > 0, lat.hi, 0.0) + expo
+    fine = np.where(lat.weight > 0, fine, 0.0)  # parts without requests do not count
+    return float(np.max(lat.prefill_s)) + fine.reshape(-1, lat.sub).max(axis=1) + 1e-9

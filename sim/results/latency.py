@@ -52,7 +52,7 @@ def _one(svc: CompiledService, fleet: np.ndarray, step_h: float) -> ServiceLaten
     spec = inp.spec
     lat = step_latency(inp.load, fleet, spec.concurrency, inp.work_s, inp.prefill_s,
                        inp.decode_s, inp.output_tokens, inp.ca2, inp.cs2, step_h, spec.mode,
-                       spec.admit_utilisation, spec.ceiling_s, spec.queue_units)
+                       spec.admit_utilisation, spec.ceiling_s, spec.queue_units, inp.shape)
     n = len(fleet)
     cols: dict[str, np.ndarray] = {
         "load": inp.load, "requests_per_s": lat.requests_per_s, "utilisation": lat.utilisation,
