@@ -15,7 +15,7 @@ import numpy as np
 from sim.engine.trace import read_trace, replay
 from sim.scenario.models import Latency, Service
 
-PREFILL_POINTS = 16
+PREFILL_POINTS = 8
 """Quantile points that stand for the distribution of a trace's prefill times."""
 PART_MINUTES = 1.0
 """A replayed trace's load is followed inside a step in parts this long ..."""
@@ -81,10 +81,8 @@ def latency_inputs(svc: Service, load: np.ndarray, step: float) -> LatencyInputs
         cs2 = lat.service_cv ** 2
     else:
         cs2 = float(work.var() / mean_work**2) if mean_work > 0 else 0.0
-    if lat.arrival_cv is not None:
-        ca2 = lat.arrival_cv ** 2
-    else:
-        ca2 = local_scv(data.seconds, PART_MINUTES * 60.0)
+    ca2 = (lat.arrival_cv ** 2 if lat.arrival_cv is not None
+           else local_scv(data.seconds, PART_MINUTES * 60.0))
     parts = int(min(MAX_PARTS, max(1, round(step * 60 / PART_MINUTES))))
     shape = None
     if parts > 1:
