@@ -16,7 +16,9 @@ The model (chosen for a planner's step of an hour, not for a serving engine's mi
   θ = 2(c − a) / (S·(ca² + cs²)): exact for Poisson arrivals and exponential work (M/M/c).
 - Overload (queue mode, ρ ≥ 1, or a backlog left from the step before): a fluid queue. Work in
   the queue grows at (L − F) per second and drains at F; an arrival waits the queued work ÷ F,
-  so waits in the step run linearly from the backlog at its start to that at its end. With a
+  so waits in the step run linearly from the backlog at its start to that at its end, plus the
+  wait a queue at full load builds by chance within the step (reflected Brownian motion without
+  drift, sqrt(2 T S (ca² + cs²) / (π c))), which also caps the steady-state wait near ρ = 1. With a
   ceiling, requests that would wait longer fail, and the queue never holds more than the
   ceiling's worth of work. A backlog that drains within the step gives the fluid waits to the
   share of arrivals before it is gone and the steady-state waits to the rest.
@@ -79,6 +81,7 @@ class StepLatency:
     hi: np.ndarray  # ... to hi seconds
     wait_p: np.ndarray  # fine grid: the others wait with this chance ...
     theta: np.ndarray  # ... an exponential time of this rate (1/s)
+    theta_f: np.ndarray  # fine grid: rate of the chance wait on top of the fluid one
     utilisation: np.ndarray  # per step: admitted load ÷ fleet (inf without a fleet)
     requests_per_s: np.ndarray  # per step: arriving requests per second
     refused_share: np.ndarray  # per step: refused by the rate limit
@@ -93,7 +96,8 @@ class StepLatency:
               else (np.asarray(steps)[:, None] * sub + np.arange(sub)).reshape(-1))
         t = np.repeat(np.asarray(t, dtype=float), sub)[:, None] - self.prefill_s
         fine = wait_cdf(t, self.fluid[at, None], self.lo[at, None], self.hi[at, None],
-                        self.wait_p[at, None], self.theta[at, None]).mean(axis=-1)
+                        self.wait_p[at, None], self.theta[at, None],
+                        self.theta_f[at, None]).mean(axis=-1)
         return (fine * self.weight[at]).reshape(-1, sub).sum(axis=1)
 
     def waits(self) -> np.ndarray:
@@ -112,14 +116,27 @@ class StepLatency:
 
 
 def wait_cdf(w: np.ndarray, fluid: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-             wait_p: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """P(W ≤ w): share `fluid` uniform on [lo, hi], the rest 0 with 1 − wait_p, else exponential
-    of rate theta (theta = inf: no wait; theta = 0: those who wait, wait for ever)."""
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        width = np.maximum(hi - lo, 1e-300)
-        uniform = np.where(w >= hi, 1.0, np.clip((w - lo) / width, 0.0, 1.0))  # lo = inf: 0
-        expo = 1.0 - wait_p * np.exp(-theta * np.maximum(w, 0.0))  # theta = inf: exp(-inf) = 0
-        out = fluid * np.nan_to_num(uniform, nan=0.0) + (1.0 - fluid) * np.nan_to_num(expo, nan=1.0)
+             wait_p: np.ndarray, theta: np.ndarray, theta_f: np.ndarray) -> np.ndarray:
+    """P(W ≤ w) of a mixture: share `fluid` waits U + E (U uniform on [lo, hi], E exponential of
+    rate theta_f), the rest wait 0 with 1 − wait_p, else an exponential time of rate theta
+    (rates of inf: no such wait; lo = inf: never served)."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore", under="ignore"):
+        x = np.maximum(w, 0.0)
+        width = hi - lo
+        # U + E: the uniform's CDF less the share still in the exponential, integrated over U.
+        d_lo = np.maximum(x - lo, 0.0)
+        d_hi = np.maximum(x - hi, 0.0)
+        tail = (np.exp(-theta_f * d_hi) * (x >= hi) - np.exp(-theta_f * d_lo)
+                + (x < hi)) / (theta_f * np.where(width > 0, width, np.nan))
+        spread = np.clip(np.minimum(d_lo, width) / np.where(width > 0, width, np.nan), 0, 1) \
+            - np.where(x >= lo, tail, 0.0)
+        point = np.where(x >= lo, 1.0 - np.exp(-theta_f * d_lo), 0.0)
+        sum_cdf = np.where(width > 0, spread, point)
+        sum_cdf = np.where(np.isinf(theta_f), np.where(width > 0, np.clip(
+            d_lo / np.where(width > 0, width, 1.0), 0, 1), (x >= lo).astype(float)), sum_cdf)
+        sum_cdf = np.where(np.isinf(lo), 0.0, np.nan_to_num(np.clip(sum_cdf, 0, 1), nan=0.0))
+        expo = 1.0 - wait_p * np.exp(-theta * x)  # theta = inf: exp(-inf) = 0
+        out = fluid * sum_cdf + (1.0 - fluid) * np.nan_to_num(expo, nan=1.0)
     return np.where(w < 0, 0.0, out)
 
 
@@ -167,6 +184,15 @@ def step_latency(load: np.ndarray, fleet: np.ndarray, concurrency: float, work_s
         spread = ca2 + cs2
         theta = np.where(steady & (spread > 0),
                          2.0 * (c - a) / (slot_s * (spread if spread > 0 else 1.0)), np.inf)
+        # What a queue at full load builds by chance within one step from empty (reflected
+        # Brownian motion without drift): wait ≈ sqrt(2 T S (ca² + cs²) / (π c)). Near ρ = 1
+        # the steady-state wait is capped by it (a step is too short to reach it); past ρ = 1
+        # it is added to the fluid waits. So waits grow steadily through ρ = 1.
+        noise = np.sqrt(2.0 * step_s * slot_s * spread / (np.pi * np.maximum(c, 1e-300)))
+        theta = np.where(steady & (noise > 0), np.maximum(theta, 1.0 / np.maximum(noise, 1e-300)),
+                         theta)
+        # Fluid waits carry an exponential wait on top: the chance part of the queue.
+        theta_f = np.where(steady, theta, 1.0 / np.maximum(noise, 1e-300))
     mean_prefill = float(np.mean(prefill_s))
     wait_cap = np.inf if ceiling_s is None else max(ceiling_s - mean_prefill, 0.0)
     fluid = np.zeros(n)
@@ -195,7 +221,8 @@ def step_latency(load: np.ndarray, fleet: np.ndarray, concurrency: float, work_s
             cap = f * wait_cap
             over = max(0.0, end - cap)
             dropped[k] = over
-            fluid[k], lo[k], hi[k] = 1.0, min(backlog, cap) / f, min(end, cap) / f
+            w0, w1 = min(backlog, cap) / f, min(end, cap) / f  # waits at its start and end
+            fluid[k], lo[k], hi[k] = 1.0, min(w0, w1), max(w0, w1)
             backlog = min(end, cap)
     wait_p = np.where(fluid >= 1.0, 0.0, wait_p)
     theta = np.where(fluid >= 1.0, np.inf, theta)
@@ -204,14 +231,16 @@ def step_latency(load: np.ndarray, fleet: np.ndarray, concurrency: float, work_s
         drop_share = np.where(arriving > 0, np.minimum(dropped / arriving, 1.0), 0.0)
         mean_expo = np.where(np.isinf(theta), 0.0, wait_p / np.where(theta > 0, theta, 1.0))
         mean_expo = np.where(theta <= 0, np.inf, mean_expo)
-        mean_wait = fluid * (lo + hi) / 2.0 + (1.0 - fluid) * mean_expo
-        mean_wait = np.where(fluid > 0, mean_wait, (1.0 - fluid) * mean_expo)
+        chance = np.where(np.isinf(theta_f), 0.0, 1.0 / np.where(theta_f > 0, theta_f, np.nan))
+        chance = np.nan_to_num(chance, nan=np.inf)
+        mean_wait = np.where(fluid > 0, fluid * ((lo + hi) / 2.0 + chance), 0.0) \
+            + (1.0 - fluid) * mean_expo
         requests = np.where(work_s > 0, load / work_s, 0.0)
         tpot = np.where(output_tokens > 0, (slot_s - (work_s - decode_s)) / output_tokens, np.nan)
     failed = drop_share.copy()
-    if ceiling_s is not None:  # the steady-state share past the ceiling (fluid drops counted)
-        past = 1.0 - wait_cdf(np.full(n, wait_cap), np.zeros(n), lo, hi, wait_p, theta)
-        failed = np.minimum(1.0, failed + (1.0 - fluid) * np.where(fluid >= 1.0, 0.0, past))
+    if ceiling_s is not None:  # the share that would wait past the ceiling (fluid drops counted)
+        past = 1.0 - wait_cdf(np.full(n, wait_cap), fluid, lo, hi, wait_p, theta, theta_f)
+        failed = np.minimum(1.0, failed + (1.0 - drop_share) * np.where(np.isinf(lo), 0.0, past))
     failed = failed * (1.0 - refused)
 
     def per_step(x: np.ndarray, w: np.ndarray) -> np.ndarray:  # weighted mean of each step's parts
@@ -230,7 +259,7 @@ def step_latency(load: np.ndarray, fleet: np.ndarray, concurrency: float, work_s
         wsum = admitted_req.reshape(-1, sub).sum(axis=1, keepdims=True)
         share = np.where(wsum > 0, admitted_req.reshape(-1, sub) / wsum, 1.0 / sub).reshape(-1)
     return StepLatency(np.asarray(prefill_s, dtype=float), sub, share, fluid, lo, hi, wait_p,
-                       theta, util, requests.reshape(-1, sub).mean(axis=1),
+                       theta, theta_f, util, requests.reshape(-1, sub).mean(axis=1),
                        per_step(refused, requests), per_step(failed, requests),
                        per_step(tpot, requests), per_step(mean_wait, admitted_req) + mean_prefill)
 
@@ -293,7 +322,10 @@ def _upper(lat: StepLatency, q: float) -> np.ndarray:
         expo = np.where(np.isinf(lat.theta), 0.0,
                         np.log(np.maximum(lat.wait_p, 1e-300) / (1.0 - q) + 1.0)
                         / np.where(lat.theta > 0, lat.theta, np.nan))
+        chance = np.where(np.isinf(lat.theta_f), 0.0, np.log(1.0 / (1.0 - q) + 1.0)
+                          / np.where(lat.theta_f > 0, lat.theta_f, np.nan))
     expo = np.nan_to_num(expo, nan=np.inf)
-    fine = np.where(lat.fluid > 0, lat.hi, 0.0) + expo
+    chance = np.nan_to_num(chance, nan=np.inf)
+    fine = np.where(lat.fluid > 0, lat.hi + chance, 0.0) + expo
     fine = np.where(lat.weight > 0, fine, 0.0)  # parts without requests do not count
     return float(np.max(lat.prefill_s)) + fine.reshape(-1, lat.sub).max(axis=1) + 1e-9

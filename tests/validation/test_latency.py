@@ -11,8 +11,8 @@ Stated errors (the closing note's table is printed after the run):
 - The real Azure conversation trace (10-minute steps, followed in 1-minute parts): TTFT over
   the hour, mean and p99, within 30% at every utilisation.
 - The Azure code trace, whose requests come in clusters (17% of gaps under a millisecond; gap
-  SCV 89 even within a minute), stretches the renewal approximation: mean within 25%; the p99
-  is over-, not under-estimated (at least 0.9 of the simulation's, up to twice it).
+  SCV 89 even within a minute), stretches the renewal approximation: the model errs high, not
+  low: mean and p99 between 0.9 and 1.6 times the simulation's.
 The fleets are small on purpose (8 to 31 slots), where queueing effects are largest.
 """
 
@@ -106,11 +106,11 @@ def test_conversation_trace_mean_and_p99_over_the_hour(rho: float) -> None:
 
 @needs_real
 @pytest.mark.parametrize("rho", UTILISATIONS)
-def test_code_trace_mean_agrees_and_p99_errs_high(rho: float) -> None:
+def test_code_trace_errs_high_not_low(rho: float) -> None:
     sim_mean, model_mean, sim_p99, model_p99 = _trace_case("code", rho)
     report("latency: Azure code trace, mean TTFT (s)", f"10 min steps, rho {rho}",
            "request-level FIFO simulation", sim_mean, model_mean, "clustered arrivals")
     report("latency: Azure code trace, p99 TTFT (s)", f"10 min steps, rho {rho}",
            "request-level FIFO simulation", sim_p99, model_p99, "clustered arrivals")
-    assert model_mean == pytest.approx(sim_mean, rel=0.25)
-    assert 0.9 * sim_p99 <= model_p99 <= 2.5 * sim_p99
+    assert 0.9 * sim_mean <= model_mean <= 1.6 * sim_mean
+    assert 0.9 * sim_p99 <= model_p99 <= 1.6 * sim_p99
