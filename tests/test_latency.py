@@ -221,3 +221,17 @@ def test_latency_without_request_sizes_is_a_clear_error(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "latency.prompt_tokens" in done.stderr + done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_a_scaled_traces_counting_noise_shrinks_but_its_rate_changes_stay() -> None:
+    from sim.latency.inputs import smooth_counting_noise
+
+    # Two parts; 10 s of work with E[w²]/E[w] = 1 s: counting noise Σ shape·1/10 = 0.1.
+    shape = np.array([[0.6, 0.4], [0.9, 0.1]])
+    same = smooth_counting_noise(shape, np.array([10.0, 10.0]), 1.0, 1.0)
+    assert same == pytest.approx(shape)  # one copy: the trace as it is
+    many = smooth_counting_noise(shape, np.array([10.0, 10.0]), 1.0, 1e12)
+    # Spread 0.02 < noise 0.1: all noise, even. Spread 0.32: keep sqrt(1 - 0.1/0.32) of it.
+    keep = math.sqrt(1 - 0.1 / 0.32)
+    assert many[0] == pytest.approx([0.5, 0.5])
+    assert many[1] == pytest.approx([0.5 + 0.4 * keep, 0.5 - 0.4 * keep])

@@ -86,9 +86,13 @@ def latency_inputs(svc: Service, load: np.ndarray, step: float) -> LatencyInputs
     parts = int(min(MAX_PARTS, max(1, round(step * 60 / PART_MINUTES))))
     shape = None
     if parts > 1:
+        part_s = step * 3600.0 / parts
         fine = replay(trace, step / parts, n * parts).demand.reshape(n, parts)
+        fine = fine * part_s / trace.scale  # seconds of work arriving in each part
         total = fine.sum(axis=1, keepdims=True)
         shape = np.divide(fine, total, out=np.full_like(fine, 1.0 / parts), where=total > 0)
+        shape = smooth_counting_noise(shape, total[:, 0], float((work**2).mean() / mean_work),
+                                      trace.scale)
     return LatencyInputs(lat, load, work_step, prefill_pts, decode_step, step_o, ca2, cs2, shape)
 
 
@@ -105,3 +109,23 @@ def local_scv(seconds: np.ndarray, window_s: float) -> float:
     scaled = np.divide(gaps, mean[window], out=np.ones_like(gaps), where=mean[window] > 0)
     m = scaled.mean()
     return float(scaled.var() / m**2) if m > 0 else 1.0
+
+
+def smooth_counting_noise(shape: np.ndarray, work_s: np.ndarray, work_ratio_s: float,
+                          scale: float) -> np.ndarray:
+    """A step's spread over its parts with the trace's counting noise shrunk as `scale` copies
+    of it would have it.
+
+    In a part, Poisson counting alone varies the work by about its mean × E[w²]/E[w]; the
+    trace's spread of shares is that noise plus the real changes of rate. A service `scale`
+    times the sample has 1/scale of the relative noise (its users are many, not copies), so the
+    deviations from an even spread are shrunk to keep the rate changes and that much noise.
+    """
+    parts = shape.shape[1]
+    deviation = shape - 1.0 / parts
+    observed = (deviation**2).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        noise = np.where(work_s > 0, work_ratio_s / work_s, 0.0)  # Σ_j shape_j · ratio / total
+        keep = np.sqrt(np.clip(1.0 - (1.0 - 1.0 / scale) * noise / observed, 0.0, 1.0))
+    keep = np.where(observed > 0, keep, 1.0)
+    return 1.0 / parts + deviation * keep[:, None]
