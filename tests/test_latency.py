@@ -235,3 +235,39 @@ def test_a_scaled_traces_counting_noise_shrinks_but_its_rate_changes_stay() -> N
     keep = math.sqrt(1 - 0.1 / 0.32)
     assert many[0] == pytest.approx([0.5, 0.5])
     assert many[1] == pytest.approx([0.5 + 0.4 * keep, 0.5 - 0.4 * keep])
+
+
+# ---------------------------------------------------------------- plots and comparisons
+
+
+def test_latency_plot_draws_the_tables_percentiles_and_the_target() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sim import plots
+
+    run = sim.run(_tiny_with_target(0.05), policy="cheapest_first")
+    fig = plots.latency_over_time(run, service="chat")
+    ax = fig.axes[0]
+    lines = {ln.get_label(): ln for ln in ax.lines}
+    chat = run.services[run.services["service"] == "chat"]
+    assert lines["p99"].get_ydata()[:-1] == pytest.approx(chat["ttft_p99_s"].to_numpy())
+    assert lines["p50"].get_ydata()[:-1] == pytest.approx(chat["ttft_p50_s"].to_numpy())
+    (target,) = [k for k in lines if k.startswith("target")]
+    assert target == "target p99 ≤ 0.05 s"
+    assert list(lines[target].get_ydata()) == [0.05, 0.05]
+    assert "168 h above target" in ax.get_title()
+    assert {"latency-chat", "latency-api"} <= set(plots.run_figures(run))
+
+
+def test_compare_reports_latency_per_policy_with_intervals() -> None:
+    from sim.analysis import compare
+
+    s = sim.with_changes(sim.load(TINY), {"horizon": "2d", "outages": []})
+    cmp = compare(s, ["cheapest_first", "microsoft_first"], replications=2)
+    names = set(cmp.metrics["metric"])
+    assert {"inference.services.chat.ttft_p99_s", "inference.services.chat.hours_above_target",
+            "inference.services.api.refused_share"} <= names
+    rows = cmp.table[cmp.table["metric"] == "inference.services.chat.ttft_p99_s"]
+    assert len(rows) == 2 and rows["ci_low"].notna().all()
+    assert "latency-chat" in cmp.figures()

@@ -26,7 +26,13 @@ class Metric:
 
 
 UNITS = {"money": "$", "share": "%", "hours": "h", "date": "date", "count": "", "mw": "MW",
-         "unit_hours": "unit-h", "cpu_hours": "vCPU-h", "index": "0-1"}
+         "unit_hours": "unit-h", "cpu_hours": "vCPU-h", "index": "0-1", "seconds": "s"}
+
+LATENCY_METRICS = (("ttft_p99_s", "p99 time to first token", "seconds"),
+                   ("hours_above_target", "hours above latency target", "hours"),
+                   ("failed_share", "requests failed (past ceiling)", "share"),
+                   ("refused_share", "requests refused (rate limit)", "share"))
+"""Per inference service with a latency model: rows inserted after inference demand unmet."""
 
 KEY_METRICS: tuple[Metric, ...] = (
     Metric("spend_total", "Spend, total", "money", "lower"),
@@ -62,6 +68,12 @@ def key_metrics(available: list[str] | set[str]) -> list[Metric]:
         if m.name == "spend_total":
             out += [Metric(n, f"  at {n.split('.', 1)[1]}", "money", "")
                     for n in sorted(x for x in have if x.startswith("spend_by_provider."))]
+        if m.name == "inference.unmet_unit_hours":
+            services = sorted({x.split(".")[2] for x in have
+                               if x.startswith("inference.services.") and x.endswith(".ttft_p99_s")})
+            out += [Metric(f"inference.services.{svc}.{key}", f"  {svc}: {label}", kind, "lower")
+                    for svc in services for key, label, kind in LATENCY_METRICS
+                    if f"inference.services.{svc}.{key}" in have]
     return out
 
 
@@ -114,6 +126,8 @@ def format_value(metric: Metric, value: float | None, start: datetime | None = N
         return f"{value * 100:.1f}%"
     if k == "hours":
         return f"{value:.1f}{u}"
+    if k == "seconds":
+        return f"{_num(value)}{u}"
     if k == "date":
         return (start + timedelta(hours=value)).strftime("%Y-%m-%d") if start else f"{value:.0f} h"
     if k == "mw":
@@ -144,7 +158,7 @@ def format_delta(metric: Metric, value: float | None, unit: bool = True, digits:
         return f"{sign}{_num(a / 24, digits)} d"
     if k in ("unit_hours", "cpu_hours"):
         return f"{sign}{_short(a, digits)}{u}"
-    if k in ("hours", "mw"):
+    if k in ("hours", "mw", "seconds"):
         return f"{sign}{_num(a, digits)}{u}"
     return f"{sign}{_num(a, digits)}"
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 PERCENTILES = (50, 95, 99)
 COLUMNS = ("load", "requests_per_s", "utilisation", "ttft_mean_s",
            *(f"ttft_p{p}_s" for p in PERCENTILES), "tpot_s", "refused_share", "failed_share",
-           "ttft_target_s", "ttft_at_target_s", "latency_met")
+           "ttft_target_pct", "ttft_target_s", "ttft_at_target_s", "latency_met")
 """Latency columns of services.csv, in order (NaN where a service has no latency model)."""
 
 
@@ -65,12 +65,14 @@ def _one(svc: CompiledService, fleet: np.ndarray, step_h: float) -> ServiceLaten
     cols["failed_share"] = lat.failed_share
     target = spec.target
     if target is None:
+        cols["ttft_target_pct"] = np.full(n, np.nan)
         cols["ttft_target_s"] = np.full(n, np.nan)
         cols["ttft_at_target_s"] = np.full(n, np.nan)
         met = np.ones(n, dtype=bool)
     else:
         at = (cols[f"ttft_p{target.percentile:g}_s"] if target.percentile in PERCENTILES
               else ttft_quantiles(lat, target.percentile / 100.0))
+        cols["ttft_target_pct"] = np.full(n, target.percentile)
         cols["ttft_target_s"] = np.full(n, target.ttft_s)
         cols["ttft_at_target_s"] = at
         met = at <= target.ttft_s + 1e-12
