@@ -28,7 +28,8 @@ class Metric:
 UNITS = {"money": "$", "share": "%", "hours": "h", "date": "date", "count": "", "mw": "MW",
          "unit_hours": "unit-h", "cpu_hours": "vCPU-h", "index": "0-1", "seconds": "s"}
 
-LATENCY_METRICS = (("ttft_p99_s", "p99 time to first token", "seconds"),
+LATENCY_METRICS = (("ttft_mean_s", "mean time to first token", "seconds"),
+                   ("ttft_p99_s", "p99 time to first token", "seconds"),
                    ("hours_above_target", "hours above latency target", "hours"),
                    ("failed_share", "requests failed (past ceiling)", "share"),
                    ("refused_share", "requests refused (rate limit)", "share"))

@@ -34,6 +34,7 @@ class ServiceLatency:
     model: StepLatency
     columns: dict[str, np.ndarray]
     served_requests: np.ndarray  # requests per step that were admitted (weights for the year)
+    ceiling_s: float | None = None  # reported percentiles stop at the ceiling
 
 
 def service_latency(raw: RawRun) -> dict[str, ServiceLatency]:
@@ -58,8 +59,9 @@ def _one(svc: CompiledService, fleet: np.ndarray, step_h: float) -> ServiceLaten
         "load": inp.load, "requests_per_s": lat.requests_per_s, "utilisation": lat.utilisation,
         "ttft_mean_s": lat.ttft_mean_s,
     }
-    for p in PERCENTILES:
-        cols[f"ttft_p{p}_s"] = ttft_quantiles(lat, p / 100.0)
+    ceiling = np.inf if spec.ceiling_s is None else spec.ceiling_s
+    for p in PERCENTILES:  # at the ceiling means: that share of requests failed
+        cols[f"ttft_p{p}_s"] = np.minimum(ttft_quantiles(lat, p / 100.0), ceiling)
     cols["tpot_s"] = lat.tpot_s
     cols["refused_share"] = lat.refused_share
     cols["failed_share"] = lat.failed_share
@@ -71,7 +73,7 @@ def _one(svc: CompiledService, fleet: np.ndarray, step_h: float) -> ServiceLaten
         met = np.ones(n, dtype=bool)
     else:
         at = (cols[f"ttft_p{target.percentile:g}_s"] if target.percentile in PERCENTILES
-              else ttft_quantiles(lat, target.percentile / 100.0))
+              else np.minimum(ttft_quantiles(lat, target.percentile / 100.0), ceiling))
         cols["ttft_target_pct"] = np.full(n, target.percentile)
         cols["ttft_target_s"] = np.full(n, target.ttft_s)
         cols["ttft_at_target_s"] = at
@@ -79,7 +81,7 @@ def _one(svc: CompiledService, fleet: np.ndarray, step_h: float) -> ServiceLaten
     busy = inp.load > 0
     cols["latency_met"] = np.where(busy, met, True)
     served = lat.requests_per_s * step_h * 3600.0 * (1.0 - lat.refused_share)
-    return ServiceLatency(lat, cols, served)
+    return ServiceLatency(lat, cols, served, spec.ceiling_s)
 
 
 def good_share(cols: dict[str, np.ndarray]) -> np.ndarray:
@@ -108,6 +110,8 @@ def latency_summary(lat: dict[str, ServiceLatency], step_h: float) -> dict[str, 
                                   if total > 0 and (w[~finite] == 0).all() else
                                   (math.inf if total > 0 else math.nan))
         qs = year_quantiles(s.model, w, [p / 100.0 for p in PERCENTILES])
+        if s.ceiling_s is not None:
+            qs = [min(q, s.ceiling_s) for q in qs]
         for p, v in zip(PERCENTILES, qs, strict=True):
             figures[f"ttft_p{p}_s"] = v
         target = s.columns["ttft_target_s"]
