@@ -193,6 +193,8 @@ def test_services_table_has_latency_columns_only_where_modelled() -> None:
                 "refused_share", "failed_share", "latency_met"):
         assert col in svc.columns
     assert svc.loc[svc["kind"] == "agents", "ttft_p99_s"].isna().all()
+    assert svc["latency_met"].dtype == bool  # true where no latency target applies
+    assert svc.loc[svc["kind"] == "agents", "latency_met"].all()
     assert svc.loc[svc["kind"] == "inference", "ttft_p99_s"].notna().all()
     # time per output token: the slot's share, 64 / 2500 s per token, less the prefill's part
     chat = svc[svc["service"] == "chat"]

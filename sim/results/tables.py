@@ -160,8 +160,8 @@ def services_table(raw: RawRun, latency: dict[str, ServiceLatency] | None = None
             "served_share": share, "slo": svc.slo, "slo_met": share >= svc.slo - 1e-12,
         }))
         lat = latency.get(svc.name)
-        for col in LATENCY_COLUMNS:
-            frames[-1][col] = lat.columns[col] if lat else np.nan
+        for col in LATENCY_COLUMNS:  # latency_met: true where no latency target applies
+            frames[-1][col] = lat.columns[col] if lat else (True if col == "latency_met" else np.nan)
         if lat:  # the target follows the latency objective (see results/latency.py)
             frames[-1]["slo_met"] = latency_slo_met(lat.columns, svc.slo)
     columns = ["step", "hour", "service", "kind", "demand", "served", "unmet", "unmet_outage",
