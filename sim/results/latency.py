@@ -33,7 +33,7 @@ class ServiceLatency:
 
     model: StepLatency
     columns: dict[str, np.ndarray]
-    served_requests: np.ndarray  # requests per step that were admitted (weights for the year)
+    served_requests: np.ndarray  # requests per step that got a first token (weights for the year)
     ceiling_s: float | None = None  # reported percentiles stop at the ceiling
 
 
@@ -80,7 +80,8 @@ def _one(svc: CompiledService, fleet: np.ndarray, step_h: float) -> ServiceLaten
         met = at <= target.ttft_s + 1e-12
     busy = inp.load > 0
     cols["latency_met"] = np.where(busy, met, True)
-    served = lat.requests_per_s * step_h * 3600.0 * (1.0 - lat.refused_share)
+    served = lat.requests_per_s * step_h * 3600.0 * np.clip(
+        1.0 - lat.refused_share - lat.failed_share, 0.0, 1.0)
     return ServiceLatency(lat, cols, served, spec.ceiling_s)
 
 
