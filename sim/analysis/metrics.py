@@ -32,14 +32,14 @@ class Metric:
 
 
 UNITS = {"money": "$", "share": "%", "hours": "h", "date": "date", "count": "", "mw": "MW",
-         "unit_hours": "ref-unit-h", "cpu_hours": "vCPU-h", "index": "0-1"}
+         "unit_hours": "ref-unit-h", "cpu_hours": "vCPU-h", "index": "0-1", "seconds": "s"}
 """Units shown with each kind; `ref-unit-h` is hours of reference-speed accelerators (speed 1:
 the H100 in the shipped scenarios), so faster chips count for more than one."""
 
 UNIT_NAMES = {"money": "US dollars", "share": "fraction 0-1", "hours": "hours",
               "date": "hours since start", "count": "count", "mw": "MW",
               "unit_hours": "reference-accelerator hours (H100-equivalent)",
-              "cpu_hours": "vCPU hours", "index": "index 0-1"}
+              "cpu_hours": "vCPU hours", "index": "index 0-1", "seconds": "seconds"}
 """Units as written in table.csv (shares as fractions there, shown as % in reports)."""
 
 _UNBOUNDED_NAMES = ("min_power_headroom_mw",)  # negative when the ceiling is breached
@@ -53,9 +53,16 @@ def metric_bounds(name: str, kind: str | None = None) -> tuple[float, float]:
         return (-math.inf, math.inf)
     if kind in ("share", "index"):
         return (0.0, 1.0)
-    if kind in ("money", "hours", "date", "count", "mw", "unit_hours", "cpu_hours"):
+    if kind in ("money", "hours", "date", "count", "mw", "unit_hours", "cpu_hours", "seconds"):
         return (0.0, math.inf)
     return (-math.inf, math.inf)
+
+LATENCY_METRICS = (("ttft_mean_s", "mean time to first token", "seconds"),
+                   ("ttft_p99_s", "p99 time to first token", "seconds"),
+                   ("hours_above_target", "hours above latency target", "hours"),
+                   ("failed_share", "requests failed (past ceiling)", "share"),
+                   ("refused_share", "requests refused (rate limit)", "share"))
+"""Per inference service with a latency model: rows inserted after inference demand unmet."""
 
 KEY_METRICS: tuple[Metric, ...] = (
     # Total cost and its parts first: plans are ranked by what they cost in all, so one that
@@ -112,6 +119,12 @@ def key_metrics(available: list[str] | set[str],
         if m.name == "spend_total":
             out += [Metric(n, f"  at {n.split('.', 1)[1]}", "money", "")
                     for n in sorted(x for x in have if x.startswith("spend_by_provider."))]
+        if m.name == "inference.unmet_unit_hours":
+            services = sorted({x.split(".")[2] for x in have
+                               if x.startswith("inference.services.") and x.endswith(".ttft_p99_s")})
+            out += [Metric(f"inference.services.{svc}.{key}", f"  {svc}: {label}", kind, "lower")
+                    for svc in services for key, label, kind in LATENCY_METRICS
+                    if f"inference.services.{svc}.{key}" in have]
     return out
 
 
@@ -178,6 +191,8 @@ def format_value(metric: Metric, value: float | None, start: datetime | None = N
         return f"{value * 100:.1f}%"
     if k == "hours":
         return f"{value:.1f}{u}"
+    if k == "seconds":
+        return f"{_num(value)}{u}"
     if k == "date":
         return (start + timedelta(hours=value)).strftime("%Y-%m-%d") if start else f"{value:.0f} h"
     if k == "mw":
@@ -208,7 +223,7 @@ def format_delta(metric: Metric, value: float | None, unit: bool = True, digits:
         return f"{sign}{_num(a / 24, digits)} d"
     if k in ("unit_hours", "cpu_hours"):
         return f"{sign}{_short(a, digits)}{u}"
-    if k in ("hours", "mw"):
+    if k in ("hours", "mw", "seconds"):
         return f"{sign}{_num(a, digits)}{u}"
     return f"{sign}{_num(a, digits)}"
 

@@ -63,7 +63,7 @@ def metric_rows(table: pd.DataFrame, metrics: list[Metric], policies: list[str],
         present = [p for p in policies if (m.name, p) in by_key]
         if not present:
             continue
-        unit = f" ({m.unit})" if m.kind in ("hours", "mw", "unit_hours", "cpu_hours") else ""
+        unit = f" ({m.unit})" if m.kind in ("hours", "mw", "unit_hours", "cpu_hours", "seconds") else ""
         line = [f"{m.label}{unit}"]
         diff_line = [f"    Δ vs {baseline}"] if baseline else []
         spread_line = ["    min / p95 / max"]

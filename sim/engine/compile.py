@@ -28,6 +28,7 @@ from sim.engine.procurement import (
     price_per_step,
 )
 from sim.engine.trace import service_demand
+from sim.latency.inputs import LatencyInputs, latency_inputs
 from sim.policies import PoolInfo
 from sim.scenario.models import Distribution, JobTraits, Pool, Scenario
 from sim.timeparse import format_hours, hours_between
@@ -86,6 +87,7 @@ class CompiledService:
     compatible: tuple[int, ...]
     slo: float
     priority: int
+    latency: LatencyInputs | None = None  # its requests' load and sizes, when latency is modelled
 
 
 @dataclass
@@ -487,8 +489,12 @@ def _services(s: Scenario, infos: list[PoolInfo], seed: int, replication: int, n
                 demand = demand_series(svc, times, hour0, s.start.weekday(), spikes, noise)
             else:
                 demand = service_demand(svc, times, step, hour0, s.start.weekday(), spikes, noise)
+            latency = None
+            if svc.latency is not None:  # the fleet asked for has headroom: load ÷ target
+                latency = latency_inputs(svc, demand, step)
+                demand = demand / svc.latency.target_utilisation
             services.append(CompiledService(idx, name, section, demand, allowed, compatible,
-                                            svc.slo, svc.priority))
+                                            svc.slo, svc.priority, latency))
     return services
 
 

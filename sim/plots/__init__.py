@@ -21,6 +21,7 @@ from sim.plots.first_refusal import (
     first_refusal_offers,
 )
 from sim.plots.inference import agents_served, inference_served
+from sim.plots.latency import latency_over_time, latency_services
 from sim.plots.power import power_use
 from sim.plots.spend import cost_by_policy, spend_by_provider
 from sim.plots.style import policy_colors, provider_colors
@@ -56,6 +57,8 @@ def run_figures(run: Any) -> dict[str, Figure]:
         figs["agents"] = agents_served(run)
     if (run.events["kind"] == "rofr_offer").any():
         figs["first-refusal"] = first_refusal(run)
+    for service in latency_services(run):
+        figs[f"latency-{service}"] = latency_over_time(run, service=service)
     return figs
 
 
@@ -86,6 +89,11 @@ def comparison_figure_makers(cmp: Any) -> dict[str, Callable[[], Figure]]:
     makers["power"] = lambda: per_policy(
         runs, power_use, f"Power in use by provider against the ceiling ({rep})",
         row_height=2.2)
+    for service in latency_services(next(iter(runs.values()))):
+        makers[f"latency-{service}"] = lambda s=service: per_policy(
+            runs, latency_over_time,
+            f"Time to first token of {s} per policy: p50, p95, p99 against the target ({rep})",
+            service=s)
     for policy, run in runs.items():
         makers[f"training-{policy}"] = lambda p=policy, r=run: training_timeline(
             r, title=f"Training timeline under {p}: the largest jobs, waiting (grey) "
@@ -105,7 +113,8 @@ __all__ = [
     "agents_served", "capacity_by_family", "capacity_use", "comparison_figure_makers",
     "comparison_figures", "cost_by_policy",
     "first_refusal", "first_refusal_by_request", "first_refusal_delays", "first_refusal_offers",
-    "inference_served", "per_policy", "policy_colors", "policy_differences", "power_use",
+    "inference_served", "latency_over_time", "latency_services", "per_policy", "policy_colors",
+    "policy_differences", "power_use",
     "provider_colors", "run_figures", "spend_by_provider", "sweep_figure", "sweep_metric",
     "training_timeline", "wait_distribution",
 ]

@@ -19,6 +19,7 @@ from sim.engine.procurement import value_by_provider
 from sim.engine.simulation import RawRun
 from sim.results import tables
 from sim.results.atomic import atomic_folder
+from sim.results.latency import latency_summary, service_latency
 from sim.results.summary import flatten, summarise
 from sim.results.units import column_unit
 
@@ -62,10 +63,13 @@ class RunResult:
         }
         steps = tables.steps_table(raw)
         jobs = tables.jobs_table(raw)
-        services = tables.services_table(raw)
+        latency = service_latency(raw)
+        services = tables.services_table(raw, latency)
         events = tables.events_table(raw)
+        summary = summarise(steps, jobs, services, events, meta,
+                            latency_summary(latency, c.step))
         return cls(steps, jobs, services, tables.service_providers_table(raw), events,
-                   summarise(steps, jobs, services, events, meta), meta, scenario_yaml)
+                   summary, meta, scenario_yaml)
 
     def metrics(self) -> dict[str, float]:
         """Numeric summary figures, flattened (`spend_by_provider.azure`, ...)."""

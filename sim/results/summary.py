@@ -54,9 +54,11 @@ def installed_mw_by_year(steps: pd.DataFrame, start: datetime, step_h: float) ->
 
 
 def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
-              events: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
+              events: pd.DataFrame, meta: dict[str, Any],
+              latency: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Key figures of one run: total cost and its parts, spend, commitments, training,
-    inference, power, concentration."""
+    inference, power, concentration. `latency`: per service, the year's latency figures
+    (`results.latency.latency_summary`)."""
     start = datetime.fromisoformat(meta["start"])
     step_h = float(meta["step_h"])
 
@@ -146,6 +148,7 @@ def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
                     "unmet_unit_hours": _num(g["unmet"].sum() * step_h),
                     "shortfall_cost": _num(g["shortfall_cost"].sum())
                     if "shortfall_cost" in g else None,
+                    **{k: _num(v) for k, v in (latency or {}).get(name, {}).items()},
                 }
                 for name, g in svc.groupby("service", sort=False)
             },

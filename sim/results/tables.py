@@ -9,6 +9,9 @@ import numpy as np
 import pandas as pd
 
 from sim.engine.simulation import RawRun
+from sim.results.latency import COLUMNS as LATENCY_COLUMNS
+from sim.results.latency import ServiceLatency, service_latency
+from sim.results.latency import slo_met as latency_slo_met
 
 
 def _stamp(df: pd.DataFrame, raw: RawRun) -> pd.DataFrame:
@@ -171,11 +174,13 @@ def _shortest_run(raw: RawRun) -> np.ndarray:
     return out
 
 
-def services_table(raw: RawRun) -> pd.DataFrame:
+def services_table(raw: RawRun, latency: dict[str, ServiceLatency] | None = None) -> pd.DataFrame:
     """Per step and service: demand, served, unmet and why (outage, exclusivity, capacity,
-    power)."""
+    power), what the shortfall costs, and for services with a latency model its time to first
+    token (`latency`: from `service_latency(raw)`, worked out here when not given)."""
     c = raw.compiled
     n = c.n_steps
+    latency = service_latency(raw) if latency is None else latency
     frames = []
     for svc in c.services:
         demand = svc.demand
@@ -185,9 +190,14 @@ def services_table(raw: RawRun) -> pd.DataFrame:
         unmet = np.where(unmet > 1e-9 * np.maximum(1.0, demand), unmet, 0.0)  # float dust
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(demand > 0, served / demand, 1.0)
-        slo_met = share >= svc.slo - 1e-12
+        lat = latency.get(svc.name)
+        # The target follows the latency objective where there is one (results/latency.py);
+        # shortfall is then charged on the load refused or failed, not on unused headroom.
+        slo_met = latency_slo_met(lat.columns, svc.slo) if lat else share >= svc.slo - 1e-12
+        lost = (lat.columns["load"] * (lat.columns["refused_share"] + lat.columns["failed_share"])
+                if lat else unmet)
         spec = getattr(c.scenario, svc.section)[svc.name]
-        unmet_cost = unmet * c.step * spec.value_per_unit_hour
+        unmet_cost = lost * c.step * spec.value_per_unit_hour
         penalty = np.where(slo_met, 0.0, spec.penalty_per_step_below_target)
         frames.append(pd.DataFrame({
             "step": np.arange(n), "hour": np.arange(n) * c.step, "service": svc.name,
@@ -199,9 +209,11 @@ def services_table(raw: RawRun) -> pd.DataFrame:
             "unmet_cost": unmet_cost, "slo_penalty": penalty,
             "shortfall_cost": unmet_cost + penalty,
         }))
+        for col in LATENCY_COLUMNS:  # latency_met: true where no latency target applies
+            frames[-1][col] = lat.columns[col] if lat else (True if col == "latency_met" else np.nan)
     columns = ["step", "hour", "service", "kind", "demand", "served", "unmet", "unmet_outage",
                "unmet_exclusivity", "unmet_capacity", "unmet_power", "served_share", "slo",
-               "slo_met", "unmet_cost", "slo_penalty", "shortfall_cost"]
+               "slo_met", "unmet_cost", "slo_penalty", "shortfall_cost", *LATENCY_COLUMNS]
     df = (pd.concat(frames, ignore_index=True).sort_values(["step", "service"], kind="stable")
           if frames else pd.DataFrame(columns=columns))
     df.insert(2, "time", _times(raw, df["hour"].to_numpy()))

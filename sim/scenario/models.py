@@ -522,6 +522,74 @@ class Trace(Strict):
     columns: TraceColumns = Field(default_factory=TraceColumns, description="column names")
 
 
+class LatencyTarget(Strict):
+    """A latency objective: this percentile of time to first token at most `ttft_s` seconds."""
+
+    percentile: float = Field(default=99.0, gt=0, lt=100, description="e.g. 99 for p99")
+    ttft_s: float = Field(gt=0, description="time to first token the percentile must not exceed")
+
+
+class Latency(Strict):
+    """Latency from load: a queueing model of the service's fleet (see sim/latency/model.py).
+
+    Setting it changes what the service asks for: the engine is offered load ÷
+    `target_utilisation` units, so the fleet has headroom for queues to stay short.
+    """
+
+    concurrency: float = Field(
+        gt=0, description="requests one reference accelerator serves at once (batch slots, B)"
+    )
+    queue_units: float | None = Field(
+        default=None, gt=0,
+        description="reference accelerators that share one queue (a model replica behind a "
+        "router dispatching at random); default: the whole fleet, one queue",
+    )
+    target_utilisation: float = Field(
+        default=0.8, gt=0, le=1,
+        description="the fleet is sized for load ÷ this: demand asked of the engine",
+    )
+    prompt_tokens: float | None = Field(
+        default=None, gt=0, description="mean prompt tokens per request (default: the trace's)"
+    )
+    output_tokens: float | None = Field(
+        default=None, gt=0, description="mean output tokens per request (default: the trace's)"
+    )
+    prefill_tokens_per_second: float | None = Field(
+        default=None, gt=0,
+        description="prompt tokens per second of one reference accelerator (default: the trace's)",
+    )
+    decode_tokens_per_second: float | None = Field(
+        default=None, gt=0,
+        description="output tokens per second of one reference accelerator, all slots busy "
+        "(default: the trace's)",
+    )
+    service_cv: float | None = Field(
+        default=None, ge=0, le=10,
+        description="coefficient of variation of a request's service time (default: the "
+        "trace's request sizes, else 1)",
+    )
+    arrival_cv: float | None = Field(
+        default=None, ge=0, le=10,
+        description="coefficient of variation of gaps between requests (1: Poisson; default: "
+        "the trace's, else 1)",
+    )
+    mode: Literal["queue", "rate_limit"] = Field(
+        default="queue",
+        description="short of capacity: queue (all served, late) or rate_limit (excess refused)",
+    )
+    admit_utilisation: float = Field(
+        default=0.95, gt=0, lt=1,
+        description="rate_limit: requests are refused once the fleet would be busier than this",
+    )
+    ceiling_s: float | None = Field(
+        default=None, gt=0,
+        description="a request waiting longer than this for its first token fails (counted unmet)",
+    )
+    target: LatencyTarget | None = Field(
+        default=None, description="latency objective; when set, slo_met follows it"
+    )
+
+
 class Service(Strict):
     """Rate demand in reference-accelerator units (or CPU units for agents), per step."""
 
@@ -556,11 +624,20 @@ class Service(Strict):
     trace: Trace | None = Field(
         default=None, description="take demand from a request trace instead of `base_units`"
     )
+    latency: Latency | None = Field(
+        default=None, description="model time to first token from load (inference services)"
+    )
 
     @model_validator(mode="after")
     def _level_given(self) -> Service:
         if self.trace is None and self.base_units is None:
             raise ValueError("base_units: required field is missing (or give a `trace`)")
+        if self.latency is not None and self.trace is None:
+            missing = [f for f in ("prompt_tokens", "output_tokens", "prefill_tokens_per_second",
+                                   "decode_tokens_per_second") if getattr(self.latency, f) is None]
+            if missing:
+                raise ValueError(f"latency.{missing[0]}: required without a `trace` (request "
+                                 f"sizes and speeds come from the trace only when one is replayed)")
         return self
 
 
