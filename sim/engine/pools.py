@@ -93,7 +93,9 @@ class PoolState:
     def update_avail(self, t: float) -> None:
         """Recompute available units after a supply change at step boundary `t`."""
         self.avail = max(0.0, min(self.installed - self.lost, self.cap))
-        k = min(int(t / self.step + 1e-9), self.n_steps - 1)
+        k = int(t / self.step + 1e-9)
+        if k >= self.n_steps:
+            return  # at the horizon: no step of the run sees it (the last row stays as it was)
         row = (k, self.installed, self.lost, self.cap, self.committed, self.commit_rate)
         if self.supply_log and self.supply_log[-1][0] == k:
             self.supply_log[-1] = row

@@ -29,7 +29,6 @@ from reference.cases import (
     ServiceCase,
     cases,
     close,
-    ends_at_horizon,
     interrupt_draws,
     interrupted_without_steps,
     to_scenario,
@@ -43,7 +42,7 @@ EXAMPLES = int(os.environ.get("REFSIM_EXAMPLES", "40"))
 # that moment, with or without rate demand. Until the engine has that rule, cases where only
 # the old rule (no pass until the next arrival, end, gain or step) explains capsim's numbers are
 # let through; `test_interrupted_run_restarts_elsewhere_at_once` says when to set this to True.
-CAPSIM_PASSES_ON_INTERRUPT = False
+CAPSIM_PASSES_ON_INTERRUPT = True
 
 
 def capsim_tables(case: Case) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -72,13 +71,10 @@ def differences(case: Case, pass_on_interrupt: bool = True,
         if not all(a == b if isinstance(a, str) else close(float(a), float(b))
                    for a, b in zip(theirs, mine, strict=True)):
             out.append(f"{r.name}: capsim {theirs} reference {mine}")
-    last = case.n_steps - 1
     for row in steps.itertuples():
         i = names.index(row.pool)
         for col, table in (("capacity", ref.capacity), ("training", ref.training),
                            ("inference", ref.inference)):
-            if col == "capacity" and row.step == last and ends_at_horizon(case):
-                continue  # capsim's known fault: see test_outage_ending_at_horizon_...
             if not close(float(getattr(row, col)), table[row.step][i]):
                 out.append(f"step {row.step} {row.pool} {col}: capsim {getattr(row, col)} "
                            f"reference {table[row.step][i]}")
@@ -123,8 +119,6 @@ def test_interrupted_run_restarts_elsewhere_at_once() -> None:
     assert job.end_h == 12.0
 
 
-@pytest.mark.xfail(strict=True, reason="capsim: a supply change at the horizon rewrites the last "
-                   "step's row (outage recovered, capacity back) in the steps table")
 def test_outage_ending_at_horizon_keeps_last_step_capacity() -> None:
     """An outage of half of pool a from 20 h past the 24 h horizon: steps 20-23 have 5 units."""
     s = scenario_from_data(_two_pools(outages=[{"provider": "p0", "start": "2025-01-01T20:00",
