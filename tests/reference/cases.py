@@ -252,9 +252,3 @@ def close(a: float, b: float) -> bool:
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
     return abs(a - b) <= 1e-6
-
-
-def ends_at_horizon(case: Case) -> bool:
-    """Does an outage end at (or is cut at) the horizon? capsim then shows the last step's
-    capacity as recovered (see test_outage_ending_at_horizon_keeps_last_step_capacity)."""
-    return any(o.start_step + o.steps >= case.n_steps for o in case.outages)
