@@ -205,7 +205,7 @@ NUMBER_FIELDS = [
     ("price_per_hour: 3.0", "price_per_hour: {}", "providers.azure.pools.h100.price_per_hour"),
     ("power_kw: 1.4", "power_kw: {}", "accelerators.h100.power_kw"),
     ("train_speed: 1.0", "train_speed: {}", "accelerators.h100.train_speed"),
-    ("base_units: 250", "base_units: {}", "inference.chat.base_units"),
+    ("base_units: 200", "base_units: {}", "inference.chat.base_units"),
     ("arrivals_per_day: 6", "arrivals_per_day: {}", "training.generators.small.arrivals_per_day"),
     ("mw: 3.0", "mw: {}", "power.ceiling[0].mw"),
     ("duration: 3d", "duration: {}", "training.jobs[0].duration"),
@@ -227,7 +227,7 @@ def test_inf_and_nan_are_refused_in_number_fields(old: str, new: str, field: str
 @pytest.mark.parametrize(("old", "new", "field"), [
     ("price_per_hour: 3.0", "price_per_hour: 1.0e300", "providers.azure.pools.h100.price_per_hour"),
     ("units: 1000}]", "units: 1.0e300}]", "providers.azure.pools.h100.capacity[0].units"),
-    ("base_units: 250", "base_units: 1.0e300", "inference.chat.base_units"),
+    ("base_units: 200", "base_units: 1.0e300", "inference.chat.base_units"),
 ])
 def test_finite_but_absurd_sizes_are_refused_before_they_overflow(
         old: str, new: str, field: str, tmp_path: Path) -> None:
@@ -304,7 +304,7 @@ def test_force_skips_the_memory_estimate(tmp_path: Path, monkeypatch: pytest.Mon
     assert main(["run", str(TINY), "--out", str(tmp_path / "a")]) == EXIT_USER_ERROR
     assert ": horizon: " in capsys.readouterr().err
     assert main(["run", str(TINY), "--out", str(tmp_path / "b"), "--force"]) == 0
-    assert (tmp_path / "b" / "steps.csv").exists()
+    assert (tmp_path / "b" / "steps.parquet").exists()
 
 
 # ---------------------------------------------------------------- messages

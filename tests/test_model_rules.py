@@ -178,16 +178,16 @@ def test_run_as_large_as_the_pool_blocks_it_from_backfill() -> None:
 
 def test_buildout_ramps_in_equal_tranches_from_its_online_date() -> None:
     """A site of 90 units online at hour 10 with a 30 h ramp in 3 tranches adds 30 units at
-    hours 10, 20 and 30 (README: build-out of sites with a ramp); no slip. A second site whose
-    last tranche would come after the horizon (hour 60) adds only the tranches before it.
-    Catches: tranches placed before the online date (online − ramp·i/n), a ramp that adds all
-    units at once, or tranches counted past the horizon."""
+    hours 10, 25 and 40: the first on its online date, the last at online + ramp (issue 11: the
+    ramp used to end a tranche early); no slip. A second site (60 units, online 40) whose last
+    tranche would come after the horizon (hour 60) adds only the tranches at 40 and 55.
+    Catches: tranches placed before the online date, a ramp that ends early or adds all units
+    at once, or tranches counted past the horizon."""
     s = scenario(0, horizon=60, pool={"buildout": {"ramp_increments": 3, "sites": [
         {"name": "a", "online": at(10), "units": 90, "ramp": 30},
         {"name": "b", "online": at(40), "units": 60, "ramp": 30}]}})
     steps = sim.run(s).steps.set_index("hour").installed
-    expected = {0: 0, 9: 0, 10: 30, 19: 30, 20: 60, 29: 60, 30: 90, 39: 90, 40: 110, 49: 110,
-                50: 130, 59: 130}
+    expected = {0: 0, 9: 0, 10: 30, 24: 30, 25: 60, 39: 60, 40: 110, 54: 110, 55: 130, 59: 130}
     for hour, units in expected.items():
         assert steps.loc[hour] == pytest.approx(units), (hour, steps.loc[hour], units)
 
@@ -232,18 +232,19 @@ def test_job_keeps_to_its_accelerators_and_providers() -> None:
 
 
 def test_declined_inference_is_offered_again_before_its_release_lapses() -> None:
-    """First refusal on rate demand (MODEL.md, microsoft_first): Azure (10 units) cannot serve
-    a constant 20; the shortfall is offered at hour 0, declined when the 2 h window ends, and
-    may use the other provider for the 10 h release. One step before the release lapses the
-    holder is asked again (a renewal) and the demand served elsewhere keeps running until it
-    answers, so after the first answer none of it is ever unmet. Renewals come at 11 (release
-    from 2 ends at 12), then at 22 (declined at 13, release to 23), then 33.
-    Catches: no renewal offer (demand unmet for a window every release period), or renewals
-    at the wrong time."""
-    data = scenario(10, horizon=40).model_dump(mode="json")
+    """First refusal on rate demand (README, "First refusal, precisely"): chat needs a constant
+    20; Azure has 20 units until hour 200, then 15. What chat used elsewhere in its first week
+    is grandfathered (nothing), so the 5 short from hour 200 are offered, declined when the 2 h
+    window ends (unmet for hours 200-201 only) and released for 10 h. A release that was used
+    is offered again a window before it lapses, and what runs elsewhere keeps running until
+    the answer: renewals at 210, 220, ... and nothing unmet after hour 201.
+    Catches: no renewal offer (demand unmet for a window every release period), renewals at
+    the wrong time, or a grant of the wrong size."""
+    data = scenario(10, horizon=260).model_dump(mode="json")
     data["providers"] = {
         "azure": {"pools": {"p": {"accelerator": "acc", "price_per_hour": 1.0,
-                                  "capacity": [{"at": "2025-01-01", "units": 10}]}}},
+                                  "capacity": [{"at": "2025-01-01", "units": 20},
+                                               {"at": "2025-01-09T08:00", "units": 15}]}}},
         "other": {"pools": {"q": {"accelerator": "acc", "price_per_hour": 1.0,
                                   "capacity": [{"at": "2025-01-01", "units": 100}]}}}}
     data["inference"] = {"chat": {"base_units": 20}}
@@ -251,11 +252,13 @@ def test_declined_inference_is_offered_again_before_its_release_lapses() -> None
                       "params": {"microsoft_first": {"decision_window": 2, "release": 10}}}
     r = sim.run(scenario_from_data(data))
     unmet = r.services.set_index("step").unmet
-    assert unmet.loc[:1].to_numpy() == pytest.approx([10.0, 10.0])  # until the first answer
-    assert unmet.loc[3:].max() == pytest.approx(0.0, abs=1e-9)
+    assert unmet.loc[:199].max() == pytest.approx(0.0, abs=1e-9)
+    assert unmet.loc[200:201].to_numpy() == pytest.approx([5.0, 5.0])  # until the answer
+    assert unmet.loc[202:].max() == pytest.approx(0.0, abs=1e-9)
     ev = r.events
     renewals = ev[(ev.kind == "rofr_offer") & ev.detail.str.endswith("renewal")]
-    assert list(renewals.hour) == [11.0, 22.0, 33.0]
+    assert list(renewals.hour) == [210.0, 220.0, 230.0, 240.0, 250.0]
+    assert set(renewals.units) == {5.0}
     answers = ev[ev.kind == "rofr_answer"]
     assert set(answers.detail) == {"declined"}
 
@@ -269,6 +272,8 @@ def test_training_waits_for_power_under_the_ceiling() -> None:
     data = scenario(100, horizon=40, jobs=[job("A", 0, 8, 10), job("B", 1, 4, 5),
                                            job("C", 2, 2, 1)]).model_dump(mode="json")
     data["accelerators"]["acc"]["power_kw"] = 2.0
+    data["accelerators"]["acc"]["idle_power_share"] = 0.0  # busy units only (idle draw:
+    # tests/test_power.py)
     data["power"] = {"ceiling": [{"at": "2025-01-01", "mw": 0.02}]}
     r = sim.run(scenario_from_data(data)).jobs.set_index("job")
     assert r.loc["A", "start_h"] == pytest.approx(0.0)

@@ -8,7 +8,8 @@ Provider a: 10 units at $2/h, 4 of them committed at $1/h for the whole 10 h run
 Spend at a: committed 4 x $1 x 10 h = 40; on demand (6 − 4) x $2 x 7 h = 28. At b: 2 x $3 x 5 = 30.
 Committed units used 7 h of 10: utilisation 0.7, idle cost 0.3 x 40 = 12.
 Waits of started runs 0, 4, 0: mean 4/3; p95 by linear interpolation 3.6.
-Accelerator-hours: a 42, b 10. Peak power: 8 MW (hours 0-5).
+Accelerator-hours: a 42, b 10. Peak power (hours 0-5): the 20 available units draw their idle
+share (default 0.3) of 1 MW, 6 MW, and the 8 in use the other 0.7 MW each: 6 + 5.6 = 11.6 MW.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def test_training_figures(summary: dict) -> None:  # type: ignore[type-arg]
 
 
 def test_power_and_concentration(summary: dict) -> None:  # type: ignore[type-arg]
-    assert summary["peak_power_mw"] == pytest.approx(8.0)
+    assert summary["peak_power_mw"] == pytest.approx(20 * 0.3 + 8 * 0.7)
     assert summary["min_power_headroom_mw"] is None and summary["power_ceiling_breach_steps"] == 0
     spend = np.array([68.0, 30.0]) / 98.0
     hours = np.array([42.0, 10.0]) / 52.0

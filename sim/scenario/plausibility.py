@@ -86,7 +86,9 @@ def _base_power_kw(s: Scenario) -> float:
             fams = svc.families or families
             per_unit = [a.power_kw / a.infer_speed for a in s.accelerators.values()
                         if a.family in fams]
-            total += svc.base_units * min(per_unit, default=0.0)
+            # with a latency model base_units is the load; the fleet asked for has headroom
+            fleet = svc.base_units / (svc.latency.target_utilisation if svc.latency else 1.0)
+            total += fleet * min(per_unit, default=0.0)
     return total
 
 
