@@ -216,6 +216,29 @@ def test_an_availability_series_caps_the_shared_capacity_and_marks_the_stockout(
     assert capacity[5] == 300 and capacity[15] == 200 and capacity[25] == 250
 
 
+def test_demand_the_market_holds_back_is_unmet_for_stockout_and_a_run_waits_for_it() -> None:
+    # 300 installed, half open to this customer from day 5 (150 held by other tenants).
+    # Chat needs 200: from day 5, 50 short each hour, labelled stockout (150 units withheld
+    # would have covered it). A 100-unit run arriving on day 6 waits for the same reason.
+    s = scenario({"capacity": [{"at": "2025-01-01", "units": 300}],
+                  "availability": {"series": [{"at": "2025-01-01", "share": 1.0},
+                                              {"at": "2025-01-06", "share": 0.5}]}},
+                 horizon="10d", inference={"chat": {"base_units": 200}},
+                 training={"jobs": [{"name": "run", "arrival": "2025-01-07", "units": 100,
+                                     "duration": "10h"}]})
+    r = sim.run(s)
+    sv = r.services
+    late = sv[sv.hour >= 120]
+    assert late.unmet.to_numpy() == pytest.approx(50.0)
+    assert late.unmet_stockout.to_numpy() == pytest.approx(50.0)
+    assert sv[sv.hour < 120].unmet.sum() == pytest.approx(0.0, abs=1e-9)
+    assert late.unmet_capacity.sum() == pytest.approx(0.0, abs=1e-9)
+    run = r.jobs.iloc[0]
+    assert (run.status, run.waiting_for) == ("waiting", "stockout")
+    assert r.summary["inference"]["unmet_by_reason_unit_hours"]["stockout"] == pytest.approx(
+        50.0 * (240 - 120))
+
+
 def test_random_availability_has_the_stated_stockout_probability_and_correlation() -> None:
     # Share open ~ N(0.5, 0.1) (clipping at 0 or 1 is 5 sd away). 1000 installed: a request
     # for 420 units finds a stockout when the share is below 0.42, probability

@@ -268,7 +268,8 @@ class RateDemand:
         return total
 
     def _explain_unmet(self, svc: CompiledService, k: int, unmet: float, barred: bool) -> None:
-        """Split unmet demand into outage, exclusivity (or first refusal), power and capacity."""
+        """Split unmet demand into outage, exclusivity (or first refusal), stockout (units the
+        market holds back from this customer), power and capacity, in that order."""
         pools = self.pools
         outage = 0.0
         for i in svc.candidates:
@@ -284,13 +285,19 @@ class RateDemand:
             p = pools[i]
             elsewhere += max(0.0, p.avail - p.train - claim_on_rate(p) - use[i]) * p.infer_speed
         u_ex = min(unmet - u_out, elsewhere)
+        barred_pools = self._barred[si][0 if in_force else 1]
+        u_stock = 0.0
+        if self._any_withheld:  # units other tenants hold in pools it may use
+            held = sum(float(w[k]) * pools[i].infer_speed for i in svc.candidates
+                       if i not in barred_pools and len(w := self._withheld[i]))
+            u_stock = min(unmet - u_out - u_ex, held)
         u_pow = 0.0
         if self._powered:  # units it may use that stand idle for want of power
-            barred_pools = self._barred[si][0 if in_force else 1]
             blocked = sum(self._power_blocked_units(pools[i]) * pools[i].infer_speed
                           for i in svc.candidates if i not in barred_pools)
-            u_pow = min(unmet - u_out - u_ex, blocked)
-        self.unmet_reason[k, si] = (u_out, u_ex, unmet - u_out - u_ex - u_pow, u_pow)
+            u_pow = min(unmet - u_out - u_ex - u_stock, blocked)
+        self.unmet_reason[k, si] = (u_out, u_ex, unmet - u_out - u_ex - u_stock - u_pow, u_pow,
+                                    u_stock)
 
     def _power_blocked_units(self, p: PoolState) -> float:
         """Units of `p` free for rate demand now that the power ceilings leave unpowered."""

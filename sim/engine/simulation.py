@@ -48,7 +48,7 @@ class RawRun:
     infer_steps: np.ndarray  # (steps, pools) units
     agent_steps: np.ndarray
     served: np.ndarray  # (steps, services) reference units
-    unmet_reason: np.ndarray  # (steps, services, 4): outage, exclusivity, capacity, power
+    unmet_reason: np.ndarray  # (steps, services, 5): outage, exclusivity, capacity, power, stockout
     served_by: np.ndarray  # (steps, services, providers)
     power_ceiling_steps: np.ndarray  # (steps,) kW
     events: list[tuple[float, str, str, str, str, float, str, float]]
@@ -101,6 +101,9 @@ class Simulation(SupplyEvents, TrainingQueue, RateDemand):
         self.zone_cap = [math.inf] * (1 + len(self.providers))
         self.zone_kw = [0.0] * (1 + len(self.providers))
         self._powered = bool(compiled.power or compiled.provider_power)
+        # Units the market holds back from this customer in each pool and step (availability).
+        self._withheld = [cp.withheld for cp in compiled.pools]
+        self._any_withheld = any(len(w) for w in self._withheld)
         self.queue = WaitingRuns()
         self.jobs: list[Job] = []
         self.events: list[tuple[float, str, str, str, str, float, str, float]] = []
@@ -111,7 +114,7 @@ class Simulation(SupplyEvents, TrainingQueue, RateDemand):
         self.infer_steps = np.zeros((n, m))
         self.agent_steps = np.zeros((n, m))
         self.served = np.zeros((n, ns))
-        self.unmet_reason = np.zeros((n, ns, 4))
+        self.unmet_reason = np.zeros((n, ns, 5))
         self.served_by = np.zeros((n, ns, len(self.providers)))
         self.power_steps = np.full(n, math.inf)
         holder = self.holder

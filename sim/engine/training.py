@@ -226,18 +226,25 @@ class TrainingQueue:
         return p.avail - p.train - p.claimed - rate_hold(p) + 1e-9 >= units
 
     def _waiting_for(self, job: Job) -> str:
-        """Why a run still waits: an open first-refusal offer, or no candidate pool with room
-        for its units (capacity), or room in units that the power ceilings leave unpowered."""
+        """Why a run still waits: an open first-refusal offer; room in units that the power
+        ceilings leave unpowered (power); units other tenants hold that would have made room
+        (stockout); else no candidate pool with room for it (capacity)."""
         if job.offer == "pending" and job.claim < 0:
             return "first_refusal"
         units = job.spec.units
+        last = min(int(self.end / self.step) - 1, self.c.n_steps - 1)
+        reason = "capacity"
         for k in job.spec.candidates:
             p = self.pools[k]
             if self._has_room(p, k == job.claim, units):
                 return "capacity"  # it fits now: held back by a block or the queue order
             if self._powered and p.kw_busy and self._has_room_in_units(p, k == job.claim, units):
                 return "power"
-        return "capacity"
+            held = self._withheld[k]
+            if len(held) and held[last] > 0 and (p.avail + held[last] - p.train - p.claimed
+                                                  - rate_hold(p) + 1e-9 >= units):
+                reason = "stockout"
+        return reason
 
     def _fits(self, candidates: tuple[int, ...], claim: int, units: int) -> bool:
         """Could a run of `units` (with its claim) start in any of `candidates` now, whatever

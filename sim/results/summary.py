@@ -106,7 +106,8 @@ def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
     out["jobs_waiting_at_end"] = int((jobs["status"] == "waiting").sum())
     waiting = jobs[jobs["status"] == "waiting"]
     out["jobs_waiting_at_end_by_reason"] = {
-        r: int((waiting["waiting_for"] == r).sum()) for r in ("capacity", "power", "first_refusal")}
+        r: int((waiting["waiting_for"] == r).sum())
+        for r in ("capacity", "power", "stockout", "first_refusal")}
     out["jobs_unplaceable"] = int((jobs["status"] == "unplaceable").sum())
     out["jobs_abandoned"] = int((jobs["status"] == "abandoned").sum())
     out["training_wait_mean_h"] = _num(waits.mean()) if len(waits) else None
@@ -139,7 +140,7 @@ def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
             else None,
             "unmet_by_reason_unit_hours": {
                 r: _num(svc[f"unmet_{r}"].sum() * step_h)
-                for r in ("outage", "exclusivity", "capacity", "power")
+                for r in ("outage", "exclusivity", "capacity", "power", "stockout")
             },
             "services": {
                 name: {

@@ -204,7 +204,7 @@ def services_table(raw: RawRun, latency: dict[str, ServiceLatency] | None = None
             "kind": svc.section, "demand": demand, "served": served,
             "unmet": unmet, "unmet_outage": reasons[:, 0],
             "unmet_exclusivity": reasons[:, 1], "unmet_capacity": reasons[:, 2],
-            "unmet_power": reasons[:, 3],
+            "unmet_power": reasons[:, 3], "unmet_stockout": reasons[:, 4],
             "served_share": share, "slo": svc.slo, "slo_met": slo_met,
             "unmet_cost": unmet_cost, "slo_penalty": penalty,
             "shortfall_cost": unmet_cost + penalty,
@@ -212,7 +212,8 @@ def services_table(raw: RawRun, latency: dict[str, ServiceLatency] | None = None
         for col in LATENCY_COLUMNS:  # latency_met: true where no latency target applies
             frames[-1][col] = lat.columns[col] if lat else (True if col == "latency_met" else np.nan)
     columns = ["step", "hour", "service", "kind", "demand", "served", "unmet", "unmet_outage",
-               "unmet_exclusivity", "unmet_capacity", "unmet_power", "served_share", "slo",
+               "unmet_exclusivity", "unmet_capacity", "unmet_power", "unmet_stockout",
+               "served_share", "slo",
                "slo_met", "unmet_cost", "slo_penalty", "shortfall_cost", *LATENCY_COLUMNS]
     df = (pd.concat(frames, ignore_index=True).sort_values(["step", "service"], kind="stable")
           if frames else pd.DataFrame(columns=columns))

@@ -36,12 +36,14 @@ COLUMN_UNITS: dict[str, dict[str, str]] = {
         "restarts": "count", "work_done_h": "h of reference work", "work_lost_h": "h of reference work",
         "work_lost_unit_hours": "reference unit-h", "unit_hours": "unit-h (units held × h)",
         "cost_at_list_price": "$", "rofr_offer": "", "rofr_holder_free_units": POOL_UNITS,
+        "waiting_for": "capacity | power | stockout | first_refusal",
     },
     "services": {
         **_IDS, "step": "step index", "hour": "h since start", "time": "date-time",
         "service": "", "kind": "inference | agents", "demand": REF_UNITS, "served": REF_UNITS,
         "unmet": REF_UNITS, "unmet_outage": REF_UNITS, "unmet_exclusivity": REF_UNITS,
-        "unmet_capacity": REF_UNITS, "served_share": "fraction 0-1", "slo": "fraction 0-1",
+        "unmet_capacity": REF_UNITS, "unmet_power": REF_UNITS, "unmet_stockout": REF_UNITS,
+        "served_share": "fraction 0-1", "slo": "fraction 0-1",
         "slo_met": "true | false",
     },
     "service_providers": {
