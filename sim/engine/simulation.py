@@ -103,6 +103,9 @@ class Simulation(SupplyEvents, TrainingQueue, RateDemand):
         self._powered = bool(compiled.power or compiled.provider_power)
         # Units the market holds back from this customer in each pool and step (availability).
         self._withheld = [cp.withheld for cp in compiled.pools]
+        # Per pool, its list price per step where it moves (a price schedule), else None.
+        self._price_schedule = [cp.price if len(cp.price) and (cp.price != cp.info.price_per_hour).any()
+                                else None for cp in compiled.pools]
         self._any_withheld = any(len(w) for w in self._withheld)
         self.queue = WaitingRuns()
         self.jobs: list[Job] = []

@@ -210,20 +210,20 @@ class TrainingQueue:
         rate = p.infer + p.agents
         return p.committed - p.train - (p.rate_mean if p.rate_mean > rate else rate)
 
-    def _has_room(self, p: PoolState, own_claim: bool, units: int) -> bool:
+    def _has_room(self, p: PoolState, own_claim: bool, units: int, power: bool = True) -> bool:
         """Could a run of `units` start in pool `p` now, blocks aside? Training leaves rate
         demand's reserve and others' claims free; back on its own claim the reserve does not
-        apply to it. Power counts too."""
-        if not self._has_room_in_units(p, own_claim, units):
-            return False
-        return not (self._powered and p.kw_busy and units * p.kw_busy > self._power_room(p) + 1e-6)
-
-    @staticmethod
-    def _has_room_in_units(p: PoolState, own_claim: bool, units: int) -> bool:
-        """`_has_room` without power."""
+        apply to it. Power counts too, unless `power` is False. (The hottest test of a queue
+        pass: rate_hold is written out.)"""
         if own_claim:
-            return p.avail - p.train - (p.claimed - units) - (p.infer + p.agents) + 1e-9 >= units
-        return p.avail - p.train - p.claimed - rate_hold(p) + 1e-9 >= units
+            if p.avail - p.train - (p.claimed - units) - (p.infer + p.agents) + 1e-9 < units:
+                return False
+        else:
+            rate = p.infer + p.agents
+            if p.avail - p.train - p.claimed - (p.reserve if p.reserve > rate else rate) + 1e-9 < units:
+                return False
+        return not (power and self._powered and p.kw_busy
+                    and units * p.kw_busy > self._power_room(p) + 1e-6)
 
     def _waiting_for(self, job: Job) -> str:
         """Why a run still waits: an open first-refusal offer; room in units that the power
@@ -238,7 +238,7 @@ class TrainingQueue:
             p = self.pools[k]
             if self._has_room(p, k == job.claim, units):
                 return "capacity"  # it fits now: held back by a block or the queue order
-            if self._powered and p.kw_busy and self._has_room_in_units(p, k == job.claim, units):
+            if self._powered and p.kw_busy and self._has_room(p, k == job.claim, units, power=False):
                 return "power"
             held = self._withheld[k]
             if len(held) and held[last] > 0 and (p.avail + held[last] - p.train - p.claimed
@@ -398,7 +398,8 @@ class TrainingQueue:
         spec = job.spec
         p.flush(now)
         p.train += spec.units
-        self._draw(p, spec.units * p.kw_busy)
+        if p.kw_busy:
+            self._draw(p, spec.units * p.kw_busy)
         p.running[spec.index] = job
         if job.restarts or job.claim >= 0 or p.family != spec.native_family or spec.frontier:
             setup = self._setup(job, p)
@@ -446,7 +447,8 @@ class TrainingQueue:
         p.train -= job.spec.units
         if p.train < 1e-9:
             p.train = 0.0
-        self._draw(p, -job.spec.units * p.kw_busy)
+        if p.kw_busy:
+            self._draw(p, -job.spec.units * p.kw_busy)
         del p.running[job.spec.index]
         job.token += 1
         self._room_changed = True
@@ -455,8 +457,8 @@ class TrainingQueue:
     def _list_price_hours(self, pool: int, t0: float, t1: float) -> float:
         """Dollars per unit for holding a unit of `pool` from `t0` to `t1` at its list price,
         which may change from step to step (a price schedule)."""
-        schedule = self.c.pools[pool].price
-        if not len(schedule):
+        schedule = self._price_schedule[pool]
+        if schedule is None:
             return (t1 - t0) * self.infos[pool].price_per_hour
         step = self.step
         k0 = int(t0 / step + 1e-9)
@@ -471,7 +473,10 @@ class TrainingQueue:
         wall = now - job.seg_start
         units = job.spec.units
         job.held += units * wall
-        job.cost += units * self._list_price_hours(job.pool, job.seg_start, now)
+        if self._price_schedule[job.pool] is None:  # the common case: one list price
+            job.cost += units * wall * self.infos[job.pool].price_per_hour
+        else:
+            job.cost += units * self._list_price_hours(job.pool, job.seg_start, now)
         productive = job.remaining if finished else max(0.0, wall - job.seg_setup) * job.seg_speed
         job.productive += productive
         return productive
