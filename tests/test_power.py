@@ -130,3 +130,19 @@ def test_provider_ceiling_limits_only_that_provider() -> None:
 def test_power_ceilings_name_known_providers() -> None:
     with pytest.raises(sim.ScenarioError, match=r"power\.providers\.nowhere"):
         scenario(power={"providers": {"nowhere": [{"at": "2025-01-01", "mw": 1}]}})
+
+
+def test_a_site_feed_strands_the_units_it_cannot_power() -> None:
+    # A site of 100 units of 1 kW on a 0.06 MW feed: 60 usable (the feed runs them all at full
+    # power), 40 stranded; a second site without a feed of its own adds all its 50.
+    s = scenario(**{"providers.a.pools.gpu": {
+        "accelerator": "gpu", "price_per_hour": 2.0,
+        "buildout": {"sites": [
+            {"name": "fed", "online": "2025-01-01", "units": 100, "power_mw": 0.06},
+            {"name": "free", "online": "2025-01-02", "units": 50}]}}})
+    r = sim.run(s)
+    installed = r.steps.set_index("hour").installed
+    assert installed.loc[0] == pytest.approx(60.0)
+    assert installed.loc[24] == pytest.approx(110.0)
+    notes = r.events[r.events.kind == "site_power_limited"]
+    assert len(notes) == 1 and "60 of its 100 units" in notes.detail.iloc[0]

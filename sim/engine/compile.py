@@ -225,10 +225,18 @@ def compile_scenario(s: Scenario, replication: int = 0, seed: int | None = None)
                 online = hours(site.online) + slip
                 offsets = tranche_offsets(site.ramp, bo.ramp_increments)
                 n = len(offsets)
+                units = site.units
+                kw = s.accelerators[pool.accelerator].power_kw
+                if site.power_mw is not None and kw > 0 and site.power_mw * 1000.0 / kw < units:
+                    # a site's feed powers this many units at full draw; the rest are stranded
+                    units = site.power_mw * 1000.0 / kw
+                    notes.append((snap(online), "site_power_limited", pname, poolname,
+                                  f"site {site.name}: {site.power_mw:g} MW powers {units:,.0f} of "
+                                  f"its {site.units:,.0f} units"))
                 for i, offset in enumerate(offsets):
                     label = f"site {site.name}" + (f" tranche {i + 1}/{n}" if n > 1 else "")
                     if online + offset < end:
-                        cp.installed.append((snap(online + offset), site.units / n, label))
+                        cp.installed.append((snap(online + offset), units / n, label))
                 if slip > 0:
                     own = f"; {shared / 24:.1f} of them the programme's" if shared > 0 else ""
                     notes.append((snap(hours(site.online)), "site_slip", pname, poolname,

@@ -99,6 +99,11 @@ class Site(Strict):
         default=None,
         description="mean random delay (exponential) of this site; default: the build-out's",
     )
+    power_mw: float | None = Field(
+        default=None, gt=0, le=1e9,
+        description="the site's power feed: only the units it can run at full power are "
+        "usable (the rest are stranded); default: no limit of its own",
+    )
 
 
 class Buildout(Strict):
