@@ -7,14 +7,14 @@ from capsim's own formulas.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
+from scenario_edit import build
 
 import sim
 from sim.analysis import compare
-from sim.scenario import ScenarioError, scenario_from_data
+from sim.scenario import ScenarioError
 
 BASE: dict[str, Any] = {
     "name": "cost",
@@ -37,14 +37,7 @@ BASE: dict[str, Any] = {
 
 
 def scenario(**changes: Any) -> sim.Scenario:
-    data = copy.deepcopy(BASE)
-    for key, value in changes.items():
-        node = data
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return scenario_from_data(data)
+    return build(BASE, **changes)
 
 
 def job(name: str, units: int = 100, duration: str = "10h", arrival: str = "2025-01-01",

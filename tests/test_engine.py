@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
+from scenario_edit import build
 
 import sim
-from sim.scenario import scenario_from_data
 
 BASE: dict[str, Any] = {
     "name": "hand",
@@ -31,14 +30,7 @@ BASE: dict[str, Any] = {
 
 
 def scenario(**changes: Any) -> sim.Scenario:
-    data = copy.deepcopy(BASE)
-    for key, value in changes.items():
-        node = data
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return scenario_from_data(data)
+    return build(BASE, **changes)
 
 
 def job(name: str = "j", arrival: str = "2025-01-01", units: int = 10, duration: str = "10h",

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scenario_edit import build
 
 import sim
-from sim.scenario import scenario_from_data
 
 DAY = 24.0
 
@@ -39,14 +39,7 @@ BASE: dict[str, Any] = {
 
 
 def scenario(**changes: Any) -> sim.Scenario:
-    data = copy.deepcopy(BASE)
-    for key, value in changes.items():
-        node = data
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return scenario_from_data(data)
+    return build(BASE, **changes)
 
 
 def job(name: str, arrival: str, units: int, duration: str, **extra: Any) -> dict[str, Any]:

@@ -11,9 +11,9 @@ import copy
 from typing import Any
 
 import pytest
+from scenario_edit import build
 
 import sim
-from sim.scenario import scenario_from_data
 
 BASE: dict[str, Any] = {
     "name": "power",
@@ -31,14 +31,7 @@ BASE: dict[str, Any] = {
 
 
 def scenario(**changes: Any) -> sim.Scenario:
-    data = copy.deepcopy(BASE)
-    for key, value in changes.items():
-        node = data
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return scenario_from_data(data)
+    return build(BASE, **changes)
 
 
 def ceiling(kw: float) -> dict[str, Any]:

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from sim.policies.base import Policy, PoolInfo, Request, WorldView, price_per_work
+from sim.policies.open_market import OpenMarket
 
 
-class CheapestFirst(Policy):
+class CheapestFirst(OpenMarket):
+    """The same ranking as `open_market` (which is defined as microsoft_first without the right,
+    and follows that policy's rules if they change); kept under its own name for scenarios and
+    comparisons that use it."""
+
     name = "cheapest_first"
     summary = ("lowest marginal price per unit of work: idle committed units first (already "
                "paid), then list price / speed, any provider")
-    static_ranking = True
-    sunk_commitments = True
-
-    def rank(self, request: Request, pools: Sequence[PoolInfo], world: WorldView) -> list[int]:
-        return sorted(
-            request.candidates,
-            key=lambda i: (price_per_work(pools[i], request.kind), pools[i].key),
-        )
