@@ -364,8 +364,8 @@ def add_commands(sub: Any) -> None:
                     "to the baseline policy; write the tables and plots to a results folder.")
     p.add_argument("file", help="scenario YAML file")
     p.add_argument("--policies", metavar="NAMES", help="comma-separated policy names, or 'all' "
-                   "(default: open_market,microsoft_first,cheapest_first,perf_per_dollar,"
-                   "diversified; the first is the baseline)")
+                   "(default: open_market,microsoft_first,perf_per_dollar,diversified; the "
+                   "first is the baseline)")
     _common(p, 10)
     p.add_argument("--tables", nargs="?", const="", metavar="POLICIES",
                    help="also write the full tables (steps, jobs, services, ...) of replication "

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 STORE_FORMAT = 2  # 2: records carry their key and a checksum
+_WARNED: set[tuple[str, int]] = set()  # damaged records already reported by this process
 TASK_SECONDS = 0.25  # work per task sent to a worker: per-task costs stay near 1 %
 
 
@@ -232,7 +233,6 @@ class RunStore:
         self.scenario = scenario
         self.digest = scenario_digest(scenario)
         self.warn = warn if warn is not None else _warn_stderr
-        self._warned: set[Path] = set()  # one warning per damaged record, however often read
         self._tidied = False
         check_runs_folder(self.runs)
 
@@ -240,8 +240,11 @@ class RunStore:
         return self.runs / f"{spec_digest(self.digest, spec)}.json"
 
     def _warn_once(self, path: Path, message: str) -> None:
-        if path not in self._warned:
-            self._warned.add(path)
+        """One warning per damaged record and process, however many stores read it (compare
+        reads replication 0 twice: to decide what to run, then for its tables)."""
+        key = (str(path.resolve()), path.stat().st_mtime_ns if path.exists() else 0)
+        if key not in _WARNED:
+            _WARNED.add(key)
             self.warn(message)
 
     def load(self, spec: RunSpec, index: int = -1) -> RunOutcome | None:
