@@ -192,7 +192,7 @@ class RightOfFirstRefusal:
             used -= sim.holder_outage_units(svc, self.holder_pools)
         grants = self.grants[si]
         if grants:
-            live = [g for g in grants if g.until > now + TOL or g is self._renewing(si, g)]
+            live = [g for g in grants if g.until > now + TOL or self._renewing(si, g)]
             for g in live:  # oldest first
                 if used <= TOL:
                     break
@@ -207,9 +207,9 @@ class RightOfFirstRefusal:
             peak = float(svc.demand[k:k + self.term_steps].max())
             self._offer_rate(svc, max(unmet, peak - served), None)
 
-    def _renewing(self, si: int, g: Grant) -> Grant | None:
-        """`g` if an open renewal offer keeps it alive past its term (until answered)."""
-        return g if any(o.open and o.renewal is g for o in self.offers[si]) else None
+    def _renewing(self, si: int, g: Grant) -> bool:
+        """Whether an open renewal offer keeps `g` alive past its term (until answered)."""
+        return any(o.open and o.renewal is g for o in self.offers[si])
 
     def _offer_rate(self, svc: CompiledService, quantity: float, renewal: Grant | None) -> None:
         sim = self.sim
