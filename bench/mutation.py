@@ -55,6 +55,11 @@ TESTS = [
     # fastest and most telling first: with -x a killed mutant usually stops within seconds
     "tests/test_engine.py",
     "tests/test_model_rules.py",
+    "tests/test_first_refusal.py",
+    "tests/test_power.py",
+    "tests/test_cost.py",
+    "tests/test_procurement.py",
+    "tests/reference/test_reference_sim.py",
     "tests/test_recompute.py",
     "tests/test_invariants.py",
     "tests/validation/test_conservation.py",
@@ -63,10 +68,11 @@ TESTS = [
     "tests/test_summary_by_hand.py",
     "tests/test_results_io.py",
 ]
-EXTRA_TESTS = {"sim/engine/trace.py": ["tests/test_trace.py"]}
+EXTRA_TESTS = {"sim/engine/trace.py": ["tests/test_trace.py"],
+               "sim/results/latency.py": ["tests/test_latency.py"]}
 """Tests run first for mutants of a file the common subset barely reaches."""
-SELECT = "not openai_2025 and not stargate_buildout"
-"""The two year-long shipped scenarios cost most of the subset's time; the smaller ones run
+SELECT = "not openai_2025 and not openai_2030 and not stargate_buildout"
+"""The multi-year shipped scenarios cost most of the subset's time; the smaller ones run
 the same engine paths (outages, first refusal, commitments, traces, inference, agents)."""
 COPY = ("sim", "tests", "scenarios", "pyproject.toml")
 
