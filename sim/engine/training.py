@@ -74,8 +74,7 @@ class TrainingQueue:
     def start_set_aside(self, job: Job) -> None:
         """Start `job` on the units set aside for it; if they are gone (an outage), it waits
         in the queue with its claim like an interrupted run."""
-        k = job.claim
-        if not self._has_room(self.pools[k], True, job.spec.units) or not self._place(job, (k,), ()):
+        if not self._place(job, (job.claim,), ()):  # tries its own claim's room
             self._enqueue(job)
 
     def enqueue(self, job: Job) -> None:

@@ -129,6 +129,13 @@ def latency_summary(lat: dict[str, ServiceLatency], step_h: float) -> dict[str, 
     return out
 
 
+def lost_load(columns: Any) -> Any:
+    """Reference units of load whose requests were refused or failed (a latency service's
+    shortfall; its unused headroom is not lost demand). `columns`: per-step latency columns,
+    as arrays or a DataFrame."""
+    return columns["load"] * (columns["refused_share"] + columns["failed_share"])
+
+
 def shortfall_basis(services: pd.DataFrame) -> pd.DataFrame:
     """Per step and service, what a shortfall cost is charged on: `unmet_units` (reference units
     whose requests went unserved) and `below_target` (the step misses the service's target).
@@ -141,7 +148,7 @@ def shortfall_basis(services: pd.DataFrame) -> pd.DataFrame:
     """
     latency = services["load"].notna() if "load" in services else pd.Series(False,
                                                                              services.index)
-    lost = (services.get("refused_share", 0.0) + services.get("failed_share", 0.0))
-    unmet = np.where(latency, services.get("load", 0.0) * lost, services["unmet"])
+    unmet = (np.where(latency, lost_load(services), services["unmet"]) if "load" in services
+             else services["unmet"].to_numpy())
     return pd.DataFrame({"step": services["step"], "service": services["service"],
                          "unmet_units": unmet, "below_target": ~services["slo_met"].astype(bool)})

@@ -10,7 +10,7 @@ import pandas as pd
 
 from sim.engine.simulation import RawRun
 from sim.results.latency import COLUMNS as LATENCY_COLUMNS
-from sim.results.latency import ServiceLatency, service_latency
+from sim.results.latency import ServiceLatency, lost_load, service_latency
 from sim.results.latency import slo_met as latency_slo_met
 
 
@@ -194,8 +194,7 @@ def services_table(raw: RawRun, latency: dict[str, ServiceLatency] | None = None
         # The target follows the latency objective where there is one (results/latency.py);
         # shortfall is then charged on the load refused or failed, not on unused headroom.
         slo_met = latency_slo_met(lat.columns, svc.slo) if lat else share >= svc.slo - 1e-12
-        lost = (lat.columns["load"] * (lat.columns["refused_share"] + lat.columns["failed_share"])
-                if lat else unmet)
+        lost = lost_load(lat.columns) if lat else unmet
         spec = getattr(c.scenario, svc.section)[svc.name]
         unmet_cost = lost * c.step * spec.value_per_unit_hour
         penalty = np.where(slo_met, 0.0, spec.penalty_per_step_below_target)
