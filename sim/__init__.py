@@ -6,6 +6,8 @@
 >>> cmp = sim.compare("scenarios/tiny.yaml", ["cheapest_first", "microsoft_first"], 5)
 >>> print(cmp.report())  # doctest: +SKIP
 >>> sim.plots.spend_by_provider(cmp)  # doctest: +SKIP
+>>> chosen = sim.plan("scenarios/openai_2025.yaml")  # doctest: +SKIP
+>>> chosen.table  # candidates the engine checked  # doctest: +SKIP
 
 Names are imported on first use, so `capsim validate` does not pay for pandas and simpy.
 """
@@ -31,6 +33,8 @@ _EXPORTS: dict[str, str] = {
     "sweep": "sim.analysis",
     "Comparison": "sim.analysis",
     "Sweep": "sim.analysis",
+    "plan": "sim.planning.planner",
+    "PlanResult": "sim.planning.planner",
 }
 # subpackages reachable as attributes: sim.plots.spend_by_provider(...), sim.analysis.mean_ci(...)
 _SUBMODULES = ("analysis", "plots")
@@ -38,7 +42,7 @@ _SUBMODULES = ("analysis", "plots")
 __all__ = [  # noqa: RUF022 - grouped as in _EXPORTS
     "load", "resolved_yaml", "run", "with_changes", "make_policy", "policy_names", "RunResult",
     "Scenario", "ScenarioError", "load_scenario", "compare", "sweep", "Comparison", "Sweep",
-    "analysis", "plots",
+    "plan", "PlanResult", "analysis", "plots",
 ]
 
 
@@ -61,6 +65,7 @@ if TYPE_CHECKING:
     from sim import analysis, plots
     from sim.analysis import Comparison, Sweep, compare, sweep
     from sim.api import load, resolved_yaml, run, with_changes
+    from sim.planning.planner import PlanResult, plan
     from sim.policies import make_policy, policy_names
     from sim.results import RunResult
     from sim.scenario import Scenario, ScenarioError, load_scenario

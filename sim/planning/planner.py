@@ -1,0 +1,392 @@
+"""capsim plan: propose purchases with the fast model, check the best with the engine, keep one.
+
+1. *Propose*: every world × `replications` replications is compiled with every decision at 0
+   and handed to the fluid model (sim/planning/fluid.py), which solves for the purchases that
+   minimise expected total cost, and a few risk-averse variants (CVaR weight λ, heavier prices on
+   shortfall). The hand-written plan (what the file buys) is always a candidate.
+2. *Check*: each candidate runs through the discrete-event engine on `check_replications`
+   replications of every world, on a seed the proposal never saw; every candidate sees the same
+   worlds (common random numbers), so candidates are compared pair by pair.
+3. *Choose*: among candidates whose risk is within the bound (by default: no riskier than the
+   hand-written plan), the lowest expected cost_total.
+4. *Evaluate*: the chosen plan and the hand plan run again on a third seed, which neither the
+   proposal nor the choice saw, so the reported saving carries no selection bias.
+
+Runs go through `sim.runner.run_many` with a store: an interrupted plan resumes where it
+stopped, and runs shared with `compare` are reused.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.analysis.stats import Interval
+from sim.errors import UserError
+from sim.planning.risk import Risk, parse_risk
+from sim.planning.space import Decision, choice_changes, decision_space, hand_choice
+from sim.planning.stats import cvar, weighted_mean_ci
+from sim.planning.worlds import World, plan_worlds
+from sim.runner import RunOutcome, RunSpec, run_many
+from sim.scenario import Scenario
+
+Progress = Callable[[int, int], None]
+
+COST_PARTS = ("cost_total", "spend_total", "spend_committed", "committed_idle_cost",
+              "spend_on_demand", "spend_spot", "shortfall_cost", "delay_cost",
+              "early_finish_credit")
+"""The figures of each run a plan is judged by (summary names)."""
+
+PHASE_CHECK = 1
+PHASE_EVALUATE = 2
+
+
+def phase_seed(seed: int, phase: int) -> int:
+    """The scenario seed of a planning phase: drawn from (scenario seed, phase), so the engine
+    checks and the final evaluation see worlds the proposal (the scenario's own seed) never saw."""
+    return int(np.random.SeedSequence([seed, 0x706C616E, phase]).generate_state(1)[0])
+
+
+def miss_share(metrics: dict[str, float]) -> float:
+    """Share of (service, step) pairs below the service's target (slo) in one run: the chance
+    that a given hour of a given service misses its target."""
+    shares = [v for k, v in metrics.items()
+              if k.endswith(".slo_attainment") and ".services." in k and math.isfinite(v)]
+    return 1.0 - float(np.mean(shares)) if shares else 0.0
+
+
+@dataclass
+class Candidate:
+    """A plan the engine checks: the value of every decision, and where it came from."""
+
+    label: str
+    choice: dict[str, float]
+    predicted: Any = None  # the fast model's FluidResult, when it proposed or evaluated it
+
+
+@dataclass
+class PlanResult:
+    """What `plan` hands back: candidates, every engine run, the choice and its evaluation."""
+
+    scenario: Scenario
+    source: Path | None
+    decisions: list[Decision]
+    worlds: list[World]
+    risk: Risk
+    policy: str
+    candidates: list[Candidate]
+    runs: pd.DataFrame  # one row per engine run: phase, candidate, world, replication, seed, figures
+    table: pd.DataFrame  # one row per candidate: expected figures, intervals, risk, verdict
+    chosen: str
+    bound: float
+    evaluation: pd.DataFrame  # chosen and hand plan on fresh seeds: figure, plan, mean, low, high
+    timings: dict[str, float] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    simulated: int = 0
+    reused: int = 0
+
+    @property
+    def choice(self) -> dict[str, float]:
+        """The chosen value of every decision."""
+        return next(c.choice for c in self.candidates if c.label == self.chosen)
+
+    @property
+    def hand(self) -> dict[str, float]:
+        return hand_choice(self.decisions)
+
+    def decisions_frame(self) -> pd.DataFrame:
+        """One row per decision: where, what, bounds, the hand value and every candidate's."""
+        rows = []
+        for d in self.decisions:
+            row: dict[str, Any] = {"decision": d.key, "provider": d.provider, "pool": d.pool,
+                                   "kind": d.kind, "start_h": d.start_h, "online_h": d.online_h,
+                                   "term_h": d.term_h, "price_per_hour": d.price_per_hour,
+                                   "size": d.size, "min": d.lo, "max": d.hi, "step": d.step,
+                                   "hand": d.hand}
+            for c in self.candidates:
+                row[c.label] = c.choice[d.key]
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def report(self) -> str:
+        from sim.planning.report import plan_report
+
+        return plan_report(self)
+
+    def figures(self) -> dict[str, Any]:
+        from sim.plots.plan import commitments_over_time, plan_frontier
+
+        return {"frontier": plan_frontier(self), "commitments": commitments_over_time(self)}
+
+    def save(self, directory: str | Path, figures: bool = True) -> Path:
+        from sim.planning.report import save_plan
+
+        return save_plan(self, Path(directory), figures=figures)
+
+
+# ---------------------------------------------------------------- the steps
+
+
+def _samples(decisions: list[Decision], worlds: list[World], replications: int) -> list[Any]:
+    """Every world × replication compiled with no decision bought, for the fast model."""
+    from sim.api import with_changes
+    from sim.engine import compile_scenario
+    from sim.planning.fluid import Sample
+
+    zero = {d.key: 0.0 for d in decisions}
+    out = []
+    for w in worlds:
+        base = with_changes(w.scenario, dict(choice_changes(w.scenario, decisions, zero)))
+        for r in range(replications):
+            out.append(Sample(compile_scenario(base, replication=r), w.weight / replications,
+                              w.name))
+    return out
+
+
+def _dedupe(candidates: Iterable[Candidate]) -> list[Candidate]:
+    seen: dict[tuple[float, ...], Candidate] = {}
+    for c in candidates:
+        key = tuple(round(v, 9) for _, v in sorted(c.choice.items()))
+        if key not in seen:
+            seen[key] = c
+    return list(seen.values())
+
+
+def _snap(decisions: list[Decision], choice: dict[str, float]) -> dict[str, float]:
+    """Each value moved to the nearest point of its decision's grid (the fast model solves on
+    the grid already; this guards against solver round-off)."""
+    out = {}
+    for d in decisions:
+        v = choice.get(d.key, 0.0)
+        k = round((v - d.lo) / d.step)
+        out[d.key] = float(min(d.hi, max(d.lo, d.lo + k * d.step)))
+    return out
+
+
+def _engine_runs(worlds: list[World], decisions: list[Decision], candidates: list[Candidate],
+                 policy: str, phase: int, replications: int, run_options: dict[str, Any],
+                 progress: Progress | None, offset: int, total: int,
+                 counts: dict[str, int]) -> list[dict[str, Any]]:
+    """Each candidate on `replications` replications of every world at the phase's seed."""
+    rows: list[dict[str, Any]] = []
+    done = offset
+    for w in worlds:
+        seed = phase_seed(w.scenario.seed, phase)
+        specs = []
+        for c in candidates:
+            changes = (*choice_changes(w.scenario, decisions, c.choice), ("seed", seed))
+            for r in range(replications):
+                specs.append(RunSpec(policy, r, changes,
+                                     labels=(("candidate", c.label), ("world", w.name))))
+        failures: list[RunOutcome] = []
+        for outcome in run_many(w.scenario, specs, **run_options):
+            done += 1
+            if progress is not None:
+                progress(done, total)
+            if getattr(outcome, "cached", False):
+                counts["reused"] += 1
+            else:
+                counts["simulated"] += 1
+            if not outcome.ok:
+                failures.append(outcome)
+                continue
+            spec = outcome.spec
+            row = {"phase": "check" if phase == PHASE_CHECK else "evaluate",
+                   "candidate": dict(spec.labels)["candidate"], "world": w.name,
+                   "weight": w.weight, "replication": spec.replication, "seed": seed}
+            row.update({k: outcome.metrics.get(k, math.nan) for k in COST_PARTS})
+            row["miss_share"] = miss_share(outcome.metrics)
+            rows.append(row)
+        if failures:
+            first = failures[0]
+            raise RuntimeError(f"{len(failures)} engine run(s) of world {w.name!r} failed; "
+                               f"first: {first.spec.key()}: {first.error}")
+    return rows
+
+
+def _risk_of(runs: pd.DataFrame, risk: Risk) -> float:
+    """The risk figure of one candidate's runs: CVaR of cost_total, or the share of service
+    hours that miss their target (weighted over worlds)."""
+    counts = runs.groupby("world")["world"].transform("size")
+    weights = runs["weight"] / counts
+    if risk.kind == "shortfall":
+        return float((weights * runs["miss_share"]).sum() / weights.sum())
+    return cvar(runs["cost_total"].to_numpy(), weights.to_numpy(), risk.level)
+
+
+def _by_world(runs: pd.DataFrame, column: str) -> dict[str, list[float]]:
+    return {w: g.sort_values("replication")[column].tolist() for w, g in runs.groupby("world")}
+
+
+def _paired(runs: pd.DataFrame, a: str, b: str, column: str,
+            weights: dict[str, float]) -> Interval:
+    """Interval of E[a − b] over the same worlds and replications (common random numbers)."""
+    left = runs[runs["candidate"] == a].set_index(["world", "replication"])[column]
+    right = runs[runs["candidate"] == b].set_index(["world", "replication"])[column]
+    diff = (left - right).dropna().reset_index()
+    groups = {w: g[column].tolist() for w, g in diff.groupby("world")}
+    return weighted_mean_ci(groups, {w: weights[w] for w in groups})
+
+
+def _summarise(runs: pd.DataFrame, candidates: list[Candidate], risk: Risk,
+               weights: dict[str, float]) -> pd.DataFrame:
+    rows = []
+    for c in candidates:
+        mine = runs[runs["candidate"] == c.label]
+        row: dict[str, Any] = {"candidate": c.label, "runs": len(mine)}
+        for part in COST_PARTS:
+            ci = weighted_mean_ci(_by_world(mine, part), weights)
+            row[part] = ci.mean
+            if part == "cost_total":
+                row["cost_total_low"], row["cost_total_high"] = ci.low, ci.high
+        row["miss_share"] = weighted_mean_ci(_by_world(mine, "miss_share"), weights).mean
+        row["risk"] = _risk_of(mine, risk)
+        pred = c.predicted
+        row["predicted_cost_total"] = pred.expected.get("cost_total", math.nan) if pred else math.nan
+        row["predicted_risk"] = (pred.cvar if pred and risk.kind != "shortfall"
+                                 else pred.unmet_share if pred else math.nan)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _choose(table: pd.DataFrame, bound: float) -> tuple[str, pd.Series]:
+    """Lowest expected cost_total among candidates within the risk bound; if none is, the
+    least risky (and the caller says so)."""
+    ok = table["risk"] <= bound * (1 + 1e-12) + 1e-12
+    pool = table[ok] if ok.any() else table.nsmallest(1, "risk")
+    best = pool.sort_values(["cost_total", "risk"]).iloc[0]
+    return str(best["candidate"]), ok
+
+
+def plan(scenario: str | Path | Scenario, *, portfolio: str | Path | None = None,
+         risk: str | Risk | None = None, policy: str | None = None,
+         replications: int | None = None, check_replications: int | None = None,
+         candidates: int | None = None, workers: int | None = None,
+         store_dir: str | Path | None = None, fresh: bool = False, dask: str | None = None,
+         progress: Progress | None = None, on_skip: Callable[[int], None] | None = None,
+         log: Callable[[str], None] | None = None) -> PlanResult:
+    """Choose the purchases of `scenario`'s `plan:` section: lowest expected cost_total within
+    the risk bound, proposed by the fluid model and checked by the engine (see module docstring).
+
+    `risk`: "none", "cvar:0.95" (bound: the hand plan's CVaR), "cvar:0.95<=2.1e10" or
+    "shortfall:0.01"; default the section's. Other arguments override the section's settings;
+    `store_dir` keeps finished engine runs so that a second call resumes (default
+    results/<scenario>/runs).
+    """
+    from sim.api import load
+    from sim.planning.fluid import RiskSpec, evaluate, propose
+    from sim.policies import policy_names
+    from sim.runner import default_store
+
+    source = None if isinstance(scenario, Scenario) else Path(scenario)
+    s = load(scenario)
+    section = s.plan
+    if section is None:
+        raise UserError(f"{source or s.name}: no `plan:` section: it declares what may be "
+                        "bought (see the README, 'Choosing a plan')")
+    say = log or (lambda _msg: None)
+    risk_spec = parse_risk(risk) if isinstance(risk, str) else (risk or parse_risk(section.risk))
+    policy = policy or section.policy or s.policy.default
+    if policy not in policy_names():
+        raise UserError(f"--policy: unknown policy {policy!r} (known: {', '.join(policy_names())})")
+    reps = replications or section.replications
+    check_reps = check_replications or section.check_replications
+    n_candidates = candidates or section.candidates
+    step_h = section.proposal.step if section.proposal is not None else 24.0
+
+    decisions = decision_space(s)
+    worlds = plan_worlds(s, source, Path(portfolio) if portfolio else None)
+    weights = {w.name: w.weight for w in worlds}
+    timings: dict[str, float] = {}
+
+    # 1. propose
+    t0 = time.perf_counter()
+    samples = _samples(decisions, worlds, reps)
+    timings["proposal_compile_s"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    alpha = risk_spec.level if risk_spec.kind == "cvar" else 0.95
+    proposals = propose(decisions, samples, risk=RiskSpec(alpha=alpha), step_h=step_h)
+    hand = hand_choice(decisions)
+    hand_pred = evaluate(decisions, samples, hand, step_h=step_h)
+    timings["proposal_solve_s"] = time.perf_counter() - t1
+    say(f"proposal: {len(proposals)} plan(s) from the fast model over {len(samples)} samples "
+        f"in {timings['proposal_compile_s'] + timings['proposal_solve_s']:.1f} s")
+    proposed = _dedupe([Candidate("hand", hand, hand_pred),
+                        *(Candidate(f"fluid-{i + 1}", _snap(decisions, p.choice), p)
+                          for i, p in enumerate(sorted(proposals,
+                                                       key=lambda p: p.expected["cost_total"])))])
+    chosen_set = proposed[:n_candidates + 1]  # the hand plan plus the best proposals
+
+    # 2. check
+    run_options: dict[str, Any] = {"workers": workers, "fresh": fresh, "dask": dask,
+                                   "on_skip": on_skip,
+                                   "store_dir": store_dir if store_dir is not None
+                                   else default_store(s)}
+    total = len(worlds) * check_reps * (len(chosen_set) + 2)
+    counts = {"simulated": 0, "reused": 0}
+    t2 = time.perf_counter()
+    rows = _engine_runs(worlds, decisions, chosen_set, policy, PHASE_CHECK, check_reps,
+                        run_options, progress, 0, total, counts)
+    timings["engine_check_s"] = time.perf_counter() - t2
+    runs = pd.DataFrame(rows)
+    table = _summarise(runs, chosen_set, risk_spec, weights)
+    hand_risk = float(table.loc[table["candidate"] == "hand", "risk"].iloc[0])
+    bound = risk_spec.bound if risk_spec.bound is not None else (
+        hand_risk if risk_spec.kind != "none" else math.inf)
+    chosen, within = _choose(table, bound)
+    table["within_bound"] = within.to_numpy()
+    for label in table["candidate"]:
+        ci = _paired(runs, str(label), chosen, "cost_total", weights)
+        table.loc[table["candidate"] == label, ["vs_chosen", "vs_chosen_low", "vs_chosen_high"]] = \
+            [ci.mean, ci.low, ci.high]
+    if not within.any():
+        say(f"no candidate is within the risk bound {bound:.4g}; kept the least risky")
+
+    # 4. evaluate the choice against the hand plan on seeds nobody has seen
+    t3 = time.perf_counter()
+    final = [c for c in chosen_set if c.label in {chosen, "hand"}]
+    total = len(rows) + len(worlds) * check_reps * len(final)
+    eval_rows = _engine_runs(worlds, decisions, final, policy, PHASE_EVALUATE, check_reps,
+                             run_options, progress, len(rows), total, counts)
+    timings["engine_evaluate_s"] = time.perf_counter() - t3
+    eval_runs = pd.DataFrame(eval_rows)
+    evaluation = _evaluation(eval_runs, chosen, risk_spec, weights)
+    runs = pd.concat([runs, eval_runs], ignore_index=True)
+    timings["total_s"] = time.perf_counter() - t0
+    settings = {"replications": reps, "check_replications": check_reps,
+                "candidates": n_candidates, "proposal_step_h": step_h,
+                "check_seeds": {w.name: phase_seed(w.scenario.seed, PHASE_CHECK) for w in worlds},
+                "evaluation_seeds": {w.name: phase_seed(w.scenario.seed, PHASE_EVALUATE)
+                                     for w in worlds},
+                "proposal_seeds": {w.name: w.scenario.seed for w in worlds}}
+    return PlanResult(s, source, decisions, worlds, risk_spec, policy, chosen_set, runs, table,
+                      chosen, bound, evaluation, timings, settings, counts["simulated"],
+                      counts["reused"])
+
+
+def _evaluation(runs: pd.DataFrame, chosen: str, risk: Risk,
+                weights: dict[str, float]) -> pd.DataFrame:
+    """Chosen vs hand on the evaluation seeds: each figure's expected value per plan and the
+    paired difference chosen − hand, with 95% intervals."""
+    rows = []
+    for part in (*COST_PARTS, "miss_share"):
+        for label in ("hand", chosen):
+            ci = weighted_mean_ci(_by_world(runs[runs["candidate"] == label], part), weights)
+            rows.append({"figure": part, "plan": "chosen" if label == chosen else "hand",
+                         "mean": ci.mean, "low": ci.low, "high": ci.high})
+        if chosen != "hand":
+            d = _paired(runs, chosen, "hand", part, weights)
+            rows.append({"figure": part, "plan": "chosen - hand", "mean": d.mean, "low": d.low,
+                         "high": d.high})
+    for label in ("hand", chosen):
+        rows.append({"figure": "risk", "plan": "chosen" if label == chosen else "hand",
+                     "mean": _risk_of(runs[runs["candidate"] == label], risk),
+                     "low": math.nan, "high": math.nan})
+    return pd.DataFrame(rows).drop_duplicates(["figure", "plan"])

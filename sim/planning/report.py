@@ -1,0 +1,181 @@
+"""A plan's outputs: the text report, plan.json, plan.yaml, tidy tables and the plots."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from sim.results.atomic import atomic_folder
+
+if TYPE_CHECKING:
+    from sim.planning.planner import PlanResult
+
+
+def _money(x: float) -> str:
+    if not math.isfinite(x):
+        return "–"
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= scale:
+            return f"${x / scale:,.2f}{suffix}"
+    return f"${x:,.0f}"
+
+
+def _num(x: Any) -> Any:
+    """JSON-safe number: NaN and infinities become null."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if hasattr(x, "item"):
+        return _num(x.item())
+    return x
+
+
+def risk_name(result: PlanResult) -> str:
+    r = result.risk
+    if r.kind == "cvar":
+        return f"CVaR{r.level:g} of cost_total"
+    if r.kind == "shortfall":
+        return "share of service hours below target"
+    return "none"
+
+
+def _risk_text(result: PlanResult, value: float) -> str:
+    if result.risk.kind == "shortfall":
+        return f"{value:.4%}"
+    return _money(value) if result.risk.kind == "cvar" else "–"
+
+
+def model_error(result: PlanResult, label: str) -> float:
+    """(fast model − engine) / engine for a candidate's expected cost_total."""
+    row = result.table[result.table["candidate"] == label].iloc[0]
+    engine, fluid = float(row["cost_total"]), float(row["predicted_cost_total"])
+    return (fluid - engine) / engine if engine else math.nan
+
+
+def plan_report(result: PlanResult) -> str:
+    """The decision, the candidates the engine checked and the evaluation, as text."""
+    lines = [f"capsim plan — {result.scenario.name}, policy {result.policy}, "
+             f"{len(result.worlds)} world(s): " +
+             ", ".join(f"{w.name} {w.weight:.0%}" for w in result.worlds)]
+    bound = "no bound" if not math.isfinite(result.bound) else _risk_text(result, result.bound)
+    lines.append(f"risk: {risk_name(result)} (bound {bound}"
+                 f"{', the hand plan' if result.risk.bound is None and result.risk.kind != 'none' else ''})")
+    lines.append("")
+    lines.append("decisions (hand -> chosen):")
+    for d in result.decisions:
+        unit = "units" if d.kind == "commitment" else "blocks"
+        lines.append(f"  {d.key}: {d.hand:,.0f} -> {result.choice[d.key]:,.0f} {unit}")
+    lines.append("")
+    lines.append("candidates checked by the engine (check seeds; 95% intervals; vs chosen is "
+                 "paired):")
+    lines.append(f"  {'candidate':<10} {'cost_total':>12} {'interval':>27} {'risk':>12} "
+                 f"{'vs chosen':>12} {'fast model':>12}")
+    for _, row in result.table.sort_values("cost_total").iterrows():
+        mark = "*" if row["candidate"] == result.chosen else (" " if row["within_bound"] else "!")
+        interval = f"[{_money(row['cost_total_low'])}, {_money(row['cost_total_high'])}]"
+        lines.append(f"{mark} {row['candidate']:<10} {_money(row['cost_total']):>12} "
+                     f"{interval:>27} {_risk_text(result, row['risk']):>12} "
+                     f"{_money(row['vs_chosen']):>12} {_money(row['predicted_cost_total']):>12}")
+    lines.append("  (* chosen, ! outside the risk bound)")
+    lines.append("")
+    lines.append("evaluation on fresh seeds (neither the proposal nor the choice saw them):")
+    ev = result.evaluation
+    for part in ("cost_total", "spend_total", "shortfall_cost", "delay_cost", "miss_share"):
+        sub = ev[ev["figure"] == part].set_index("plan")
+        fmt = (lambda v: f"{v:.4%}") if part == "miss_share" else _money
+
+        def cell(plan: str, sub: Any = sub, fmt: Any = fmt) -> str:
+            if plan not in sub.index:
+                return "–"
+            r = sub.loc[plan]
+            return f"{fmt(r['mean'])} [{fmt(r['low'])}, {fmt(r['high'])}]"
+
+        lines.append(f"  {part:<15} hand {cell('hand')}   chosen {cell('chosen')}   "
+                     f"chosen − hand {cell('chosen - hand')}")
+    err = model_error(result, result.chosen)
+    lines.append("")
+    lines.append(f"fast model error on the chosen plan's expected cost_total: {err:+.1%}")
+    t = result.timings
+    lines.append(f"time: proposal {t.get('proposal_compile_s', 0) + t.get('proposal_solve_s', 0):.1f} s, "
+                 f"engine checks {t.get('engine_check_s', 0):.1f} s, evaluation "
+                 f"{t.get('engine_evaluate_s', 0):.1f} s, total {t.get('total_s', 0):.1f} s")
+    return "\n".join(lines)
+
+
+def plan_json(result: PlanResult) -> dict[str, Any]:
+    """Everything a reader needs to trust the choice, as plain JSON."""
+    table = result.table
+    chosen_row = table[table["candidate"] == result.chosen].iloc[0]
+    runners = table[table["candidate"] != result.chosen].sort_values("cost_total")
+
+    def ev(figure: str, plan: str) -> dict[str, Any]:
+        sub = result.evaluation
+        row = sub[(sub["figure"] == figure) & (sub["plan"] == plan)]
+        if row.empty:
+            return {}
+        r = row.iloc[0]
+        return {"mean": _num(r["mean"]), "low": _num(r["low"]), "high": _num(r["high"])}
+
+    figures = [*dict.fromkeys(result.evaluation["figure"])]
+    return {
+        "scenario": result.scenario.name,
+        "source": str(result.source) if result.source else None,
+        "policy": result.policy,
+        "worlds": [{"name": w.name, "weight": w.weight, "seed": w.scenario.seed}
+                   for w in result.worlds],
+        "risk": {"kind": result.risk.kind, "level": result.risk.level,
+                 "bound": _num(result.bound), "measure": risk_name(result),
+                 "bound_from": "given" if result.risk.bound is not None else "hand plan"},
+        "decision": [{"decision": d.key, "provider": d.provider, "pool": d.pool,
+                      "kind": d.kind, "hand": d.hand, "chosen": result.choice[d.key],
+                      "units": result.choice[d.key] * d.size, "price_per_hour": d.price_per_hour,
+                      "online_h": d.online_h, "term_h": d.term_h}
+                     for d in result.decisions],
+        "chosen": result.chosen,
+        "expected": {c: _num(chosen_row[c]) for c in table.columns
+                     if c not in {"candidate", "within_bound"}},
+        "runner_up": [{k: _num(v) for k, v in row.items()} for _, row in runners.iterrows()],
+        "evaluation": {f: {p: ev(f, p) for p in ("hand", "chosen", "chosen - hand")}
+                       for f in figures},
+        "fast_model_error": {"cost_total": _num(model_error(result, result.chosen)),
+                             "hand_cost_total": _num(model_error(result, "hand"))},
+        "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
+        "settings": result.settings,
+        "runs": {"simulated": result.simulated, "reused": result.reused},
+        "candidates": [{"candidate": c.label, "choice": c.choice} for c in result.candidates],
+    }
+
+
+def save_plan(result: PlanResult, directory: Path, figures: bool = True) -> Path:
+    """Write plan.yaml, plan.json, candidates.csv, decisions.csv, runs.csv, report.txt and the
+    plots to `directory`, atomically (a half-written plan never looks complete)."""
+    from sim.planning.space import choice_changes
+
+    with atomic_folder(directory) as tmp:
+        header = (f"capsim plan of {result.scenario.name}: chosen plan {result.chosen!r} "
+                  f"(policy {result.policy}; see plan.json for its figures)")
+        if result.source is not None:
+            from sim.planning.space import write_plan_yaml
+
+            write_plan_yaml(result.source, result.scenario, result.decisions, result.choice,
+                            tmp / "plan.yaml", header)
+        else:
+            from sim.api import with_changes
+
+            chosen = with_changes(result.scenario, dict(choice_changes(
+                result.scenario, result.decisions, result.choice)))
+            text = yaml.safe_dump(chosen.model_dump(mode="json"), sort_keys=False)
+            (tmp / "plan.yaml").write_text(f"# {header}\n{text}")
+        (tmp / "plan.json").write_text(json.dumps(plan_json(result), indent=2) + "\n")
+        result.table.to_csv(tmp / "candidates.csv", index=False)
+        result.decisions_frame().to_csv(tmp / "decisions.csv", index=False)
+        result.runs.to_csv(tmp / "runs.csv", index=False)
+        result.evaluation.to_csv(tmp / "evaluation.csv", index=False)
+        (tmp / "report.txt").write_text(plan_report(result) + "\n")
+        if figures:
+            for name, fig in result.figures().items():
+                fig.savefig(tmp / f"{name}.png", dpi=110, bbox_inches="tight")
+    return directory
