@@ -144,10 +144,10 @@ def _file_world(scenario: Scenario, name: str, folder: Path | None, file: str, l
         provider = world.providers.get(d.provider)
         pool = provider.pools.get(d.pool) if provider is not None else None
         if pool is None:
-            missing.append(f"{d.provider}/{d.pool} (the plan buys in it)")
+            missing.append(f"the pool {d.provider}/{d.pool} (the plan buys in it)")
         elif d.kind == "blocks" and pool.blocks is None:
             missing.append(f"a `blocks` offer in {d.provider}/{d.pool} (the plan orders blocks)")
     if missing:
         shown = ", ".join(dict.fromkeys(missing))
-        raise problem(f"the world's file {path} has no {shown}")
+        raise problem(f"the world's file {path} lacks {shown}")
     return _without_plan(world)
