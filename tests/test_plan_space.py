@@ -22,7 +22,7 @@ from sim.planning.space import (
     zeroed,
 )
 from sim.planning.worlds import WorldError, plan_worlds
-from sim.scenario import ScenarioError, load_scenario
+from sim.scenario import ScenarioError, load_scenario, scenario_from_data
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "scenarios" / "tiny.yaml"
@@ -300,6 +300,46 @@ plan:
     assert problem.path == "plan.buy[1].pool"
     assert "'azure/h100 commitment from 2025-01-07 for 1y' is also made by plan.buy[0]" in \
         problem.message
+
+
+@pytest.mark.parametrize(("edit", "path", "message"), [
+    ({"blocks": {"at": "2025-01-07", "count": {"max": 2}, "term": "90d"}},
+     "plan.buy[0].blocks.term", "90 days is shorter than the offer's minimum term (365 days)"),
+    ({"blocks": {"at": "2025-01-01", "count": {"max": 2}}},
+     "plan.buy[0].blocks.at[0]", "date 2025-01-01 is before the scenario starts"),
+    ({"pool": "azure-h100"}, "plan.buy[0].pool", "expected provider/pool"),
+    ({"pool": "aws/h100"}, "plan.buy[0].pool", "unknown provider 'aws'"),
+    ({"outages": [{"provider": "gcp", "pool": "tpu-v9", "start": "2025-01-07", "duration": 1}]},
+     "plan.worlds.w.outages[0].pool", "unknown pool of gcp 'tpu-v9'"),
+    ({"policy": "cheapest"}, "plan.policy", "unknown policy 'cheapest'"),
+    ({"commitment": {"start": "2025-01-07", "term": [], "price_per_hour": 1,
+                     "units": {"max": 5, "step": 1}}},
+     "plan.buy[0].commitment.term", "give at least one value"),
+    ({"commitment": {"start": "2025-01-07", "term": "1y", "price_per_hour": 1,
+                     "units": {"max": 5, "step": 0}}},
+     "plan.buy[0].commitment.units.step", "must be greater than 0"),
+    ({"worlds": {"w": {"weight": 1, "file": "x.yaml", "changes": {"seed": 1}}}},
+     "plan.worlds.w", "either a `file` or `changes`"),
+])
+def test_what_the_loader_refuses_in_a_plan(edit: dict[str, Any], path: str, message: str) -> None:
+    data = yaml.safe_load(tiny_text(plan=""))
+    buy: dict[str, Any] = {"pool": "azure/h100"}
+    plan: dict[str, Any] = {"buy": [buy], "worlds": {"w": {"weight": 1}}}
+    for key, value in edit.items():
+        if key in ("outages",):
+            plan["worlds"]["w"][key] = value
+        elif key in ("policy", "worlds"):
+            plan[key] = value
+        else:
+            buy[key] = value
+    if "commitment" not in buy and "blocks" not in buy:
+        buy["commitment"] = {"start": "2025-01-07", "term": "1y", "price_per_hour": 1,
+                             "units": {"max": 5, "step": 1}}
+    data["plan"] = plan
+    with pytest.raises(ScenarioError) as info:
+        scenario_from_data(data)
+    found = [(p.path, p.message) for p in info.value.problems]
+    assert any(p == path and message in m for p, m in found), found
 
 
 def test_risk_and_settings_are_read(planned: Path) -> None:

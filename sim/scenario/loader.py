@@ -678,6 +678,11 @@ def _plan_checks(s: Scenario, inside: Any) -> Iterator[tuple[PathT, str]]:
         if poolname not in pools:
             yield (*base, "pool"), _unknown(f"pool of {pname}", poolname, pools)
             continue
+        if "." in pname or "." in poolname:
+            yield (*base, "pool"), (f"{shown(item.pool)}: a plan cannot buy in a provider or "
+                                    "pool whose name holds '.' (its purchases are set by dotted "
+                                    "path); rename it")
+            continue
         offer = pools[poolname].blocks
         if item.blocks is not None:
             if offer is None:
