@@ -628,6 +628,8 @@ def cross_check(s: Scenario, dates: bool = True) -> Iterator[tuple[PathT, str]]:
                 yield from _trace_checks(s, base, svc)
     if s.policy.default not in REGISTRY:
         yield ("policy", "default"), _unknown("policy", s.policy.default, REGISTRY)
+    if s.plan is not None:
+        yield from _plan_checks(s, inside)
     for pname, params in s.policy.params.items():
         if pname not in REGISTRY:
             yield ("policy", "params", pname), _unknown("policy", pname, REGISTRY)
@@ -652,6 +654,100 @@ def cross_check(s: Scenario, dates: bool = True) -> Iterator[tuple[PathT, str]]:
             if isinstance(holder, str) and holder not in s.providers:
                 yield ("policy", "params", pname, "provider"), _unknown("provider", holder,
                                                                         s.providers)
+
+
+def _plan_checks(s: Scenario, inside: Any) -> Iterator[tuple[PathT, str]]:
+    """The `plan:` section: the pools it buys in exist (with a blocks offer for blocks), each
+    decision is named once, the worlds' changes and outages fit the scenario, the policy is
+    known."""
+    from sim.planning.space import purchase_keys
+    from sim.policies import REGISTRY
+
+    assert s.plan is not None
+    first: dict[str, int] = {}
+    for i, item in enumerate(s.plan.buy):
+        base: PathT = ("plan", "buy", i)
+        pname, poolname = item.provider_and_pool
+        if not pname:
+            yield (*base, "pool"), f"expected provider/pool, e.g. azure/gb200, got {shown(item.pool)}"
+            continue
+        if pname not in s.providers:
+            yield (*base, "pool"), _unknown("provider", pname, s.providers)
+            continue
+        pools = s.providers[pname].pools
+        if poolname not in pools:
+            yield (*base, "pool"), _unknown(f"pool of {pname}", poolname, pools)
+            continue
+        if "." in pname or "." in poolname:
+            yield (*base, "pool"), (f"{shown(item.pool)}: a plan cannot buy in a provider or "
+                                    "pool whose name holds '.' (its purchases are set by dotted "
+                                    "path); rename it")
+            continue
+        offer = pools[poolname].blocks
+        if item.blocks is not None:
+            if offer is None:
+                yield (*base, "blocks"), (f"{item.pool} has no `blocks` offer to order from; add "
+                                          "one to the pool, or buy a `commitment` instead")
+                continue
+            if item.blocks.term is not None and item.blocks.term < offer.min_term:
+                yield (*base, "blocks", "term"), (
+                    f"{item.blocks.term / 24:g} days is shorter than the offer's minimum term "
+                    f"({offer.min_term / 24:g} days)")
+            for j, moment in enumerate(item.blocks.at):
+                yield from inside((*base, "blocks", "at", j), moment)
+        for key in purchase_keys(s, item):
+            if key in first:
+                yield (*base, "pool"), (f"the decision {key!r} is also made by "
+                                        f"plan.buy[{first[key]}]; give each purchase once")
+            first.setdefault(key, i)
+    yield from world_problems(s, s.plan.worlds, ("plan", "worlds"))
+    if s.plan.policy is not None and s.plan.policy not in REGISTRY:
+        yield ("plan", "policy"), _unknown("policy", s.plan.policy, REGISTRY)
+
+
+def world_problems(s: Scenario, worlds: dict[str, Any],
+                   base: PathT) -> Iterator[tuple[PathT, str]]:
+    """What is wrong with what-if worlds (`PlanWorld`s) of `s`, at `base` + world name: a change
+    path that does not exist or a value the field refuses, an outage of an unknown provider or
+    pool or dated before the start. A `file` world is checked when it is read (sim/plan)."""
+    from sim.api import set_path
+
+    dump: dict[str, Any] | None = None
+    pools_by_provider = {name: set(p.pools) for name, p in s.providers.items()}
+    for name, world in worlds.items():
+        at: PathT = (*base, name)
+        if world.changes:
+            if dump is None:
+                dump = s.model_dump(mode="json")
+                dump["plan"] = None
+            data = copy.deepcopy(dump)
+            bad = False
+            for path, value in world.changes.items():
+                try:
+                    set_path(data, str(path), copy.deepcopy(value))
+                except KeyError as exc:
+                    bad = True
+                    yield (*at, "changes", path), f"no such field: {exc.args[0]}"
+            if not bad:
+                try:
+                    Scenario.model_validate(data)
+                except ValidationError as exc:
+                    err = exc.errors(include_url=False)[0]
+                    where = _dotted(_clean_loc(tuple(err["loc"]), data))
+                    yield (*at, "changes"), (f"the world's scenario is not valid: {where}: "
+                                             f"{_friendly(err)}")
+        for k, outage in enumerate(world.outages or []):
+            if outage.provider not in s.providers:
+                yield (*at, "outages", k, "provider"), _unknown("provider", outage.provider,
+                                                                s.providers)
+            elif outage.pool is not None and outage.pool not in pools_by_provider[outage.provider]:
+                yield (*at, "outages", k, "pool"), _unknown(f"pool of {outage.provider}",
+                                                            outage.pool,
+                                                            pools_by_provider[outage.provider])
+            if hours_between(s.start, outage.start) < 0:
+                yield (*at, "outages", k, "start"), (
+                    f"date {_moment(outage.start)} is before the scenario starts "
+                    f"({_moment(s.start)})")
 
 
 def _dated_in_order(path: PathT, moments: list[datetime]) -> Iterator[tuple[PathT, str]]:

@@ -676,8 +676,20 @@ class PolicySection(Strict):
     )
 
 
+# ---------------------------------------------------------------- plan
+# The `plan:` section's models live in sim/scenario/plan.py; they build on the models above,
+# so they are imported here, after them.
+from sim.scenario.plan import PlanSection  # noqa: E402
+
+
 class Scenario(Strict):
-    """A whole capacity-planning scenario: the clock, supply, demand and policy."""
+    """A whole capacity-planning scenario: the clock, supply, demand, policy, and what
+    `capsim plan` may buy.
+
+    Sections in file order: clock (name .. seed) -> supply (accelerators, providers, outages,
+    programmes, power) -> demand (training, inference, agents) -> rules (policy, preemption,
+    scheduling) -> plan.
+    """
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="used in results paths")
     description: str = ""
@@ -698,6 +710,9 @@ class Scenario(Strict):
     policy: PolicySection = Field(default_factory=PolicySection)
     preemption: Preemption = Field(default_factory=Preemption)
     scheduling: Scheduling = Field(default_factory=Scheduling)
+    plan: PlanSection | None = Field(
+        default=None, description="what `capsim plan` may buy and the worlds it judges plans "
+        "in; `capsim run` ignores it")
 
     @field_validator("name")
     @classmethod

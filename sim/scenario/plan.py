@@ -1,0 +1,215 @@
+"""The `plan:` section of a scenario file: what `capsim plan` may buy, and the worlds it is
+judged in.
+
+Each item of `buy` is one pool's purchase whose size is chosen: a take-or-pay `commitment`
+(units, from a start, for a term) or `blocks` ordered from the pool's `blocks` offer. A list of
+dates or terms gives one decision per date (and term). `worlds` is the what-if portfolio: the
+scenario itself, changed by dotted paths, with scripted outages added, or another scenario file.
+References (pools, change paths, policies) are checked with the rest of the file (loader).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
+
+from sim.planning.risk import EXPECTED as RISK_FORMS
+from sim.planning.risk import parse_risk
+from sim.scenario.models import (
+    _DATE_SCHEMA,
+    _DURATION_SCHEMA,
+    MAX_PRICE,
+    MAX_UNITS,
+    EndRule,
+    Hours,
+    ScheduledOutage,
+    Strict,
+    When,
+)
+from sim.timeparse import parse_datetime, parse_duration
+
+MAX_WEIGHT = 1e6
+MAX_BLOCKS = 1000
+
+
+def _one_or_list(parse: Any) -> Any:
+    """A before-validator: a single value is parsed and put in a list; a list is left to the
+    item type (so a bad item is reported at its index)."""
+
+    def before(value: Any) -> Any:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("give at least one value (or a single value, not a list)")
+            return value
+        return [parse(value)]
+
+    return before
+
+
+Dates = Annotated[
+    list[When], BeforeValidator(_one_or_list(parse_datetime)),
+    WithJsonSchema({"anyOf": [_DATE_SCHEMA, {"type": "array", "items": _DATE_SCHEMA,
+                                             "minItems": 1}],
+                    "description": "a date, or a list of dates (one decision each)"}),
+]
+"""One date or a list of dates; always a list once read."""
+Durations = Annotated[
+    list[Hours], BeforeValidator(_one_or_list(parse_duration)),
+    WithJsonSchema({"anyOf": [_DURATION_SCHEMA, {"type": "array", "items": _DURATION_SCHEMA,
+                                                 "minItems": 1}],
+                    "description": "a duration, or a list of durations (one decision each)"}),
+]
+"""One duration or a list of durations (hours); always a list once read."""
+
+
+class UnitsRange(Strict):
+    """The committed units the plan may choose: min, min + step, ... up to max."""
+
+    min: float = Field(default=0.0, ge=0, le=MAX_UNITS, description="fewest units (0: none)")
+    max: float = Field(ge=0, le=MAX_UNITS, description="most units")
+    step: float = Field(gt=0, le=MAX_UNITS, description="units are chosen in multiples of this")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UnitsRange:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) must be at most max ({self.max:g})")
+        return self
+
+
+class CountRange(Strict):
+    """The number of blocks the plan may order: min, min + 1, ... up to max."""
+
+    min: int = Field(default=0, ge=0, le=MAX_BLOCKS, description="fewest blocks (0: none)")
+    max: int = Field(ge=0, le=MAX_BLOCKS, description="most blocks")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CountRange:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must be at most max ({self.max})")
+        return self
+
+
+class CommitmentChoice(Strict):
+    """A take-or-pay contract whose size is chosen: one decision per start and term given."""
+
+    start: Dates = Field(description="contract start, or a list of starts (one decision each)")
+    term: Durations = Field(
+        description="contract length, e.g. 5y, or a list of lengths (one decision each)")
+    price_per_hour: float = Field(ge=0, le=MAX_PRICE, description="price per committed unit-hour")
+    units: UnitsRange = Field(description="the units the plan may commit")
+    on_end: EndRule = Field(
+        default="lapse", description="lapse, or renew for the same term at the then price")
+
+    @field_validator("term")
+    @classmethod
+    def _positive(cls, value: Any) -> Any:
+        if any(t <= 0 for t in value):
+            raise ValueError("a contract's term must be longer than 0")
+        return value
+
+
+class BlocksChoice(Strict):
+    """Blocks ordered from the pool's `blocks` offer, how many chosen: one decision per date."""
+
+    at: Dates = Field(description="date the blocks are ordered, or a list of dates (one "
+                      "decision each)")
+    count: CountRange = Field(description="the number of blocks the plan may order")
+    term: Hours | None = Field(
+        default=None, gt=0, description="contract length from online; default: the offer's "
+        "minimum term")
+
+
+
+class Purchase(Strict):
+    """One pool's purchase whose size the plan chooses: a `commitment` or `blocks`."""
+
+    pool: str = Field(description="provider/pool, e.g. azure/gb200")
+    commitment: CommitmentChoice | None = Field(
+        default=None, description="a take-or-pay contract whose units are chosen")
+    blocks: BlocksChoice | None = Field(
+        default=None, description="blocks ordered from the pool's `blocks` offer")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Purchase:
+        if (self.commitment is None) == (self.blocks is None):
+            raise ValueError("give either `commitment` or `blocks` (one of them)")
+        return self
+
+    @property
+    def provider_and_pool(self) -> tuple[str, str]:
+        """(provider, pool) named by `pool`; ("", "") when it does not have the form a/b."""
+        provider, _, pool = self.pool.partition("/")
+        return (provider, pool) if provider and pool else ("", "")
+
+
+class PlanWorld(Strict):
+    """One what-if world of the portfolio: the scenario with `changes` and/or added `outages`,
+    or another scenario `file`; nothing but a weight: the scenario as it is."""
+
+    weight: float = Field(gt=0, le=MAX_WEIGHT,
+                          description="how likely the world is; weights are scaled to sum to 1")
+    changes: dict[str, Any] | None = Field(
+        default=None, description="fields set by dotted path, e.g. "
+        "inference.chatgpt.growth_per_month: 0.08")
+    outages: list[ScheduledOutage] | None = Field(
+        default=None, description="scripted outages added to the scenario's own")
+    file: str | None = Field(
+        default=None, description="a whole scenario file (a relative path is read from this "
+        "file's folder); it must have the pools the plan buys in")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PlanWorld:
+        if self.file is not None and (self.changes is not None or self.outages is not None):
+            raise ValueError("a world is either a `file` or `changes` and/or `outages` to this "
+                             "scenario, not both")
+        return self
+
+
+class ProposalSettings(Strict):
+    """The fast model that proposes candidate plans."""
+
+    step: Hours = Field(default=24.0, gt=0, description="time slice of the fast model, e.g. 1d")
+
+
+def _default_worlds() -> dict[str, PlanWorld]:
+    return {"base": PlanWorld(weight=1.0)}
+
+
+class PlanSection(Strict):
+    """What `capsim plan` may buy and how plans are judged: the cheapest mix over the worlds."""
+
+    buy: list[Purchase] = Field(min_length=1, description="the decisions: purchases whose "
+                                "size is chosen")
+    worlds: dict[str, PlanWorld] = Field(
+        default_factory=_default_worlds, min_length=1,
+        description="the what-if portfolio, by name; default: one world `base` (the scenario)")
+    policy: str | None = Field(
+        default=None, description="policy plans are judged under; default: policy.default")
+    risk: str = Field(default="none", description=f"how risk is judged: {RISK_FORMS}")
+    replications: int = Field(default=4, ge=1, le=1000,
+                              description="replications per world for the proposal (fast model)")
+    check_replications: int = Field(
+        default=8, ge=1, le=1000,
+        description="replications per world and candidate for the engine checks")
+    candidates: int = Field(default=6, ge=1, le=1000,
+                            description="how many proposals the engine checks")
+    proposal: ProposalSettings = Field(default_factory=ProposalSettings,
+                                       description="settings of the fast model")
+
+    @field_validator("risk")
+    @classmethod
+    def _risk_parses(cls, value: str) -> str:
+        parse_risk(value)
+        return value
+
+    @property
+    def parsed_risk(self) -> Any:
+        """The `risk` setting as a sim.planning.risk.Risk."""
+        return parse_risk(self.risk)
+
+
+class Portfolio(Strict):
+    """A file of worlds (`capsim plan --portfolio`), replacing the scenario's own."""
+
+    worlds: dict[str, PlanWorld] = Field(min_length=1, description="the what-if worlds, by name")
