@@ -529,7 +529,8 @@ def _build(decisions: Sequence[Decision], inputs: list[FluidInputs], weights: np
             cost["delay"].append((bv, tc.rate * fi.slice_hours[taus]))
         cat = np.concatenate
         samples.append(_SampleVars(
-            {k: (cat([v for v, _ in lst]), cat([c for _, c in lst])) for k, lst in cost.items()},
+            {k: (cat([v for v, _ in lst] + [np.zeros(0, int)]),
+                 cat([c for _, c in lst] + [np.zeros(0)])) for k, lst in cost.items()},
             u1, u2, h1, dt, di))
     consts = np.array([fi.committed_cost + lo_cost for fi in inputs])
 
