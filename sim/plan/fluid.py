@@ -363,11 +363,14 @@ class _Builder:
         self.ub_row: list[np.ndarray] = []
         self.lb: list[np.ndarray] = []
         self.ub: list[np.ndarray] = []
+        self.mag: list[np.ndarray] = []
 
-    def var(self, k: int, lb: np.ndarray | float = 0.0, ub: np.ndarray | float = np.inf
-            ) -> np.ndarray:
+    def var(self, k: int, lb: np.ndarray | float = 0.0, ub: np.ndarray | float = np.inf,
+            mag: np.ndarray | float = 1.0) -> np.ndarray:
+        """`k` new columns; `mag`: their expected size, to scale them near 1 for the solver."""
         ids = np.arange(self.n, self.n + k)
         self.n += k
+        self.mag.append(np.maximum(1e-6, np.broadcast_to(np.asarray(mag, dtype=float), (k,))))
         self.lb.append(np.broadcast_to(np.asarray(lb, dtype=float), (k,)).copy())
         self.ub.append(np.broadcast_to(np.asarray(ub, dtype=float), (k,)).copy())
         return ids
@@ -401,6 +404,7 @@ class _SampleVars:
     """Where one sample's priced variables are, to read a solution back."""
 
     cost: dict[str, tuple[np.ndarray, np.ndarray]]  # part -> (variables, true $ per unit)
+    when: dict[str, np.ndarray]  # part -> slice of each of those variables
     u1: np.ndarray
     u2: np.ndarray
     head: np.ndarray  # positions (into the demand cells) of the u1 variables
@@ -417,6 +421,7 @@ class _Model:
     lb: np.ndarray
     ub: np.ndarray
     integrality: np.ndarray
+    mag: np.ndarray  # expected size of each variable (column scaling)
     first_cost: np.ndarray  # $ per unit of each first-stage variable (n_k: one grid step)
     consts: np.ndarray  # per sample: existing commitments + the decisions' `lo` part
     samples: list[_SampleVars]
@@ -424,8 +429,8 @@ class _Model:
 
 
 def _build(decisions: Sequence[Decision], inputs: list[FluidInputs], weights: np.ndarray,
-           lam: float, alpha: float, short_w: float, fixed: np.ndarray | None = None
-           ) -> _Model:
+           lam: float, alpha: float, short_w: float, fixed: np.ndarray | None = None,
+           cost_chunk: int = 7) -> _Model:
     """The MILP: first-stage n_k (x_k = lo_k + step_k·n_k), then each sample's slices.
 
     `fixed`: n_k given (evaluate a plan): the first stage becomes bounds."""
@@ -458,13 +463,14 @@ def _build(decisions: Sequence[Decision], inputs: list[FluidInputs], weights: np
         com_lo = fi.committed + np.einsum("k,ktp->tp", lo, add_com)
         cost: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {
             "on_demand": [], "shortfall": [], "delay": []}
+        when: dict[str, list[np.ndarray]] = {k: [] for k in cost}
         # rate use y[t, (service, pool)]
         pairs = [(i, p) for i, sv in enumerate(fi.services) for p in sv.candidates]
         pi = np.array([q[0] for q in pairs], dtype=int)
         pp = np.array([q[1] for q in pairs], dtype=int)
         ymask = (fi.demand[:, pi] > 0) & (cap_max[:, pp] > 1e-9)
         yt, yr = np.nonzero(ymask)
-        y = b.var(len(yt))
+        y = b.var(len(yt), mag=np.maximum(1.0, cap_max[yt, pp[yr]]))
         # training use z[t, (class, pool)], from the class's first work on
         cpairs = [(ci, p) for ci, tc in enumerate(fi.classes) for p in tc.candidates]
         qc = np.array([q[0] for q in cpairs], dtype=int)
@@ -475,7 +481,7 @@ def _build(decisions: Sequence[Decision], inputs: list[FluidInputs], weights: np
         else:
             zmask = np.zeros((T, 0), bool)
         zt, zr = np.nonzero(zmask)
-        z = b.var(len(zt))
+        z = b.var(len(zt), mag=np.maximum(1.0, cap_max[zt, qp[zr]]))
         ut = np.concatenate([yt, zt])
         up = np.concatenate([pp[yr], qp[zr]]).astype(int)
         uvar = np.concatenate([y, z])
@@ -488,7 +494,7 @@ def _build(decisions: Sequence[Decision], inputs: list[FluidInputs], weights: np
         cap_rows = b.row(len(ot), -np.inf, cap_lo[ot, op])
         b.add(cap_rows[cell[ut, up]], uvar, 1.0)
         # on demand: use − od − decided commitments ≤ committed
-        od = b.var(len(ot))
+        od = b.var(len(ot), mag=np.maximum(1.0, cap_max[ot, op]))
         od_rows = b.row(len(ot), -np.inf, com_lo[ot, op])
         b.add(od_rows[cell[ut, up]], uvar, 1.0)
         b.add(od_rows, od, -1.0)
@@ -497,6 +503,7 @@ def _build(decisions: Sequence[Decision], inputs: list[FluidInputs], weights: np
             b.add(cap_rows, col, -add_cap[k, ot, op] * stepv[k])
             b.add(od_rows, col, -add_com[k, ot, op] * stepv[k])
         cost["on_demand"].append((od, fi.price[ot, op] * fi.hours[ot]))
+        when["on_demand"].append(fi.slice_of[ot])
         # demand: served + unmet ≥ D; unmet in two tiers (latency headroom, then load)
         dt, di = np.nonzero(fi.demand > 0)
         dcell = -np.ones(fi.demand.shape, dtype=int)
@@ -506,20 +513,22 @@ def _build(decisions: Sequence[Decision], inputs: list[FluidInputs], weights: np
         head = np.array([sv.headroom for sv in fi.services] + [0.0])[di]
         value = np.array([sv.value for sv in fi.services] + [0.0])[di]
         pen = np.array([sv.penalty_rate for sv in fi.services] + [0.0])[di]
-        u2 = b.var(len(dt))
+        u2 = b.var(len(dt), mag=fi.demand[dt, di])
         b.add(dem_rows, u2, -1.0)
         h1 = np.nonzero(head > 0)[0]
-        u1 = b.var(len(h1), 0.0, head[h1] * fi.demand[dt[h1], di[h1]])
+        u1 = b.var(len(h1), 0.0, head[h1] * fi.demand[dt[h1], di[h1]],
+                   mag=head[h1] * fi.demand[dt[h1], di[h1]])
         b.add(dem_rows[h1], u1, -1.0)
         cost["shortfall"] += [(u2, (value + pen) * fi.hours[dt]),
                               (u1, np.minimum(pen[h1], value[h1]) * fi.hours[dt[h1]])]
+        when["shortfall"] += [fi.slice_of[dt], fi.slice_of[dt[h1]]]
         # training: backlog per class and slice
         for ci, tc in enumerate(fi.classes):
             if not (tc.arrivals > 0).any():
                 continue
             first = int(np.argmax(tc.arrivals > 0))
             taus = np.arange(first, fi.n_slices)
-            bv = b.var(len(taus))
+            bv = b.var(len(taus), mag=max(1.0, float(tc.arrivals.max())))
             rows = b.row(len(taus), -np.inf, -tc.arrivals[taus])
             b.add(rows, bv, -1.0)
             b.add(rows[1:], bv[:-1], 1.0)
@@ -527,36 +536,48 @@ def _build(decisions: Sequence[Decision], inputs: list[FluidInputs], weights: np
             b.add(rows[fi.slice_of[zt[mine]] - first], z[mine],
                   -fi.train_speed[qp[zr[mine]]] * fi.hours[zt[mine]])
             cost["delay"].append((bv, tc.rate * fi.slice_hours[taus]))
+            when["delay"].append(taus)
         cat = np.concatenate
         samples.append(_SampleVars(
             {k: (cat([v for v, _ in lst] + [np.zeros(0, int)]),
                  cat([c for _, c in lst] + [np.zeros(0)])) for k, lst in cost.items()},
+            {k: cat([*lst, np.zeros(0, int)]) for k, lst in when.items()},
             u1, u2, h1, dt, di))
     consts = np.array([fi.committed_cost + lo_cost for fi in inputs])
 
-    def weighted(sv: _SampleVars) -> tuple[np.ndarray, np.ndarray]:
-        ids = np.concatenate([sv.cost[k][0] for k in ("on_demand", "shortfall", "delay")])
+    def weighted(sv: _SampleVars) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        parts = ("on_demand", "shortfall", "delay")
+        ids = np.concatenate([sv.cost[k][0] for k in parts])
         cst = np.concatenate([sv.cost["on_demand"][1], sv.cost["shortfall"][1] * short_w,
                               sv.cost["delay"][1]])
-        return ids, cst
+        return ids, cst, np.concatenate([sv.when[k] for k in parts])
 
     # risk: η free, ν_s ≥ C_s − η, ν_s ≥ 0 (α = 1: η ≥ C_s, the worst sample)
     worst = alpha >= 1.0 - 1e-12
     S = len(inputs)
     if lam > 0:
-        eta = b.var(1, -np.inf, np.inf)[0]
-        nu = b.var(0 if worst else S)
+        size = max(1.0, float(np.abs(consts).mean()))
+        eta = b.var(1, -np.inf, np.inf, size)[0]
+        nu = b.var(0 if worst else S, mag=size)
         cut = b.row(S, -np.inf, -consts)
         for s, sv in enumerate(samples):
-            ids, cst = weighted(sv)
-            b.add(np.full(len(ids), cut[s]), ids, cst)
+            # C_s through one cost variable per `cost_chunk` slices (k = its cost there): a
+            # row holding every priced variable of a sample slows the simplex several times
+            ids, cst, when = weighted(sv)
+            chunk = when // cost_chunk
+            n_chunks = int(chunk.max()) + 1 if len(chunk) else 0
+            kv = b.var(n_chunks, 0.0, np.inf, mag=size / max(1, n_chunks))
+            krows = b.row(n_chunks, -np.inf, 0.0)  # k ≥ its cost (costs are never negative)
+            b.add(krows[chunk], ids, cst)
+            b.add(krows, kv, -1.0)
+            b.add(np.full(n_chunks, cut[s]), kv, 1.0)
             b.add(np.full(K, cut[s]), xs, first_cost)
             b.add([cut[s]], [eta], -1.0)
             if not worst:
                 b.add([cut[s]], [nu[s]], -1.0)
     c = np.zeros(b.n)
     for s, sv in enumerate(samples):
-        ids, cst = weighted(sv)
+        ids, cst, _ = weighted(sv)
         c[ids] += (1.0 - lam) * weights[s] * cst
     c[xs] += (1.0 - lam) * first_cost
     if lam > 0:
@@ -565,8 +586,12 @@ def _build(decisions: Sequence[Decision], inputs: list[FluidInputs], weights: np
             c[nu] += lam * weights / (1.0 - alpha)
     integrality = np.zeros(b.n, dtype=np.uint8)
     return _Model(c, b.matrix(), np.concatenate(b.lb_row), np.concatenate(b.ub_row),
-                  np.concatenate(b.lb), np.concatenate(b.ub), integrality, first_cost, consts,
+                  np.concatenate(b.lb), np.concatenate(b.ub), integrality,
+                  np.concatenate(b.mag), first_cost, consts,
                   samples, time.perf_counter() - t0)
+
+
+_DISP = False
 
 
 def _solve(model: _Model, integer_vars: int, mip_gap: float, time_limit: float
@@ -574,13 +599,25 @@ def _solve(model: _Model, integer_vars: int, mip_gap: float, time_limit: float
     integrality = model.integrality.copy()
     integrality[:integer_vars] = 1
     t0 = time.perf_counter()
-    # Costs in $M keep HiGHS's tolerances meaningful next to $10^10 totals.
-    scale = 1e-6
-    res = milp(model.c * scale, integrality=integrality, bounds=Bounds(model.lb, model.ub),
-               constraints=LinearConstraint(model.A, model.lb_row * 1.0, model.ub_row * 1.0),
-               options={"mip_rel_gap": mip_gap, "time_limit": time_limit, "disp": False})
+    # Units run from tens to tens of millions and dollars to 10^10: columns are scaled by their
+    # expected size, then rows and the objective by their largest coefficient, so that HiGHS's
+    # tolerances mean the same everywhere (unscaled, its presolved solution needed thousands of
+    # clean-up iterations and was off by a third before them).
+    col = model.mag.copy()
+    col[:integer_vars] = 1.0  # integer columns stay on their grid
+    A = model.A @ sp.diags(col)
+    row = np.abs(A).max(axis=1).toarray().ravel()
+    row[row == 0] = 1.0
+    A = sp.diags(1.0 / row) @ A
+    c = model.c * col
+    cmax = float(np.abs(c).max()) or 1.0
+    res = milp(c / cmax, integrality=integrality,
+               bounds=Bounds(model.lb / col, model.ub / col),
+               constraints=LinearConstraint(A.tocsr(), model.lb_row / row, model.ub_row / row),
+               options={"mip_rel_gap": mip_gap, "time_limit": time_limit, "disp": _DISP})
     if res.x is None:
         raise RuntimeError(f"fluid model: the solver found no solution ({res.message})")
+    res.x = res.x * col
     return res.x, time.perf_counter() - t0
 
 
