@@ -20,7 +20,10 @@ their candidate pools), `cap` the units the engine would let this customer use (
 outage losses, capped by the tenant cap and the market's availability: `pool_capacity`), `com`
 the units already committed in the scenario, `on_k` the share of the slice a decision is in force,
 `D` the rate demand in reference units, `v_i` its value per unit-hour and `h_i` the SLO penalty
-spread over the shortfall that misses the target (below). What the model leaves out: power
+spread over the shortfall that misses the target: a latency service's fleet is its load ÷ target
+utilisation, and the engine charges only load lost, so the headroom tier u1 costs `h_i`
+(`headroom_price`) and only the load tier u2 its value; without a latency model the penalty is
+spread over the (1 − slo) share of mean demand and added to the value. What the model leaves out: power
 ceilings, gang placement and queueing, porting, preemption order, first refusal, policies'
 rankings, renewals of decided commitments (they lapse), the early-finish credit.
 """
@@ -320,6 +323,14 @@ def _train_classes(c: Compiled, slice_of: np.ndarray, hours: np.ndarray) -> list
     return out
 
 
+def headroom_price(penalty_rate: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """$ per unit-hour of a latency service's headroom left unserved: the SLO penalty spread
+    over the headroom (slow answers lose no load, but miss the target), at most the value of
+    load, and at least 1 % of it, so that idle units serve it rather than stand idle and a
+    candidate's share of slices below target is not decided by ties."""
+    return np.maximum(np.minimum(penalty_rate, value), 0.01 * value)
+
+
 # ------------------------------------------------------------------------- decisions
 
 
@@ -520,7 +531,7 @@ def _build(decisions: Sequence[Decision], inputs: list[FluidInputs], weights: np
                    mag=head[h1] * fi.demand[dt[h1], di[h1]])
         b.add(dem_rows[h1], u1, -1.0)
         cost["shortfall"] += [(u2, (value + pen) * fi.hours[dt]),
-                              (u1, np.minimum(pen[h1], value[h1]) * fi.hours[dt[h1]])]
+                              (u1, headroom_price(pen[h1], value[h1]) * fi.hours[dt[h1]])]
         when["shortfall"] += [fi.slice_of[dt], fi.slice_of[dt[h1]]]
         # training: backlog per class and slice
         for ci, tc in enumerate(fi.classes):
@@ -575,6 +586,9 @@ def _build(decisions: Sequence[Decision], inputs: list[FluidInputs], weights: np
             b.add([cut[s]], [eta], -1.0)
             if not worst:
                 b.add([cut[s]], [nu[s]], -1.0)
+    # λ = 1: the expected cost still breaks ties (1e-3 of it), or every sample outside the tail
+    # could be served anyhow and the simplex wanders through that freedom (40 s, not 5).
+    lam = min(lam, 1.0 - 1e-3)
     c = np.zeros(b.n)
     for s, sv in enumerate(samples):
         ids, cst, _ = weighted(sv)
@@ -700,7 +714,7 @@ def evaluate(decisions: Sequence[Decision], samples: Sequence[Sample],
 def propose(decisions: list[Decision], samples: list[Sample], *, risk: RiskSpec = RiskSpec(),
             lambdas: Sequence[float] = (0.0, 0.5, 1.0),
             shortfall_weights: Sequence[float] = (1.0, 4.0), step_h: float = 24.0,
-            integer: bool = True, levels: int = 1, mip_gap: float = 1e-4,
+            integer: bool = True, levels: int = 1, mip_gap: float = 1e-3,
             time_limit: float = 120.0) -> list[FluidResult]:
     """Candidate plans: one solve per (λ, shortfall weight), minimising
     (1 − λ)·E[C] + λ·CVaR_alpha(C) with unserved demand priced × the weight; each reported at
