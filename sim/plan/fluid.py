@@ -174,6 +174,7 @@ class TrainClass:
     arrivals: np.ndarray  # (slices,) reference-unit-hours of work due in each slice
     rate: float  # $ per reference-unit-hour of backlog per hour
     jobs: int
+    work: float = 0.0  # reference-unit-hours
 
 
 @dataclass
@@ -286,7 +287,8 @@ def fluid_inputs(sample: Sample | Compiled, step_h: float = 24.0, levels: int = 
     return fi
 
 
-def _train_classes(c: Compiled, slice_of: np.ndarray, hours: np.ndarray) -> list[TrainClass]:
+def _train_classes(c: Compiled, slice_of: np.ndarray, hours: np.ndarray,
+                   merge_share: float = 0.01) -> list[TrainClass]:
     """Training as fluid work per class of jobs with the same candidate pools.
 
     A job's work (units × duration, reference-unit-hours) falls due evenly over the time it
@@ -319,7 +321,28 @@ def _train_classes(c: Compiled, slice_of: np.ndarray, hours: np.ndarray) -> list
                                        length[:, None])).sum(axis=0)
         total_work = float(work.sum())
         out.append(TrainClass(cand, np.diff(due), float(delay.sum()) / total_work
-                              if total_work > 0 else 0.0, len(jobs)))
+                              if total_work > 0 else 0.0, len(jobs), total_work))
+    return _merge_small(out, merge_share)
+
+
+def _merge_small(classes: list[TrainClass], share: float) -> list[TrainClass]:
+    """Fold each class with less than `share` of all training work into the largest class whose
+    pools it may all use (it then waits for those only, a little pessimistic): a class is one
+    variable per pool and slice, and on the flagship the 735 small experiments (0.2 % of the
+    work) cost as many variables as the research runs."""
+    total = sum(tc.work for tc in classes)
+    out = sorted(classes, key=lambda tc: -tc.work)
+    for small in [tc for tc in out[::-1] if tc.work < share * total]:
+        hosts = [tc for tc in out if tc is not small and set(tc.candidates) <= set(small.candidates)]
+        if not hosts:
+            continue
+        host = hosts[0]
+        work = host.work + small.work
+        host.rate = (host.rate * host.work + small.rate * small.work) / work if work else 0.0
+        host.arrivals = host.arrivals + small.arrivals
+        host.jobs += small.jobs
+        host.work = work
+        out.remove(small)
     return out
 
 
@@ -504,17 +527,25 @@ def _build(decisions: Sequence[Decision], inputs: list[FluidInputs], weights: np
         # capacity: use ≤ capacity + blocks
         cap_rows = b.row(len(ot), -np.inf, cap_lo[ot, op])
         b.add(cap_rows[cell[ut, up]], uvar, 1.0)
-        # on demand: use − od − decided commitments ≤ committed
-        od = b.var(len(ot), mag=np.maximum(1.0, cap_max[ot, op]))
-        od_rows = b.row(len(ot), -np.inf, com_lo[ot, op])
-        b.add(od_rows[cell[ut, up]], uvar, 1.0)
+        for k in range(K):
+            b.add(cap_rows, np.full(len(ot), xs[k]), -add_cap[k, ot, op] * stepv[k])
+        # on demand: use − od − decided commitments ≤ committed; where nothing is or can be
+        # committed, od = use: the use itself is priced (no od column, no row)
+        direct = (com_lo[ot, op] <= 0) & ~(add_com[:, ot, op] != 0).any(axis=0)
+        dcol = direct[cell[ut, up]]
+        cost["on_demand"].append((uvar[dcol], fi.price[ut[dcol], up[dcol]] * fi.hours[ut[dcol]]))
+        when["on_demand"].append(fi.slice_of[ut[dcol]])
+        kt, kp = ot[~direct], op[~direct]
+        kcell = -np.ones((T, P), dtype=int)
+        kcell[kt, kp] = np.arange(len(kt))
+        od = b.var(len(kt), mag=np.maximum(1.0, cap_max[kt, kp]))
+        od_rows = b.row(len(kt), -np.inf, com_lo[kt, kp])
+        b.add(od_rows[kcell[ut[~dcol], up[~dcol]]], uvar[~dcol], 1.0)
         b.add(od_rows, od, -1.0)
         for k in range(K):
-            col = np.full(len(ot), xs[k])
-            b.add(cap_rows, col, -add_cap[k, ot, op] * stepv[k])
-            b.add(od_rows, col, -add_com[k, ot, op] * stepv[k])
-        cost["on_demand"].append((od, fi.price[ot, op] * fi.hours[ot]))
-        when["on_demand"].append(fi.slice_of[ot])
+            b.add(od_rows, np.full(len(kt), xs[k]), -add_com[k, kt, kp] * stepv[k])
+        cost["on_demand"].append((od, fi.price[kt, kp] * fi.hours[kt]))
+        when["on_demand"].append(fi.slice_of[kt])
         # demand: served + unmet ≥ D; unmet in two tiers (latency headroom, then load)
         dt, di = np.nonzero(fi.demand > 0)
         dcell = -np.ones(fi.demand.shape, dtype=int)
