@@ -224,3 +224,54 @@ def test_cvar_weighted() -> None:
     assert cvar(v, w, 0.7) == pytest.approx((1.0 + 0.4) / 0.3)
     assert cvar(v, w, 1.0) == 10.0
     assert cvar(v, w, 0.0) == pytest.approx(float(v @ w))
+
+
+def test_load_levels_split_each_day_by_demand() -> None:
+    """Hourly steps, a ±50 % daily swing, two levels a day: each day becomes its 12 busiest and
+    12 quietest hours, whose averages bracket the day's mean and average back to it."""
+    s = build(BASE, step="1h", horizon="2d", **{"inference.svc.daily_amplitude": 0.5})
+    c = compile_scenario(s)
+    fi = fluid_inputs(c, 24.0, levels=2)
+    assert fi.hours.tolist() == [12.0] * 4
+    assert fi.slice_of.tolist() == [0, 0, 1, 1]
+    d = c.services[0].demand
+    for day in range(2):
+        hours = np.sort(d[24 * day:24 * day + 24])
+        busy, quiet = fi.demand[2 * day:2 * day + 2, 0]
+        assert (busy, quiet) == pytest.approx((hours[12:].mean(), hours[:12].mean()))
+    assert fluid_inputs(c, 24.0).demand[:, 0] == pytest.approx([d[:24].mean(), d[24:].mean()])
+
+
+def test_small_training_classes_fold_into_one_they_may_wait_for() -> None:
+    """A class with under 1 % of the work, allowed on every pool, joins the big class allowed on
+    one of them: one class, the work of both, delay priced Σ delay cost / Σ work."""
+    s = build(BASE, **{
+        "providers.other": {"pools": {"g": {"accelerator": "g", "price_per_hour": 1.0,
+                                            "capacity": [{"at": "2025-01-01", "units": 10}]}}},
+        "inference": {},
+        "training.jobs": [
+            {"name": "big", "arrival": "2025-01-01", "units": 1000, "duration": "48h",
+             "providers": ["cloud"], "delay_cost_per_hour": 1000},
+            {"name": "small", "arrival": "2025-01-02", "units": 1, "duration": "24h",
+             "delay_cost_per_hour": 10}],
+    })
+    classes = fluid_inputs(compile_scenario(s)).classes
+    assert len(classes) == 1
+    assert classes[0].candidates == (0,)
+    assert classes[0].work == 48_024
+    assert classes[0].rate == pytest.approx(1010 / 48_024)
+    assert classes[0].arrivals[:3].tolist() == [24_000, 24_024, 0]
+
+
+def test_unknown_pool_and_hand_values() -> None:
+    """A decision in a pool the scenario lacks is an error; a choice without a decision's key
+    prices its hand value."""
+    smp = samples(build(BASE))
+    bad = Decision(key="x", provider="nowhere", pool="g", kind="commitment", lo=0, hi=1, step=1,
+                   hand=0, start_h=0, term_h=H, price_per_hour=1.0)
+    with pytest.raises(KeyError, match="nowhere/g"):
+        evaluate([bad], smp, {})
+    dec = commitment(2.0)
+    hand = Decision(**{**dec.__dict__, "hand": 200.0})
+    assert evaluate([hand], smp, {}).choice == {"cloud/g commitment": 200.0}
+    assert evaluate([hand], smp, {}).expected["cost_total"] == pytest.approx(550 * H)
