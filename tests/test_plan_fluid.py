@@ -275,3 +275,15 @@ def test_unknown_pool_and_hand_values() -> None:
     hand = Decision(**{**dec.__dict__, "hand": 200.0})
     assert evaluate([hand], smp, {}).choice == {"cloud/g commitment": 200.0}
     assert evaluate([hand], smp, {}).expected["cost_total"] == pytest.approx(550 * H)
+
+
+def test_power_ceiling_bounds_use() -> None:
+    """A 0.5 MW ceiling over units of 1 kW that draw 0.3 kW idle: the 1000 available draw 300 kW
+    idle, leaving 200 kW for 0.7 kW of busy draw each: 285.7 units serve, so of demand 400,
+    114.3 go unserved (at 100 $/unit-hour), 285.7 are bought on demand."""
+    s = build(BASE, **{"inference.svc.base_units": 400,
+                       "power": {"ceiling": [{"at": "2025-01-01", "mw": 0.5}]}})
+    r = evaluate([], samples(s), {})
+    served = 200 / 0.7
+    assert r.expected["spend_on_demand"] == pytest.approx(served * 3 * H)
+    assert r.expected["shortfall_cost"] == pytest.approx((400 - served) * 100 * H)

@@ -23,9 +23,14 @@ the units already committed in the scenario, `on_k` the share of the slice a dec
 spread over the shortfall that misses the target: a latency service's fleet is its load ÷ target
 utilisation, and the engine charges only load lost, so the headroom tier u1 costs `h_i`
 (`headroom_price`) and only the load tier u2 its value; without a latency model the penalty is
-spread over the (1 − slo) share of mean demand and added to the value. What the model leaves out: power
-ceilings, gang placement and queueing, porting, preemption order, first refusal, policies'
-rankings, renewals of decided commitments (they lapse), the early-finish credit.
+spread over the (1 − slo) share of mean demand and added to the value. Power ceilings (the
+run's and each provider's) bound Σ kw_busy·use by the ceiling less the idle draw of every
+available unit, per slice.
+
+What the model leaves out, so that it is optimistic against the engine: gang placement and
+queueing (a class's work may use any number of units), porting, preemption order, first refusal,
+policies' rankings (use is placed at least cost), capacity and demand varying within a slice
+(unless `levels` > 1), renewals of decided commitments (they lapse), the early-finish credit.
 """
 
 from __future__ import annotations
@@ -201,6 +206,11 @@ class FluidInputs:
     pool_keys: list[str]
     infer_speed: np.ndarray  # (P,)
     train_speed: np.ndarray  # (P,)
+    # Power ceilings in kW per sub-slice, one row per zone that has one: the whole run's and
+    # each provider's, with the pools in the zone (empty: no ceiling)
+    power: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    kw_busy: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (P,) on top of idle
+    kw_idle: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (P,) per available unit
 
     @property
     def n_slices(self) -> int:
@@ -284,6 +294,22 @@ def fluid_inputs(sample: Sample | Compiled, step_h: float = 24.0, levels: int = 
         fi.services.append(ServiceInputs(sv.name, sv.candidates, spec.value_per_unit_hour,
                                          penalty_rate, headroom, sv.slo))
     fi.classes = _train_classes(c, slice_of, hours)
+    fi.kw_idle = np.array([cp.info.power_kw * cp.info.idle_power_share for cp in c.pools])
+    fi.kw_busy = np.array([cp.info.power_kw for cp in c.pools]) - fi.kw_idle
+    zones = [(c.power, np.arange(npools))] + [
+        (steps, np.array([p for p, cp in enumerate(c.pools) if cp.info.provider == name]))
+        for name, steps in c.provider_power.items()]
+    for steps, pools in zones:
+        if not steps or not len(pools):
+            continue
+        at = np.array([t for t, _ in steps])
+        kw = np.array([v for _, v in steps] + [math.inf])
+        idx = np.searchsorted(at, np.arange(n) * step, side="right") - 1
+        per_step = np.where(idx >= 0, kw[idx], math.inf)
+        ceiling = np.full(len(counts), math.inf)
+        finite = np.bincount(group, weights=np.isinf(per_step), minlength=len(counts)) == 0
+        ceiling[finite] = fi.mean(np.where(np.isinf(per_step), 0.0, per_step))[finite]
+        fi.power.append((ceiling, pools))
     return fi
 
 
@@ -561,6 +587,17 @@ def _build(decisions: Sequence[Decision], inputs: list[FluidInputs], weights: np
         u1 = b.var(len(h1), 0.0, head[h1] * fi.demand[dt[h1], di[h1]],
                    mag=head[h1] * fi.demand[dt[h1], di[h1]])
         b.add(dem_rows[h1], u1, -1.0)
+        # power: busy draw of what is used ≤ ceiling − idle draw of every available unit (the
+        # decided blocks' idle draw is left out, so that no choice makes the model infeasible)
+        for ceiling, pools in fi.power:
+            inzone = np.isin(up, pools)
+            pt = np.nonzero(np.isfinite(ceiling))[0]
+            prow = -np.ones(T, dtype=int)
+            prow[pt] = np.arange(len(pt))
+            idle = (fi.capacity[pt][:, pools] * fi.kw_idle[pools]).sum(axis=1)
+            rows = b.row(len(pt), -np.inf, np.maximum(0.0, ceiling[pt] - idle))
+            keep = inzone & (prow[ut] >= 0)
+            b.add(rows[prow[ut[keep]]], uvar[keep], fi.kw_busy[up[keep]])
         cost["shortfall"] += [(u2, (value + pen) * fi.hours[dt]),
                               (u1, headroom_price(pen[h1], value[h1]) * fi.hours[dt[h1]])]
         when["shortfall"] += [fi.slice_of[dt], fi.slice_of[dt[h1]]]
