@@ -482,7 +482,7 @@ class _Model:
     ub: np.ndarray
     integrality: np.ndarray
     mag: np.ndarray  # expected size of each variable (column scaling)
-    first_cost: np.ndarray  # $ per unit of each first-stage variable (n_k: one grid step)
+    first_cost: np.ndarray  # (samples, K) $ per unit of each first-stage variable (one grid step)
     consts: np.ndarray  # per sample: existing commitments + the decisions' `lo` part
     samples: list[_SampleVars]
     build_s: float
@@ -501,17 +501,16 @@ def _build(decisions: Sequence[Decision], inputs: list[FluidInputs], weights: np
     stepv = np.array([d.step for d in decisions], dtype=float)
     nmax = np.array([np.floor((d.hi - d.lo) / d.step + 1e-9) for d in decisions], dtype=float)
     xs = b.var(K, 0.0, nmax) if fixed is None else b.var(K, fixed, fixed)
-    pool_index = {key: i for i, key in enumerate(inputs[0].pool_keys)}
-    first_cost = np.zeros(K)
-    lo_cost = 0.0
+    first_cost = np.zeros((len(inputs), K))  # per sample: worlds may differ in horizon
+    lo_cost = np.zeros(len(inputs))
     samples: list[_SampleVars] = []
     for s, fi in enumerate(inputs):
         T, P = fi.capacity.shape
+        pool_index = {key: i for i, key in enumerate(fi.pool_keys)}
         terms = [_decision_terms(d, fi, pool_index) for d in decisions]
-        if s == 0:
-            for k, d in enumerate(decisions):
-                first_cost[k] = d.price_per_hour * d.size * terms[k][2] * d.step
-                lo_cost += d.price_per_hour * d.size * terms[k][2] * d.lo
+        for k, d in enumerate(decisions):
+            first_cost[s, k] = d.price_per_hour * d.size * terms[k][2] * d.step
+            lo_cost[s] += d.price_per_hour * d.size * terms[k][2] * d.lo
         add_com = np.zeros((K, T, P))  # per unit of x_k
         add_cap = np.zeros((K, T, P))
         for k, (d, (p, share, _h)) in enumerate(zip(decisions, terms, strict=True)):
@@ -622,7 +621,7 @@ def _build(decisions: Sequence[Decision], inputs: list[FluidInputs], weights: np
                  cat([c for _, c in lst] + [np.zeros(0)])) for k, lst in cost.items()},
             {k: cat([*lst, np.zeros(0, int)]) for k, lst in when.items()},
             u1, u2, h1, dt, di))
-    consts = np.array([fi.committed_cost + lo_cost for fi in inputs])
+    consts = np.array([fi.committed_cost for fi in inputs]) + lo_cost
 
     def weighted(sv: _SampleVars) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         parts = ("on_demand", "shortfall", "delay")
@@ -650,7 +649,7 @@ def _build(decisions: Sequence[Decision], inputs: list[FluidInputs], weights: np
             b.add(krows[chunk], ids, cst)
             b.add(krows, kv, -1.0)
             b.add(np.full(n_chunks, cut[s]), kv, 1.0)
-            b.add(np.full(K, cut[s]), xs, first_cost)
+            b.add(np.full(K, cut[s]), xs, first_cost[s])
             b.add([cut[s]], [eta], -1.0)
             if not worst:
                 b.add([cut[s]], [nu[s]], -1.0)
@@ -661,7 +660,7 @@ def _build(decisions: Sequence[Decision], inputs: list[FluidInputs], weights: np
     for s, sv in enumerate(samples):
         ids, cst, _ = weighted(sv)
         c[ids] += (1.0 - lam) * weights[s] * cst
-    c[xs] += (1.0 - lam) * first_cost
+    c[xs] += (1.0 - lam) * (weights @ first_cost)
     if lam > 0:
         c[eta] += lam
         if not worst:
@@ -728,7 +727,7 @@ def _result(model: _Model, x: np.ndarray, decisions: Sequence[Decision],
              ("spend_committed", "spend_on_demand", "shortfall_cost", "delay_cost")}
     below = np.zeros(len(inputs))
     for s, sv in enumerate(model.samples):
-        parts["spend_committed"][s] = model.consts[s] + float(model.first_cost @ n)
+        parts["spend_committed"][s] = model.consts[s] + float(model.first_cost[s] @ n)
         for key, name in (("on_demand", "spend_on_demand"), ("shortfall", "shortfall_cost"),
                           ("delay", "delay_cost")):
             ids, cst = sv.cost[key]
