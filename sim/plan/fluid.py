@@ -786,7 +786,13 @@ def propose(decisions: list[Decision], samples: list[Sample], *, risk: RiskSpec 
     """Candidate plans: one solve per (λ, shortfall weight), minimising
     (1 − λ)·E[C] + λ·CVaR_alpha(C) with unserved demand priced × the weight; each reported at
     its true (weight 1) cost by `evaluate`, deduplicated by choice (the first label kept, the
-    others appended). `solve_s` is the proposing solve's time plus the evaluation's."""
+    others appended). `solve_s` is the proposing solve's time plus the evaluation's; `stats`
+    counts the solves that gave the choice and their time (`solves`, `propose_solve_s`).
+
+    `levels` > 1 splits each slice into that many load levels (hours sorted by demand);
+    `mip_gap` is HiGHS's relative gap. Size and time (openai_2025, 3 worlds × 2 replications,
+    4 decisions): daily slices 88k columns, 51k rows, ~10 s a solve on a busy 2-core machine;
+    weekly (`step_h=168`) 13k columns, 7.5k rows, ~1-2 s."""
     inputs, weights = _prepare(samples, step_h, levels)
     out: list[FluidResult] = []
     seen: dict[tuple[float, ...], FluidResult] = {}
@@ -800,13 +806,16 @@ def propose(decisions: list[Decision], samples: list[Sample], *, risk: RiskSpec 
             key = tuple(choice[d.key] for d in decisions)
             if key in seen:
                 seen[key].label += f", {label}"
+                seen[key].stats["solves"] += 1
+                seen[key].stats["propose_solve_s"] += solve_s
                 continue
             res = evaluate(decisions, samples, choice, step_h, risk=risk, levels=levels,
                            label=label, _inputs=(inputs, weights))
             res.solve_s += solve_s
             res.stats.update({"propose_variables": float(model.A.shape[1]),
                               "propose_rows": float(model.A.shape[0]),
-                              "propose_build_s": model.build_s, "propose_solve_s": solve_s})
+                              "propose_build_s": model.build_s, "propose_solve_s": solve_s,
+                              "solves": 1.0})
             seen[key] = res
             out.append(res)
     return out
