@@ -287,3 +287,25 @@ def test_power_ceiling_bounds_use() -> None:
     served = 200 / 0.7
     assert r.expected["spend_on_demand"] == pytest.approx(served * 3 * H)
     assert r.expected["shortfall_cost"] == pytest.approx((400 - served) * 100 * H)
+
+
+LATENCY = {"concurrency": 64, "queue_units": 8, "target_utilisation": 0.8,
+           "prompt_tokens": 1000, "output_tokens": 300, "prefill_tokens_per_second": 12000,
+           "decode_tokens_per_second": 2500, "target": {"percentile": 99, "ttft_s": 2}}
+
+
+@pytest.mark.parametrize(("units", "unserved"), [(1000, 0), (220, 30)])
+def test_latency_headroom(units: float, unserved: float) -> None:
+    """Load 200 at 80 % target utilisation: a fleet of 250 is asked for, and served whenever the
+    units exist (value 10 > 3 on demand), as the engine serves it. Short of units, the 30
+    missing are headroom: no load lost, so charged as the engine charges a missed target, the
+    penalty (1000 per 24 h step) spread over the 50 units of headroom: 30 × 1000 / (24 × 50)
+    per hour, 6000 over the 10 days; every day misses its target."""
+    s = build(BASE, **{"providers.cloud.pools.g.capacity": [{"at": "2025-01-01", "units": units}],
+                       "inference.svc": {"base_units": 200, "slo": 0.99, "latency": LATENCY,
+                                         "value_per_unit_hour": 10.0,
+                                         "penalty_per_step_below_target": 1000}})
+    r = evaluate([], samples(s), {})
+    assert r.expected["spend_on_demand"] == pytest.approx((250 - unserved) * 3 * H)
+    assert r.expected["shortfall_cost"] == pytest.approx(unserved * 1000 / (24 * 50) * H)
+    assert r.unmet_share == (1.0 if unserved else 0.0)

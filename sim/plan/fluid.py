@@ -12,7 +12,7 @@ optionally split into a few load levels of sorted hours), with decisions x_k cho
     demand     Σ_p speed_p·y[i,p] + u1[i] + u2[i] ≥ D[i],  0 ≤ u1[i] ≤ (1 − target_util)·D[i]
     training   B[c,τ] ≥ B[c,τ−1] + A[c,τ] − Σ_p train_speed_p·hours·z[c,p],  B ≥ 0
     cost C_s = existing commitments + Σ_k price_k·size_k·hours_k·x_k + Σ od·price·hours
-               + Σ (h_i·u1 + (v_i + h_i)·u2)·hours + Σ r_c·B[c,τ]·hours(τ)
+               + Σ (h_i·u1 + (v_i + h_i)·u2)·hours + Σ r_c·B[c,τ]·hours(τ)   (reported)
     minimise (1 − λ)·Σ_s w_s C_s + λ·(η + Σ_s w_s ν_s / (1 − α)),  ν_s ≥ C_s − η, ν_s ≥ 0
 
 `y`, `z` are units of pool p given to service i or training class c (services and classes only on
@@ -21,8 +21,9 @@ outage losses, capped by the tenant cap and the market's availability: `pool_cap
 the units already committed in the scenario, `on_k` the share of the slice a decision is in force,
 `D` the rate demand in reference units, `v_i` its value per unit-hour and `h_i` the SLO penalty
 spread over the shortfall that misses the target: a latency service's fleet is its load ÷ target
-utilisation, and the engine charges only load lost, so the headroom tier u1 costs `h_i`
-(`headroom_price`) and only the load tier u2 its value; without a latency model the penalty is
+utilisation, and the engine charges only load lost, so the headroom tier u1 is reported at `h_i`
+(`headroom_price`) and only the load tier u2 at its value (the solve prices u1 at the value too,
+as the engine serves the whole fleet whenever it can); without a latency model the penalty is
 spread over the (1 − slo) share of mean demand and added to the value. Power ceilings (the
 run's and each provider's) bound Σ kw_busy·use by the ceiling less the idle draw of every
 available unit, per slice.
@@ -373,11 +374,12 @@ def _merge_small(classes: list[TrainClass], share: float) -> list[TrainClass]:
 
 
 def headroom_price(penalty_rate: np.ndarray, value: np.ndarray) -> np.ndarray:
-    """$ per unit-hour of a latency service's headroom left unserved: the SLO penalty spread
-    over the headroom (slow answers lose no load, but miss the target), at most the value of
-    load, and at least 1 % of it, so that idle units serve it rather than stand idle and a
-    candidate's share of slices below target is not decided by ties."""
-    return np.maximum(np.minimum(penalty_rate, value), 0.01 * value)
+    """$ per unit-hour of a latency service's headroom left unserved, as the engine charges it:
+    slow answers lose no load, but miss the target, so the SLO penalty spread over the headroom
+    (at most the value of load). The solve itself prices unserved headroom at the value of load:
+    the engine serves a service's whole fleet whenever it has the units, whatever they cost, so
+    a plan must expect to pay for them."""
+    return np.minimum(penalty_rate, value)
 
 
 # ------------------------------------------------------------------------- decisions
@@ -470,6 +472,7 @@ class _SampleVars:
     head: np.ndarray  # positions (into the demand cells) of the u1 variables
     cell_t: np.ndarray
     cell_i: np.ndarray
+    steer: np.ndarray  # $ per unit of the shortfall variables (in `cost` order) the solve uses
 
 
 @dataclass
@@ -620,13 +623,14 @@ def _build(decisions: Sequence[Decision], inputs: list[FluidInputs], weights: np
             {k: (cat([v for v, _ in lst] + [np.zeros(0, int)]),
                  cat([c for _, c in lst] + [np.zeros(0)])) for k, lst in cost.items()},
             {k: cat([*lst, np.zeros(0, int)]) for k, lst in when.items()},
-            u1, u2, h1, dt, di))
+            u1, u2, h1, dt, di,
+            np.concatenate([(value + pen) * fi.hours[dt], value[h1] * fi.hours[dt[h1]]])))
     consts = np.array([fi.committed_cost for fi in inputs]) + lo_cost
 
     def weighted(sv: _SampleVars) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         parts = ("on_demand", "shortfall", "delay")
         ids = np.concatenate([sv.cost[k][0] for k in parts])
-        cst = np.concatenate([sv.cost["on_demand"][1], sv.cost["shortfall"][1] * short_w,
+        cst = np.concatenate([sv.cost["on_demand"][1], sv.steer * short_w,
                               sv.cost["delay"][1]])
         return ids, cst, np.concatenate([sv.when[k] for k in parts])
 
