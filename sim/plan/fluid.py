@@ -624,7 +624,10 @@ def _build(decisions: Sequence[Decision], inputs: list[FluidInputs], weights: np
                  cat([c for _, c in lst] + [np.zeros(0)])) for k, lst in cost.items()},
             {k: cat([*lst, np.zeros(0, int)]) for k, lst in when.items()},
             u1, u2, h1, dt, di,
-            np.concatenate([(value + pen) * fi.hours[dt], value[h1] * fi.hours[dt[h1]]])))
+            # headroom a hair cheaper than load, so that a fleet short of units loses headroom
+            # first (at one price the solver could report load lost instead)
+            np.concatenate([(value + pen) * fi.hours[dt],
+                            (1 - 1e-3) * value[h1] * fi.hours[dt[h1]]])))
     consts = np.array([fi.committed_cost for fi in inputs]) + lo_cost
 
     def weighted(sv: _SampleVars) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
