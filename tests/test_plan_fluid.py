@@ -12,8 +12,8 @@ from scenario_edit import build
 
 import sim.api as api
 from sim.engine import compile_scenario
-from sim.plan.fluid import RiskSpec, Sample, cvar, evaluate, fluid_inputs, pool_capacity, propose
-from sim.plan.space import Decision
+from sim.planning.fluid import RiskSpec, Sample, cvar, evaluate, fluid_inputs, pool_capacity, propose
+from sim.planning.space import Decision
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 

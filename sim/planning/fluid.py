@@ -46,7 +46,7 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from sim.engine.compile import Compiled, CompiledPool
-from sim.plan.space import Decision
+from sim.planning.space import Decision
 
 # ------------------------------------------------------------------------- public records
 
