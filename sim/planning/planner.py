@@ -300,6 +300,7 @@ def plan(scenario: str | Path | Scenario, *, portfolio: str | Path | None = None
     check_reps = check_replications or section.check_replications
     n_candidates = candidates or section.candidates
     step_h = section.proposal.step if section.proposal is not None else 24.0
+    levels = section.proposal.levels if section.proposal is not None else 1
 
     decisions = decision_space(s)
     worlds = plan_worlds(s, source, Path(portfolio) if portfolio else None)
@@ -312,9 +313,11 @@ def plan(scenario: str | Path | Scenario, *, portfolio: str | Path | None = None
     timings["proposal_compile_s"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     alpha = risk_spec.level if risk_spec.kind == "cvar" else 0.95
-    proposals = propose(decisions, samples, risk=RiskSpec(alpha=alpha), step_h=step_h)
+    proposals = propose(decisions, samples, risk=RiskSpec(alpha=alpha), step_h=step_h,
+                        levels=levels)
     hand = hand_choice(decisions)
-    hand_pred = evaluate(decisions, samples, hand, step_h=step_h)
+    hand_pred = evaluate(decisions, samples, hand, step_h=step_h, risk=RiskSpec(alpha=alpha),
+                         levels=levels)
     timings["proposal_solve_s"] = time.perf_counter() - t1
     say(f"proposal: {len(proposals)} plan(s) from the fast model over {len(samples)} samples "
         f"in {timings['proposal_compile_s'] + timings['proposal_solve_s']:.1f} s")
@@ -362,6 +365,7 @@ def plan(scenario: str | Path | Scenario, *, portfolio: str | Path | None = None
     timings["total_s"] = time.perf_counter() - t0
     settings = {"replications": reps, "check_replications": check_reps,
                 "candidates": n_candidates, "proposal_step_h": step_h,
+                "proposal_levels": levels,
                 "check_seeds": {w.name: phase_seed(w.scenario.seed, PHASE_CHECK) for w in worlds},
                 "evaluation_seeds": {w.name: phase_seed(w.scenario.seed, PHASE_EVALUATE)
                                      for w in worlds},

@@ -170,6 +170,10 @@ class ProposalSettings(Strict):
     """The fast model that proposes candidate plans."""
 
     step: Hours = Field(default=24.0, gt=0, description="time slice of the fast model, e.g. 1d")
+    levels: int = Field(
+        default=1, ge=1, le=24,
+        description="load levels per slice: its hours sorted by demand and split into this many "
+        "groups, so a weekly slice still sees its peaks (1: the slice's mean)")
 
 
 def _default_worlds() -> dict[str, PlanWorld]:
