@@ -197,6 +197,28 @@ def test_training_backlog_by_hand() -> None:
     assert r.expected["spend_on_demand"] == pytest.approx(4800)
 
 
+
+def test_porting_is_charged_where_a_run_leaves_its_family() -> None:
+    """One GPU-native run of 100 units for 48 h, delay 1000 $/h, porting 12 h; two pools of 100
+    units, a GPU pool at 3 $/h and a TPU pool at 1 $/h. On the TPUs it finishes 12 h later:
+    12 × 1000 = 12,000 of delay against 4800 × (3 − 1) = 9,600 saved, so it runs on the GPUs
+    (cost 14,400). With porting 3 h the delay is 3,000 < 9,600: the TPUs (cost 4,800 + 3,000)."""
+    for porting, expected, delay in ((12, 4800 * 3, 0.0), (3, 4800 * 1 + 3000, 3000.0)):
+        s = build(BASE, **{
+            "accelerators.t": {"family": "tpu", "power_kw": 1.0},
+            "providers.cloud.pools.g.capacity": [{"at": "2025-01-01", "units": 100}],
+            "providers.cloud.pools.t": {"accelerator": "t", "price_per_hour": 1.0,
+                                        "capacity": [{"at": "2025-01-01", "units": 100}]},
+            "inference": {},
+            "training.jobs": [{"name": "run", "arrival": "2025-01-01", "units": 100,
+                               "duration": "48h", "delay_cost_per_hour": 1000,
+                               "families": ["gpu", "tpu"], "native_family": "gpu",
+                               "porting": f"{porting}h"}],
+        })
+        (best,) = propose([], samples(s), lambdas=(0.0,), shortfall_weights=(1.0,))
+        assert best.expected["cost_total"] == pytest.approx(expected)
+        assert best.expected["delay_cost"] == pytest.approx(delay)
+
 def test_candidates_kept_and_duplicates_merged() -> None:
     """Two pools, the service allowed only on the dear one: a commitment in the cheap pool is
     worthless and never bought; the four (λ, weight) solves all agree, so one candidate whose

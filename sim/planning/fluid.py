@@ -181,6 +181,12 @@ class TrainClass:
     rate: float  # $ per reference-unit-hour of backlog per hour
     jobs: int
     work: float = 0.0  # reference-unit-hours
+    # Per candidate pool (same order as `candidates`): the delay cost of porting per
+    # reference-unit-hour served there, Σ delay × porting / Σ work over the class's jobs native
+    # to another family (a run there finishes `porting` hours later: delay × porting). The
+    # units a run holds while porting are left out: charging the stretch as backlog as well
+    # would count the same hours twice. Empty: no porting anywhere.
+    port_cost: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass
@@ -347,8 +353,14 @@ def _train_classes(c: Compiled, slice_of: np.ndarray, hours: np.ndarray,
         due = (rate[:, None] * np.clip(bounds[None, :] - arrival[:, None], 0.0,
                                        length[:, None])).sum(axis=0)
         total_work = float(work.sum())
+        # porting: a run off its native family finishes `porting` hours later (delay × porting)
+        port = np.array([j.porting for j in jobs])
+        native = np.array([j.native_family for j in jobs])
+        fams = np.array([c.pools[p].info.family for p in cand])
+        ported = (native[:, None] != fams[None, :]) & (port[:, None] > 0)
+        port_cost = ((delay * port)[:, None] * ported).sum(axis=0) / max(total_work, 1e-12)
         out.append(TrainClass(cand, np.diff(due), float(delay.sum()) / total_work
-                              if total_work > 0 else 0.0, len(jobs), total_work))
+                              if total_work > 0 else 0.0, len(jobs), total_work, port_cost))
     return _merge_small(out, merge_share)
 
 
@@ -368,6 +380,10 @@ def _merge_small(classes: list[TrainClass], share: float) -> list[TrainClass]:
         host.rate = (host.rate * host.work + small.rate * small.work) / work if work else 0.0
         host.arrivals = host.arrivals + small.arrivals
         host.jobs += small.jobs
+        if len(host.port_cost) and len(small.port_cost):  # the small class's, per host pool
+            at = [small.candidates.index(p) for p in host.candidates]
+            host.port_cost = (host.port_cost * host.work + small.port_cost[at] * small.work) \
+                / work if work else host.port_cost
         host.work = work
         out.remove(small)
     return out
@@ -537,6 +553,7 @@ def _build(decisions: Sequence[Decision], inputs: list[FluidInputs], weights: np
         cpairs = [(ci, p) for ci, tc in enumerate(fi.classes) for p in tc.candidates]
         qc = np.array([q[0] for q in cpairs], dtype=int)
         qp = np.array([q[1] for q in cpairs], dtype=int)
+        qi = np.array([fi.classes[ci].candidates.index(p) for ci, p in cpairs], dtype=int)
         if cpairs:
             due = np.stack([np.cumsum(tc.arrivals) for tc in fi.classes], axis=1)
             zmask = (cap_max[:, qp] > 1e-9) & (due[fi.slice_of][:, qc] > 0)
@@ -614,10 +631,14 @@ def _build(decisions: Sequence[Decision], inputs: list[FluidInputs], weights: np
             b.add(rows, bv, -1.0)
             b.add(rows[1:], bv[:-1], 1.0)
             mine = qc[zr] == ci
-            b.add(rows[fi.slice_of[zt[mine]] - first], z[mine],
-                  -fi.train_speed[qp[zr[mine]]] * fi.hours[zt[mine]])
+            at = qi[zr[mine]]  # position of each variable's pool among the class's candidates
+            served = fi.train_speed[qp[zr[mine]]] * fi.hours[zt[mine]]
+            b.add(rows[fi.slice_of[zt[mine]] - first], z[mine], -served)
             cost["delay"].append((bv, tc.rate * fi.slice_hours[taus]))
             when["delay"].append(taus)
+            if len(tc.port_cost) and (tc.port_cost > 0).any():  # porting's delay, per work served
+                cost["delay"].append((z[mine], tc.port_cost[at] * served))
+                when["delay"].append(fi.slice_of[zt[mine]])
         cat = np.concatenate
         samples.append(_SampleVars(
             {k: (cat([v for v, _ in lst] + [np.zeros(0, int)]),
@@ -666,7 +687,7 @@ def _build(decisions: Sequence[Decision], inputs: list[FluidInputs], weights: np
     c = np.zeros(b.n)
     for s, sv in enumerate(samples):
         ids, cst, _ = weighted(sv)
-        c[ids] += (1.0 - lam) * weights[s] * cst
+        np.add.at(c, ids, (1.0 - lam) * weights[s] * cst)  # a variable may carry two costs
     c[xs] += (1.0 - lam) * (weights @ first_cost)
     if lam > 0:
         c[eta] += lam
