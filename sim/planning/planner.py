@@ -6,7 +6,10 @@
    shortfall). The hand-written plan (what the file buys) is always a candidate.
 2. *Check*: each candidate runs through the discrete-event engine on `check_replications`
    replications of every world, on a seed the proposal never saw; every candidate sees the same
-   worlds (common random numbers), so candidates are compared pair by pair.
+   worlds (common random numbers), so candidates are compared pair by pair. Besides the
+   proposals, the best proposal's changes to the hand plan are checked one decision at a time
+   ("moves"), and the moves that lowered cost are then checked together: the fast model
+   ignores gangs, queues and the policy's rankings, so the engine says which directions hold.
 3. *Choose*: among candidates whose risk is within the bound (by default: no riskier than the
    hand-written plan), the lowest expected cost_total.
 4. *Evaluate*: the chosen plan and the hand plan run again on a third seed, which neither the
@@ -69,6 +72,7 @@ class Candidate:
     label: str
     choice: dict[str, float]
     predicted: Any = None  # the fast model's FluidResult, when it proposed or evaluated it
+    note: str = ""  # how it was made, in words
 
 
 @dataclass
@@ -240,7 +244,7 @@ def _summarise(runs: pd.DataFrame, candidates: list[Candidate], risk: Risk,
     rows = []
     for c in candidates:
         mine = runs[runs["candidate"] == c.label]
-        row: dict[str, Any] = {"candidate": c.label, "runs": len(mine)}
+        row: dict[str, Any] = {"candidate": c.label, "note": c.note, "runs": len(mine)}
         for part in COST_PARTS:
             ci = weighted_mean_ci(_by_world(mine, part), weights)
             row[part] = ci.mean
@@ -321,11 +325,21 @@ def plan(scenario: str | Path | Scenario, *, portfolio: str | Path | None = None
     timings["proposal_solve_s"] = time.perf_counter() - t1
     say(f"proposal: {len(proposals)} plan(s) from the fast model over {len(samples)} samples "
         f"in {timings['proposal_compile_s'] + timings['proposal_solve_s']:.1f} s")
-    proposed = _dedupe([Candidate("hand", hand, hand_pred),
-                        *(Candidate(f"fluid-{i + 1}", _snap(decisions, p.choice), p)
+    proposed = _dedupe([Candidate("hand", hand, hand_pred, note="what the file buys"),
+                        *(Candidate(f"fluid-{i + 1}", _snap(decisions, p.choice), p,
+                                    note=f"fast model, {p.label}")
                           for i, p in enumerate(sorted(proposals,
                                                        key=lambda p: p.expected["cost_total"])))])
-    chosen_set = proposed[:n_candidates + 1]  # the hand plan plus the best proposals
+    # The best proposal's changes to the hand plan, one decision at a time: the fast model
+    # knows nothing of gangs, queues or the policy's rankings, so the engine says which of its
+    # directions hold (and step 3 combines those that do).
+    best = next((c for c in proposed if c.label != "hand"), None)
+    moves: list[Candidate] = []
+    for d in decisions if best is not None else []:
+        if best is not None and best.choice[d.key] != hand[d.key]:
+            moves.append(Candidate(f"move-{len(moves) + 1}", {**hand, d.key: best.choice[d.key]},
+                                   note=f"{d.key}: {hand[d.key]:g} -> {best.choice[d.key]:g}"))
+    chosen_set = _dedupe([*proposed[:n_candidates + 1], *moves])  # hand, proposals, moves
 
     # 2. check
     run_options: dict[str, Any] = {"workers": workers, "fresh": fresh, "dask": dask,
@@ -337,8 +351,22 @@ def plan(scenario: str | Path | Scenario, *, portfolio: str | Path | None = None
     t2 = time.perf_counter()
     rows = _engine_runs(worlds, decisions, chosen_set, policy, PHASE_CHECK, check_reps,
                         run_options, progress, 0, total, counts)
-    timings["engine_check_s"] = time.perf_counter() - t2
     runs = pd.DataFrame(rows)
+    # 3. the moves that lowered cost_total against the hand plan (paired), all together
+    better = [m for m in moves if m in chosen_set
+              and _paired(runs, m.label, "hand", "cost_total", weights).mean < 0]
+    if len(better) > 1:
+        combined = Candidate("moves", {**hand, **{k: v for m in better for k, v in m.choice.items()
+                                                 if v != hand[k]}},
+                             note="the moves that lowered cost: " +
+                                  ", ".join(m.label for m in better))
+        if _dedupe([*chosen_set, combined])[-1] is combined:
+            chosen_set.append(combined)
+            total += len(worlds) * check_reps
+            rows += _engine_runs(worlds, decisions, [combined], policy, PHASE_CHECK, check_reps,
+                                 run_options, progress, len(rows), total, counts)
+            runs = pd.DataFrame(rows)
+    timings["engine_check_s"] = time.perf_counter() - t2
     table = _summarise(runs, chosen_set, risk_spec, weights)
     hand_risk = float(table.loc[table["candidate"] == "hand", "risk"].iloc[0])
     bound = risk_spec.bound if risk_spec.bound is not None else (
@@ -351,6 +379,14 @@ def plan(scenario: str | Path | Scenario, *, portfolio: str | Path | None = None
             [ci.mean, ci.low, ci.high]
     if not within.any():
         say(f"no candidate is within the risk bound {bound:.4g}; kept the least risky")
+    pick = next(c for c in chosen_set if c.label == chosen)
+    if pick.predicted is None:  # a move: the fast model's figure, for its error on the choice
+        t4 = time.perf_counter()
+        pick.predicted = evaluate(decisions, samples, pick.choice, step_h=step_h,
+                                  risk=RiskSpec(alpha=alpha), levels=levels)
+        timings["proposal_solve_s"] += time.perf_counter() - t4
+        table.loc[table["candidate"] == chosen, "predicted_cost_total"] = \
+            pick.predicted.expected["cost_total"]
 
     # 4. evaluate the choice against the hand plan on seeds nobody has seen
     t3 = time.perf_counter()
@@ -381,16 +417,16 @@ def _evaluation(runs: pd.DataFrame, chosen: str, risk: Risk,
     paired difference chosen − hand, with 95% intervals."""
     rows = []
     for part in (*COST_PARTS, "miss_share"):
-        for label in ("hand", chosen):
+        for plan_name, label in (("hand", "hand"), ("chosen", chosen)):
             ci = weighted_mean_ci(_by_world(runs[runs["candidate"] == label], part), weights)
-            rows.append({"figure": part, "plan": "chosen" if label == chosen else "hand",
+            rows.append({"figure": part, "plan": plan_name,
                          "mean": ci.mean, "low": ci.low, "high": ci.high})
         if chosen != "hand":
             d = _paired(runs, chosen, "hand", part, weights)
             rows.append({"figure": part, "plan": "chosen - hand", "mean": d.mean, "low": d.low,
                          "high": d.high})
-    for label in ("hand", chosen):
-        rows.append({"figure": "risk", "plan": "chosen" if label == chosen else "hand",
+    for plan_name, label in (("hand", "hand"), ("chosen", chosen)):
+        rows.append({"figure": "risk", "plan": plan_name,
                      "mean": _risk_of(runs[runs["candidate"] == label], risk),
                      "low": math.nan, "high": math.nan})
-    return pd.DataFrame(rows).drop_duplicates(["figure", "plan"])
+    return pd.DataFrame(rows)

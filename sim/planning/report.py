@@ -80,6 +80,9 @@ def plan_report(result: PlanResult) -> str:
                      f"{interval:>27} {_risk_text(result, row['risk']):>12} "
                      f"{_money(row['vs_chosen']):>12} {_money(row['predicted_cost_total']):>12}")
     lines.append("  (* chosen, ! outside the risk bound)")
+    for c in result.candidates:
+        if c.note:
+            lines.append(f"  {c.label}: {c.note}")
     lines.append("")
     lines.append("evaluation on fresh seeds (neither the proposal nor the choice saw them):")
     ev = result.evaluation
@@ -136,7 +139,7 @@ def plan_json(result: PlanResult) -> dict[str, Any]:
                      for d in result.decisions],
         "chosen": result.chosen,
         "expected": {c: _num(chosen_row[c]) for c in table.columns
-                     if c not in {"candidate", "within_bound"}},
+                     if c not in {"candidate", "note", "within_bound"}},
         "runner_up": [{k: _num(v) for k, v in row.items()} for _, row in runners.iterrows()],
         "evaluation": {f: {p: ev(f, p) for p in ("hand", "chosen", "chosen - hand")}
                        for f in figures},
@@ -145,7 +148,8 @@ def plan_json(result: PlanResult) -> dict[str, Any]:
         "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
         "settings": result.settings,
         "runs": {"simulated": result.simulated, "reused": result.reused},
-        "candidates": [{"candidate": c.label, "choice": c.choice} for c in result.candidates],
+        "candidates": [{"candidate": c.label, "note": c.note, "choice": c.choice}
+                       for c in result.candidates],
     }
 
 
