@@ -13,7 +13,8 @@ other line stays as it was):
   minmax  min <-> max
   bool    and <-> or, `not x` -> `x`, True <-> False
   const   numeric constants: 0 -> 1, 1 -> 0, x -> x * 2 (others)
-  drop    a statement (assignment, augmented assignment, call) replaced by `pass`
+  drop    a statement (assignment, augmented assignment, call, return) replaced by `pass`:
+          a dropped return falls through to the code after it
 
 Files are globbed from sim/engine/, sim/policies/ and sim/results/, so modules split or added
 there are picked up. Docstrings, annotations, strings, f-strings and lines marked
@@ -219,8 +220,10 @@ def find_mutants(path: Path) -> list[Mutant]:
                     isinstance(t, ast.Name) and t.id == "__slots__" for t in node.targets)):
             text = ast.unparse(node).splitlines()[0]
             text = text if len(text) <= 60 else text[:57] + "..."
-            out.append(Mutant(rel, *where, "drop", f"drop `{text}`",
-                              "pass" if not isinstance(node, ast.Return) else "return None"))
+            # Dropped means gone: control falls through to what follows. (`return None` in its
+            # place would be no drop at all where the caller only tests the value for truth,
+            # e.g. `return False` -> `return None`, and was reported as a surviving drop.)
+            out.append(Mutant(rel, *where, "drop", f"drop `{text}`", "pass"))
     out.sort(key=lambda m: (m.line, m.col, m.description))
     return out
 

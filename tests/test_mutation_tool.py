@@ -1,0 +1,71 @@
+"""bench/mutation.py plants the change it names, and the tests it runs see the planted copy.
+
+A mutation tool that calls a killed mutant a survivor (or the reverse) makes its score
+meaningless; these check the two ways that happened or could: a dropped `return False` once
+became `return None` (the same to a caller testing truth, so it "survived"), and a copy of the
+checkout could import the installed package instead of its own mutated `sim`."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("capsim_mutation", ROOT / "bench" / "mutation.py")
+assert _spec is not None and _spec.loader is not None
+mutation = importlib.util.module_from_spec(_spec)
+sys.modules["capsim_mutation"] = mutation  # dataclasses look their module up by name
+_spec.loader.exec_module(mutation)
+
+SOURCE = '''def f(x):
+    if x:
+        return False
+    return 7
+'''
+
+
+def _mutants(tmp_path: Path) -> list:
+    p = tmp_path / "m.py"
+    p.write_text(SOURCE)
+    old = mutation.ROOT
+    mutation.ROOT = tmp_path
+    try:
+        return mutation.find_mutants(p)
+    finally:
+        mutation.ROOT = old
+
+
+def _run(source: str, x: object) -> object:
+    ns: dict[str, object] = {}
+    exec(compile(source, "m.py", "exec"), ns)
+    return ns["f"](x)  # type: ignore[operator]
+
+
+def test_a_dropped_return_falls_through_to_the_code_after_it(tmp_path: Path) -> None:
+    drop = [m for m in _mutants(tmp_path) if m.kind == "drop" and m.line == 3]
+    assert len(drop) == 1
+    mutated = mutation.apply(SOURCE, drop[0])
+    ast.parse(mutated)
+    # f(True) was False; with the return gone it goes on to `return 7`, not to `return None`.
+    assert (_run(SOURCE, True), _run(mutated, True)) == (False, 7)
+
+
+def test_every_mutant_changes_exactly_its_own_span(tmp_path: Path) -> None:
+    for m in _mutants(tmp_path):
+        mutated = mutation.apply(SOURCE, m)
+        assert mutated != SOURCE, m
+        ast.parse(mutated)
+        before, after = SOURCE.splitlines(), mutated.splitlines()
+        assert before[:m.line - 1] == after[:m.line - 1], m
+        assert before[m.end_line:] == after[len(after) - (len(before) - m.end_line):], m
+
+
+def test_the_copy_imports_its_own_sim_not_the_installed_one(tmp_path: Path) -> None:
+    mutation.make_copy(tmp_path)
+    probe = tmp_path / "tests" / "test_zz_where.py"
+    probe.write_text("from pathlib import Path\nimport sim\n\n\ndef test_where():\n"
+                     "    assert Path(sim.__file__).resolve().parent == Path.cwd().resolve() / 'sim'\n")
+    status, _, tail = mutation.run_tests(tmp_path, ["tests/test_zz_where.py"], 120)
+    assert status == "passed", tail
