@@ -25,10 +25,12 @@ proportion to their mutant count), so two runs of the same code test the same mu
 Each mutant runs in a private copy of the checkout (one per worker; no byte-code cache, so a
 mutated file is always recompiled) with `pytest -x` on TESTS (shipped scenarios other than the
 two year-long ones: SELECT), under a timeout of
-max(--min-timeout, 3 x the unmutated run). A mutant is killed when a test fails or errors, or
-when it hangs past the timeout; it survives when the subset passes. The unmutated subset must
-pass first. Results: score per package, the survivors (file:line, the change) on stdout, and all
-outcomes as JSON (--out, default results/mutation/mutation.json).
+max(--min-timeout, 3 x the unmutated run); each test phase is also stopped after
+max(--min-test-timeout, 4 x the unmutated run's slowest phase) by bench/mutation_plugin.py, so a
+mutant that loops forever costs seconds, not the whole timeout. A mutant is killed when a test
+fails or errors, or when it hangs past either limit; it survives when the subset passes. The
+unmutated subset must pass first. Results: score per package, the survivors (file:line, the
+change) on stdout, and all outcomes as JSON (--out, default results/mutation/mutation.json).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -76,6 +79,8 @@ SELECT = "not openai_2025 and not openai_2030 and not stargate_buildout"
 """The multi-year shipped scenarios cost most of the subset's time; the smaller ones run
 the same engine paths (outages, first refusal, commitments, traces, inference, agents)."""
 COPY = ("sim", "tests", "scenarios", "pyproject.toml")
+PLUGIN = "mutation_plugin"
+"""bench/mutation_plugin.py, copied next to the tests: a per-test-phase time limit (SIGALRM)."""
 
 CMP_SWAP: dict[type[ast.cmpop], list[type[ast.cmpop]]] = {
     ast.Lt: [ast.LtE, ast.Gt], ast.LtE: [ast.Lt], ast.Gt: [ast.GtE, ast.Lt], ast.GtE: [ast.Gt],
@@ -272,14 +277,26 @@ def make_copy(dest: Path) -> None:
             shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(src, dest / name)
+    shutil.copy2(ROOT / "bench" / f"{PLUGIN}.py", dest / f"{PLUGIN}.py")
 
 
-def run_tests(workdir: Path, tests: list[str], timeout: float) -> tuple[str, float, str]:
-    """('passed' | 'failed' | 'timeout', seconds, last line of output) of the subset there."""
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg"}
+def slowest_phase(output: str) -> float:
+    """Seconds of the slowest test phase in pytest's --durations report (0 if none)."""
+    found = re.findall(r"^\s*([0-9.]+)s (?:setup|call|teardown) ", output, flags=re.M)
+    return max((float(x) for x in found), default=0.0)
+
+
+def run_tests(workdir: Path, tests: list[str], timeout: float, test_seconds: float = 0.0,
+              durations: bool = False) -> tuple[str, float, str]:
+    """('passed' | 'failed' | 'timeout', seconds, last line of output) of the subset there;
+    each test phase is stopped after `test_seconds` (0: no limit). With `durations` the last
+    item is the whole output with pytest's report of the slowest phases."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
+           "CAPSIM_MUTATION_TEST_SECONDS": str(test_seconds)}
     env.pop("CI", None)
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--no-header",
-           "-o", "addopts=", "-m", "not slow", "-k", SELECT,
+           "-p", PLUGIN, "-o", "addopts=", "-m", "not slow", "-k", SELECT,
+           *(["--durations=5", "--durations-min=0"] if durations else []),
            *[t for t in tests if (workdir / t).exists()]]
     t0 = time.perf_counter()
     try:
@@ -287,8 +304,10 @@ def run_tests(workdir: Path, tests: list[str], timeout: float) -> tuple[str, flo
                               timeout=timeout, start_new_session=True)
     except subprocess.TimeoutExpired:
         return "timeout", time.perf_counter() - t0, ""
-    tail = (done.stdout.strip().splitlines() or [""])[-1]
-    return ("passed" if done.returncode == 0 else "failed"), time.perf_counter() - t0, tail
+    tail = done.stdout if durations else (done.stdout.strip().splitlines() or [""])[-1]
+    status = "passed" if done.returncode == 0 else (
+        "timeout" if "the mutant hangs" in done.stdout else "failed")
+    return status, time.perf_counter() - t0, tail
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -296,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max", type=int, default=130, help="most mutants to run (sampled)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--min-timeout", type=float, default=90.0)
+    ap.add_argument("--min-test-timeout", type=float, default=20.0,
+                    help="least seconds a test phase may take before it counts as a hang")
     ap.add_argument("--budget-minutes", type=float, default=17.0,
                     help="start no new mutant after this long; stop any still running 2.5 min "
                          "later (counted as unfinished, not as killed); report the rest")
@@ -323,13 +344,16 @@ def main(argv: list[str] | None = None) -> int:
         dirs = [Path(tmp) / f"w{i}" for i in range(args.workers)]
         for d in dirs:
             make_copy(d)
-        status, base_s, tail = run_tests(dirs[0], TESTS, timeout=1800)
+        status, base_s, output = run_tests(dirs[0], TESTS, timeout=1800, durations=True)
+        tail = (output.strip().splitlines() or [""])[-1]
         if status != "passed":
             print(f"the unmutated tests do not pass ({tail}); fix them first", file=sys.stderr)
             return 1
         timeout = max(args.min_timeout, 3 * base_s)
-        print(f"unmutated subset: {base_s:.0f} s ({tail}); timeout per mutant {timeout:.0f} s",
-              flush=True)
+        # A hang shows in the test it happens in: stop that test at 4 x the slowest phase.
+        test_seconds = max(args.min_test_timeout, 4 * slowest_phase(output))
+        print(f"unmutated subset: {base_s:.0f} s ({tail}); timeout per mutant {timeout:.0f} s, "
+              f"per test phase {test_seconds:.0f} s", flush=True)
         free = list(dirs)
         hard_end = started + (args.budget_minutes + 2.5) * 60
         outcomes: list[dict[str, object]] = []
@@ -346,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
                     compile(target.read_text(), str(target), "exec")
                     tests = EXTRA_TESTS.get(m.file, []) + TESTS
                     limit = min(timeout, hard_end - time.perf_counter())
-                    st, secs, last = run_tests(d, tests, max(1.0, limit))
+                    st, secs, last = run_tests(d, tests, max(1.0, limit), test_seconds)
                     if st == "timeout" and limit < timeout:
                         st = "unfinished"  # stopped by the time budget, not a hang
                 except SyntaxError:

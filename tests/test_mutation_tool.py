@@ -69,3 +69,12 @@ def test_the_copy_imports_its_own_sim_not_the_installed_one(tmp_path: Path) -> N
                      "    assert Path(sim.__file__).resolve().parent == Path.cwd().resolve() / 'sim'\n")
     status, _, tail = mutation.run_tests(tmp_path, ["tests/test_zz_where.py"], 120)
     assert status == "passed", tail
+
+
+def test_a_test_that_hangs_is_stopped_by_the_per_test_limit(tmp_path: Path) -> None:
+    mutation.make_copy(tmp_path)
+    probe = tmp_path / "tests" / "test_zz_hang.py"
+    probe.write_text("def test_forever():\n    while True:\n        pass\n")
+    status, seconds, _ = mutation.run_tests(tmp_path, ["tests/test_zz_hang.py"], 120,
+                                            test_seconds=2)
+    assert status == "timeout" and seconds < 60
