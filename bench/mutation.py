@@ -23,8 +23,12 @@ sample is taken (sha256 of file:line:col:operator, lowest hashes first, spread o
 proportion to their mutant count), so two runs of the same code test the same mutants.
 
 Each mutant runs in a private copy of the checkout (one per worker; no byte-code cache, so a
-mutated file is always recompiled) with `pytest -x` on TESTS (shipped scenarios other than the
-two year-long ones: SELECT), under a timeout of
+mutated file is always recompiled) with `pytest -x` on the tests of TESTS (shipped scenarios
+other than the two year-long ones: SELECT) that run the function it is in: the unmutated run
+records every test's calls into sim/ (bench/mutation_plugin.py), and a mutant inside a def can
+change no test that never runs that def. A mutant outside any def body, in code that also ran
+outside a test, or in a file that memoises, runs the whole subset; so does every mutant with
+--all-tests. The tests run under a timeout of
 max(--min-timeout, 3 x the unmutated run); each test phase is also stopped after
 max(--min-test-timeout, 4 x the unmutated run's slowest phase) by bench/mutation_plugin.py, so a
 mutant that loops forever costs seconds, not the whole timeout. A mutant is killed when a test
@@ -52,6 +56,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("sim/engine", "sim/policies", "sim/results")
@@ -270,6 +275,37 @@ def shuffled(mutants: list[Mutant]) -> list[Mutant]:
 # ---------------------------------------------------------------- running them
 
 
+def _def_spans(source: str) -> list[tuple[int, int, int, int]]:
+    """(first line of the code object, last line, first body line, last line) of every def:
+    a mutant on a line of a def's body changes only runs of code objects starting in it."""
+    spans = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno:
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            spans.append((first, node.end_lineno, node.body[0].lineno, node.end_lineno))
+    return spans
+
+
+def reaching_tests(m: Mutant, calls: dict[str, Any]) -> list[str] | None:
+    """The tests (node ids, in the unmutated run's order) that run the code m is in, from the
+    recorded calls; None when every test must run: m is outside any def (module or class
+    body, a def's header, evaluated on import), its code also ran outside tests, or its file
+    memoises (lru_cache: a test may get a result another test's call computed)."""
+    source = (ROOT / m.file).read_text()
+    if "lru_cache" in source or "functools.cache" in source:
+        return None
+    inside = [sp for sp in _def_spans(source) if sp[2] <= m.line and m.end_line <= sp[3]]
+    if not inside:
+        return None
+    lo, hi = max(sp[0] for sp in inside), min(sp[1] for sp in inside)  # the innermost def
+    prefix = m.file + ":"
+    def in_def(key: str) -> bool:
+        return key.startswith(prefix) and lo <= int(key[len(prefix):]) <= hi
+    if any(in_def(k) for k in calls["outside"]):
+        return None
+    return [nodeid for nodeid, keys in calls["tests"].items() if any(in_def(k) for k in keys)]
+
+
 def make_copy(dest: Path) -> None:
     for name in COPY:
         src = ROOT / name
@@ -287,17 +323,18 @@ def slowest_phase(output: str) -> float:
 
 
 def run_tests(workdir: Path, tests: list[str], timeout: float, test_seconds: float = 0.0,
-              durations: bool = False) -> tuple[str, float, str]:
+              durations: bool = False, calls: Path | None = None) -> tuple[str, float, str]:
     """('passed' | 'failed' | 'timeout', seconds, last line of output) of the subset there;
     each test phase is stopped after `test_seconds` (0: no limit). With `durations` the last
     item is the whole output with pytest's report of the slowest phases."""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
-           "CAPSIM_MUTATION_TEST_SECONDS": str(test_seconds)}
+           "CAPSIM_MUTATION_TEST_SECONDS": str(test_seconds),
+           "CAPSIM_MUTATION_CALLS": str(calls or "")}
     env.pop("CI", None)
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--no-header",
            "-p", PLUGIN, "-o", "addopts=", "-m", "not slow", "-k", SELECT,
            *(["--durations=5", "--durations-min=0"] if durations else []),
-           *[t for t in tests if (workdir / t).exists()]]
+           *[t for t in tests if (workdir / t.split("::")[0]).exists()]]
     t0 = time.perf_counter()
     try:
         done = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True,
@@ -322,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
                          "later (counted as unfinished, not as killed); report the rest")
     ap.add_argument("--only", nargs="*", help="source files to mutate (default: the packages)")
     ap.add_argument("--list", action="store_true", help="count mutants, run nothing")
+    ap.add_argument("--all-tests", action="store_true",
+                    help="run the whole subset for every mutant, not only the tests that reach "
+                         "the mutated function (slower; a check of the selection)")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "mutation" / "mutation.json")
     args = ap.parse_args(argv)
 
@@ -344,11 +384,14 @@ def main(argv: list[str] | None = None) -> int:
         dirs = [Path(tmp) / f"w{i}" for i in range(args.workers)]
         for d in dirs:
             make_copy(d)
-        status, base_s, output = run_tests(dirs[0], TESTS, timeout=1800, durations=True)
+        calls_file = Path(tmp) / "calls.json"
+        status, base_s, output = run_tests(dirs[0], TESTS, timeout=1800, durations=True,
+                                           calls=None if args.all_tests else calls_file)
         tail = (output.strip().splitlines() or [""])[-1]
         if status != "passed":
             print(f"the unmutated tests do not pass ({tail}); fix them first", file=sys.stderr)
             return 1
+        calls = None if args.all_tests else json.loads(calls_file.read_text())
         timeout = max(args.min_timeout, 3 * base_s)
         # A hang shows in the test it happens in: stop that test at 4 x the slowest phase.
         test_seconds = max(args.min_test_timeout, 4 * slowest_phase(output))
@@ -362,15 +405,20 @@ def main(argv: list[str] | None = None) -> int:
             if time.perf_counter() - started > args.budget_minutes * 60:
                 return None  # out of time: not run
             d = free.pop()
+            reach: list[str] | None = None
             try:
                 target = d / m.file
                 original = target.read_text()
                 target.write_text(apply(original, m))
                 try:
                     compile(target.read_text(), str(target), "exec")
-                    tests = EXTRA_TESTS.get(m.file, []) + TESTS
+                    reach = None if calls is None else reaching_tests(m, calls)
+                    tests = EXTRA_TESTS.get(m.file, []) + (TESTS if reach is None else reach)
                     limit = min(timeout, hard_end - time.perf_counter())
-                    st, secs, last = run_tests(d, tests, max(1.0, limit), test_seconds)
+                    if not tests:
+                        st, secs, last = "passed", 0.0, "no test runs this code"
+                    else:
+                        st, secs, last = run_tests(d, tests, max(1.0, limit), test_seconds)
                     if st == "timeout" and limit < timeout:
                         st = "unfinished"  # stopped by the time budget, not a hang
                 except SyntaxError:
@@ -379,7 +427,8 @@ def main(argv: list[str] | None = None) -> int:
                     target.write_text(original)
             finally:
                 free.append(d)
-            return {**asdict(m), "status": st, "seconds": round(secs, 1), "tail": last}
+            return {**asdict(m), "status": st, "seconds": round(secs, 1), "tail": last,
+                    "tests_run": "all" if reach is None else len(reach)}
 
         with ThreadPoolExecutor(args.workers) as pool:
             for i, res in enumerate(pool.map(one, chosen), 1):

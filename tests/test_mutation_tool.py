@@ -78,3 +78,16 @@ def test_a_test_that_hangs_is_stopped_by_the_per_test_limit(tmp_path: Path) -> N
     status, seconds, _ = mutation.run_tests(tmp_path, ["tests/test_zz_hang.py"], 120,
                                             test_seconds=2)
     assert status == "timeout" and seconds < 60
+
+
+def test_a_mutant_runs_the_tests_that_reach_its_def_and_all_tests_outside_any_def() -> None:
+    ms = {(m.line, m.kind): m for m in mutation.find_mutants(ROOT / "sim/engine/rng.py")}
+    in_stream = ms[(19, "drop")]  # `ss = ...` inside def stream (lines 17-20)
+    module_level = ms[(12, "arith")]  # range(6): run on import
+    calls = {"outside": ["sim/engine/rng.py:1"],
+             "tests": {"t::a": ["sim/engine/rng.py:17"], "t::b": ["sim/engine/other.py:17"],
+                       "t::c": ["sim/engine/rng.py:17", "sim/api.py:3"]}}
+    assert mutation.reaching_tests(in_stream, calls) == ["t::a", "t::c"]
+    assert mutation.reaching_tests(module_level, calls) is None
+    calls["outside"].append("sim/engine/rng.py:17")  # also called on import: every test
+    assert mutation.reaching_tests(in_stream, calls) is None
