@@ -240,8 +240,10 @@ class TrainingQueue:
             if self._powered and p.kw_busy and self._has_room(p, k == job.claim, units, power=False):
                 return "power"
             held = self._withheld[k]
-            if len(held) and held[last] > 0 and (p.avail + held[last] - p.train - p.claimed
-                                                  - rate_hold(p) + 1e-9 >= units):
+            # (No `held[last] > 0` test: with nothing withheld this is the room test, without
+            # power, that just failed, so it fails too; it was an equivalent mutant's home.)
+            if len(held) and (p.avail + held[last] - p.train - p.claimed
+                              - rate_hold(p) + 1e-9 >= units):
                 reason = "stockout"
         return reason
 
