@@ -64,6 +64,7 @@ TESTS = [
     # fastest and most telling first: with -x a killed mutant usually stops within seconds
     "tests/test_engine.py",
     "tests/test_model_rules.py",
+    "tests/test_mutants_engine.py",
     "tests/test_first_refusal.py",
     "tests/test_power.py",
     "tests/test_cost.py",
