@@ -5,10 +5,13 @@ expected values come from the rule (MODEL.md, the README, the docstrings), not f
 
 from __future__ import annotations
 
-from test_model_rules import scenario
+import pytest
+from test_model_rules import at, job, scenario
 
+import sim
 from sim.engine import compile as compiled
 from sim.engine.compile import _gb, size_problems
+from sim.scenario import scenario_from_data
 
 GIB, MIB = 1 << 30, 1 << 20
 
@@ -39,3 +42,30 @@ def test_the_size_check_names_the_horizon_and_counts_runs_only_when_there_are_se
     exactly = 2 * compiled._RUN_BYTES  # what two runs keep: not more than the limit
     assert ("--replications",) not in [p.path for p in size_problems(s, runs=2, limit=exactly)]
     assert ("--replications",) in [p.path for p in size_problems(s, runs=3, limit=exactly)]
+
+
+def _two_providers(jobs: list[dict], outages: list[dict], horizon: float = 48) -> sim.Scenario:
+    """Provider `a` (pool of 8 at $1/h) and `b` (pool of 8 at $2/h), cheapest first."""
+    pools = {name: {"pools": {"gpu": {"accelerator": "acc", "price_per_hour": price,
+                                      "capacity": [{"at": "2025-01-01", "units": 8}]}}}
+             for name, price in (("a", 1.0), ("b", 2.0))}
+    return scenario_from_data({
+        "name": "two", "start": "2025-01-01", "horizon": horizon, "seed": 1,
+        "accelerators": {"acc": {"family": "gpu", "power_kw": 0}}, "providers": pools,
+        "training": {"jobs": jobs}, "policy": {"default": "cheapest_first"},
+        "outages": outages})
+
+
+def test_a_run_restarting_away_from_its_claim_frees_it_for_the_queue_at_once() -> None:
+    """X (8 units) runs on a; W (4 units, only a) waits behind it from hour 1. At hour 5 half of
+    a fails for 10 h: X is interrupted and claims a's 8 units, of which 4 work. X cannot restart
+    on them (4 < 8) and restarts on b at once, letting its claim go: a's 4 working units are
+    free, and W starts there at hour 5 (not when a is whole again at 15).
+    Catches training._setup: `self._claim_freed = True` -> False (the pass that moved X did not
+    start over for the runs it had passed by)."""
+    s = _two_providers([job("x", 0, 8, 40), job("w", 1, 4, 2, providers=["a"])],
+                       [{"provider": "a", "start": at(5), "duration": 10, "share": 0.5}])
+    j = sim.run(s).jobs.set_index("job")
+    assert (j.loc["x", "restarts"], j.loc["x", "provider"]) == (1, "b")
+    assert j.loc["w", "provider"] == "a"
+    assert j.loc["w", "start_h"] == pytest.approx(5.0)
