@@ -287,12 +287,13 @@ def _def_spans(source: str) -> list[tuple[int, int, int, int]]:
     return spans
 
 
-def reaching_tests(m: Mutant, calls: dict[str, Any]) -> list[str] | None:
+def reaching_tests(m: Mutant, calls: dict[str, Any], source: str) -> list[str] | None:
     """The tests (node ids, in the unmutated run's order) that run the code m is in, from the
     recorded calls; None when every test must run: m is outside any def (module or class
     body, a def's header, evaluated on import), its code also ran outside tests, or its file
-    memoises (lru_cache: a test may get a result another test's call computed)."""
-    source = (ROOT / m.file).read_text()
+    memoises (lru_cache: a test may get a result another test's call computed). `source`:
+    the unmutated file the calls were recorded on (the copy's, not the checkout's, which may
+    have been edited since)."""
     if "lru_cache" in source or "functools.cache" in source:
         return None
     inside = [sp for sp in _def_spans(source) if sp[2] <= m.line and m.end_line <= sp[3]]
@@ -415,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
                 target.write_text(apply(original, m))
                 try:
                     compile(target.read_text(), str(target), "exec")
-                    reach = None if calls is None else reaching_tests(m, calls)
+                    reach = None if calls is None else reaching_tests(m, calls, original)
                     tests = EXTRA_TESTS.get(m.file, []) + (TESTS if reach is None else reach)
                     limit = min(timeout, hard_end - time.perf_counter())
                     if not tests:

@@ -87,7 +87,8 @@ def test_a_mutant_runs_the_tests_that_reach_its_def_and_all_tests_outside_any_de
     calls = {"outside": ["sim/engine/rng.py:1"],
              "tests": {"t::a": ["sim/engine/rng.py:17"], "t::b": ["sim/engine/other.py:17"],
                        "t::c": ["sim/engine/rng.py:17", "sim/api.py:3"]}}
-    assert mutation.reaching_tests(in_stream, calls) == ["t::a", "t::c"]
-    assert mutation.reaching_tests(module_level, calls) is None
+    source = (ROOT / "sim/engine/rng.py").read_text()
+    assert mutation.reaching_tests(in_stream, calls, source) == ["t::a", "t::c"]
+    assert mutation.reaching_tests(module_level, calls, source) is None
     calls["outside"].append("sim/engine/rng.py:17")  # also called on import: every test
-    assert mutation.reaching_tests(in_stream, calls) is None
+    assert mutation.reaching_tests(in_stream, calls, source) is None
