@@ -412,7 +412,8 @@ class TrainingQueue:
         job.seg_start = now
         job.seg_setup = setup
         job.seg_speed = p.train_speed
-        job.token += 1
+        # Defensive, equivalent: _release already moved the token on since any earlier start.
+        job.token += 1  # pragma: no mutate
         job.status = "running"
         if job.start != job.start:  # NaN: first start
             job.start = now
