@@ -360,6 +360,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="start no new mutant after this long; stop any still running 2.5 min "
                          "later (counted as unfinished, not as killed); report the rest")
     ap.add_argument("--only", nargs="*", help="source files to mutate (default: the packages)")
+    ap.add_argument("--filter", nargs="*",
+                    help="run only the sampled mutants of these files: the same mutants a run "
+                         "without --filter tests in them (e.g. one file of the engine's sample)")
     ap.add_argument("--list", action="store_true", help="count mutants, run nothing")
     ap.add_argument("--all-tests", action="store_true",
                     help="run the whole subset for every mutant, not only the tests that reach "
@@ -372,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
         or p.stat().st_size > 400)
     everything = [m for f in files for m in find_mutants(f)]
     chosen = shuffled(sample(everything, args.max))
+    if args.filter:
+        chosen = [m for m in chosen if m.file in set(args.filter)]
     per_file = Counter(m.file for m in everything)
     if args.list:
         for f, n in sorted(per_file.items()):
