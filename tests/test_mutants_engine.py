@@ -6,6 +6,8 @@ expected values come from the rule (MODEL.md, the README, the docstrings), not f
 from __future__ import annotations
 
 import pytest
+from scenario_edit import build
+from test_first_refusal import BASE as FIRST_REFUSAL
 from test_model_rules import at, job, scenario
 
 import sim
@@ -69,3 +71,20 @@ def test_a_run_restarting_away_from_its_claim_frees_it_for_the_queue_at_once() -
     assert (j.loc["x", "restarts"], j.loc["x", "provider"]) == (1, "b")
     assert j.loc["w", "provider"] == "a"
     assert j.loc["w", "start_h"] == pytest.approx(5.0)
+
+
+def test_holder_free_units_at_a_placement_elsewhere_is_its_largest_pool_room() -> None:
+    """Azure (the holder) has pools of 100 and 30 units; a grandfathered run of 90 holds the
+    first from hour 0, leaving rooms of 10 and 30. A gang run of 40 needs one pool: Azure
+    cannot supply it, declines after the 48 h window, and it starts at the other provider.
+    The holder's free units recorded then are its largest room, 30 (not 10 + 30, not 10).
+    Catches training._holder_free: `max` -> `min`."""
+    second = {"accelerator": "gpu", "price_per_hour": 3.0,
+              "capacity": [{"at": "2025-01-01", "units": 30}]}
+    s = build(FIRST_REFUSAL, **{"providers.azure.pools.gpu2": second, "training.jobs": [
+        job("big", 0, 90, 30 * 24), job("b", 24, 40, 10)]})
+    j = sim.run(s).jobs.set_index("job")
+    assert (j.loc["big", "provider"], j.loc["big", "rofr_offer"]) == ("azure", "grandfathered")
+    assert (j.loc["b", "provider"], j.loc["b", "rofr_offer"]) == ("other", "declined")
+    assert j.loc["b", "start_h"] == pytest.approx(24 + 48)
+    assert j.loc["b", "rofr_holder_free_units"] == pytest.approx(30.0)
