@@ -458,10 +458,10 @@ class TrainingQueue:
 
     def _list_price_hours(self, pool: int, t0: float, t1: float) -> float:
         """Dollars per unit for holding a unit of `pool` from `t0` to `t1` at its list price,
-        which may change from step to step (a price schedule)."""
+        which changes from step to step (a price schedule; a pool with one list price never
+        comes here, `_close_segment` prices it directly)."""
         schedule = self._price_schedule[pool]
-        if schedule is None:
-            return (t1 - t0) * self.infos[pool].price_per_hour
+        assert schedule is not None
         step = self.step
         k0 = int(t0 / step + 1e-9)
         k1 = min(int(t1 / step - 1e-9), len(schedule) - 1)
