@@ -88,3 +88,15 @@ def test_holder_free_units_at_a_placement_elsewhere_is_its_largest_pool_room() -
     assert (j.loc["b", "provider"], j.loc["b", "rofr_offer"]) == ("other", "declined")
     assert j.loc["b", "start_h"] == pytest.approx(24 + 48)
     assert j.loc["b", "rofr_holder_free_units"] == pytest.approx(30.0)
+
+
+def test_a_run_whose_offer_is_still_open_at_the_end_waits_for_first_refusal() -> None:
+    """A grandfathered run holds all of Azure past the 40-day horizon; b arrives on day 39 and
+    is offered to Azure, which cannot supply it: the 48 h window ends after the horizon, so b
+    is still waiting at the end, for the holder's answer (README: waiting_for first_refusal).
+    Catches training._waiting_for: `job.claim < 0` -> `> 0` (b, with no claim, reported as
+    waiting for capacity)."""
+    s = build(FIRST_REFUSAL, **{"training.jobs": [job("big", 0, 100, 45 * 24),
+                                                  job("b", 39 * 24, 40, 10)]})
+    b = sim.run(s).jobs.set_index("job").loc["b"]
+    assert (b.status, b.rofr_offer, b.waiting_for) == ("waiting", "pending", "first_refusal")

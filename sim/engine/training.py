@@ -436,7 +436,9 @@ class TrainingQueue:
             self.pools[job.claim].claimed -= spec.units
             if job.claim != p.index:  # restarted elsewhere: the claimed units are free now
                 self._claim_freed = True
-            job.claim = -1
+            # Any negative claim means none (every test of it is >= 0, < 0 or == a pool index):
+            # -1 is a convention, and -2 would be the same.
+            job.claim = -1  # pragma: no mutate
         if job.restarts:
             self.log("job_restart", p.index, spec.name, spec.units, f"restart {job.restarts}")
         elif spec.frontier:
