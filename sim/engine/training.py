@@ -99,7 +99,11 @@ class TrainingQueue:
     def _join_after_pass(self, job: Job) -> bool:
         """Join the end of the queue using the last pass's outcome, when that still holds (no
         room gained, nobody joined or left since): only the newcomer needs deciding. False
-        when a full pass is needed instead."""
+        when a full pass is needed instead.
+
+        The resets of `_queue_changed` to False (here and after a pass) only let a later pass
+        be skipped or shortened; left True, the next pass runs in full and gives the same
+        answer (tests/test_queue_pass.py), so their mutants are equivalent: no mutate."""
         last = self._last_pass
         spec = job.spec
         if (last is None or self._queue_changed or self._room_changed
@@ -112,7 +116,7 @@ class TrainingQueue:
         if smallest_failed is None or spec.units < smallest_failed:
             if not self.backfill:  # the head is stuck: nobody passes it
                 self._queue_add(job)
-                self._queue_changed = False
+                self._queue_changed = False  # pragma: no mutate (skip flag: _join_after_pass)
                 return True
             if not complete:
                 return False  # blocks of runs after where the pass stopped are not known
@@ -122,7 +126,7 @@ class TrainingQueue:
             ranked = self._ranked
         elif spec.units == smallest_failed:
             self._queue_add(job)  # same request as one that failed: same answer, same block
-            self._queue_changed = False
+            self._queue_changed = False  # pragma: no mutate (skip flag: _join_after_pass)
             return True
         else:
             ranked = None
@@ -131,7 +135,7 @@ class TrainingQueue:
             blocked.add(k)
             block_sizes.append((k, spec.units))
         self._queue_add(job)
-        self._queue_changed = False
+        self._queue_changed = False  # pragma: no mutate (skip flag: _join_after_pass)
         return True
 
     def _abandon(self, job: Job) -> None:
@@ -314,7 +318,7 @@ class TrainingQueue:
                 # As if each group failed at its smallest size (blocks only matter to runs
                 # that could start: a newcomer that might start gets a full pass).
                 self._last_pass = (blocked, {g: min(by_group[g]) for g in hopeless}, False, [])
-                self._queue_changed = self._room_changed = False
+                self._queue_changed = self._room_changed = False  # pragma: no mutate (skip flag)
                 return
             finished |= hopeless
         heapify(cursors)
@@ -371,7 +375,7 @@ class TrainingQueue:
             # Later jobs of this group and size fail too and would block the same pool.
         self._last_pass = (blocked, failed, complete and not freed,
                            [(k, size) for (_, size), k in blocks.items() if k >= 0])
-        self._queue_changed = False
+        self._queue_changed = False  # pragma: no mutate (skip flag: _join_after_pass)
         self._room_changed = freed  # jobs the pass went by before the claim was freed may fit
 
     def _walk_one(self, group: Group, size: int) -> None:
@@ -391,7 +395,7 @@ class TrainingQueue:
                 self._claim_freed = False
                 freed = True
         self._last_pass = (set(), failed, not same and not freed, [])
-        self._queue_changed = False
+        self._queue_changed = False  # pragma: no mutate (skip flag: _join_after_pass)
         self._room_changed = freed
 
     def _start(self, job: Job, p: PoolState) -> None:
