@@ -8,7 +8,8 @@ whether a fast, relevant subset of the tests notices.
 
 Mutants (an own small AST mutator, one change per mutant, written back as source text so every
 other line stays as it was):
-  cmp     comparison flips: < <-> <=, > <-> >=, == <-> !=, < <-> >
+  cmp     comparison flips: < <-> <=, > <-> >=, == <-> !=, < <-> > (no < <-> <= where a side
+          has a tolerance, `x <= y + 1e-9`: the two differ only at that one float)
   arith   + <-> -, * <-> /, and +1/-1 on integer constants (off-by-one)
   minmax  min <-> max
   bool    and <-> or, `not x` -> `x`, True <-> False
@@ -156,10 +157,34 @@ def _skipped_nodes(tree: ast.AST) -> set[int]:
     return skip
 
 
+STRICTNESS = {(ast.Lt, ast.LtE), (ast.LtE, ast.Lt), (ast.Gt, ast.GtE), (ast.GtE, ast.Gt)}
+
+
+def _is_tolerance(node: ast.AST) -> bool:
+    """A floating-point tolerance: a tiny constant, a name like TOL or EPS, or one scaled."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float) \
+            and not isinstance(node.value, bool):
+        return 0 < abs(node.value) < 1e-6
+    if isinstance(node, ast.Name):
+        return node.id.isupper() and ("TOL" in node.id or "EPS" in node.id)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        return _is_tolerance(node.left) or _is_tolerance(node.right)
+    return False
+
+
+def _with_tolerance(side: ast.AST) -> bool:
+    """`side` is a tolerance, or something plus or minus one."""
+    return _is_tolerance(side) or (isinstance(side, ast.BinOp) and isinstance(
+        side.op, ast.Add | ast.Sub) and (_is_tolerance(side.right) or _with_tolerance(side.left)))
+
+
 def _variants(node: ast.AST) -> Iterator[tuple[str, str, ast.AST]]:
     """(kind, description, mutated copy of node) for every mutation of this one node."""
     if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        tolerant = _with_tolerance(node.left) or _with_tolerance(node.comparators[0])
         for new in CMP_SWAP.get(type(node.ops[0]), []):
+            if tolerant and (type(node.ops[0]), new) in STRICTNESS:
+                continue  # `x <= y + tol` vs `x < y + tol`: apart only at one float, never seen
             m = copy.deepcopy(node)
             m.ops = [new()]
             yield "cmp", f"{SYMBOL[type(node.ops[0])]} -> {SYMBOL[new]}", m

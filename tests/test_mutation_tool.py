@@ -92,3 +92,16 @@ def test_a_mutant_runs_the_tests_that_reach_its_def_and_all_tests_outside_any_de
     assert mutation.reaching_tests(module_level, calls, source) is None
     calls["outside"].append("sim/engine/rng.py:17")  # also called on import: every test
     assert mutation.reaching_tests(in_stream, calls, source) is None
+
+
+def test_strictness_is_not_flipped_against_a_tolerance() -> None:
+    def flips(src: str) -> list[str]:
+        return [d for _, d, _ in mutation._variants(ast.parse(src, mode="eval").body)]
+
+    # `x <= y + TOL` and `x < y + TOL` differ only when x is that one float: no such mutant.
+    assert flips("until <= now + TOL") == []
+    assert flips("budget - overflow <= 1e-12") == []
+    assert flips("free + 1e-9 < units") == ["< -> >"]
+    assert flips("unmet > TOL * max(1.0, demand)") == ["> -> <"]
+    assert flips("free < units") == ["< -> <=", "< -> >"]
+    assert flips("x <= y + 0.5") == ["<= -> <"]
