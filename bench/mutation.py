@@ -29,7 +29,10 @@ other than the two year-long ones: SELECT) that run the function it is in: the u
 records every test's calls into sim/ (bench/mutation_plugin.py), and a mutant inside a def can
 change no test that never runs that def. A mutant outside any def body, in code that also ran
 outside a test, or in a file that memoises, runs the whole subset; so does every mutant with
---all-tests. The tests run under a timeout of max(--min-timeout, 3 x the unmutated run); each
+--all-tests. Recording slows the unmutated run (about 1.6x, more under load), so the calls are
+kept (--calls-cache) and reused while sim/ and the test helpers are unchanged: the unmutated
+run then goes untraced, and test files changed since run whole. The tests run under a timeout
+of max(--min-timeout, 3 x the unmutated run); each
 test phase is also stopped (bench/mutation_plugin.py) after max(--min-test-timeout, 4 x the
 unmutated run's slowest phase, untraced), so a mutant that loops forever costs seconds, not the
 whole timeout. A mutant is killed when a test
@@ -333,6 +336,39 @@ def reaching_tests(m: Mutant, calls: dict[str, Any], source: str) -> list[str] |
     return [nodeid for nodeid, keys in calls["tests"].items() if any(in_def(k) for k in keys)]
 
 
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def code_digest() -> str:
+    """Hash of what the recorded calls depend on besides the test files themselves: sim/,
+    the test helpers (every tests/ file not in TESTS or EXTRA_TESTS) and the plugin."""
+    mine = {t for t in TESTS} | {t for ts in EXTRA_TESTS.values() for t in ts}
+    files = sorted([*ROOT.glob("sim/**/*.py"), *(p for p in ROOT.glob("tests/**/*.py")
+                                                 if str(p.relative_to(ROOT)) not in mine),
+                    ROOT / "bench" / f"{PLUGIN}.py"])
+    h = hashlib.sha256()
+    for f in files:
+        h.update(str(f.relative_to(ROOT)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def cached_calls(path: Path) -> tuple[dict[str, Any], list[str]] | None:
+    """The calls recorded by an earlier run on the same sim/ and helpers, without the tests of
+    files changed since, and those files (to run whole for every mutant); None if stale."""
+    if not path.exists():
+        return None
+    cache = json.loads(path.read_text())
+    if cache.get("code") != code_digest():
+        return None
+    changed = [t for t in TESTS if cache["files"].get(t) != _sha(ROOT / t)]
+    # a test file importing names from a changed one may have changed with it
+    changed += [t for t in TESTS if t not in changed and any(
+        Path(c).stem in (ROOT / t).read_text() for c in changed)]
+    tests = {n: keys for n, keys in cache["tests"].items() if n.split("::")[0] not in changed}
+    return {"outside": cache["outside"], "tests": tests}, changed
+
+
 def make_copy(dest: Path) -> None:
     for name in COPY:
         src = ROOT / name
@@ -388,6 +424,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--filter", nargs="*",
                     help="run only the sampled mutants of these files: the same mutants a run "
                          "without --filter tests in them (e.g. one file of the engine's sample)")
+    ap.add_argument("--calls-cache", type=Path, default=ROOT / "results" / "mutation" / "calls.json",
+                    help="the tests' recorded calls, reused while sim/ and the test helpers are "
+                         "unchanged (the unmutated run then goes untraced and faster)")
     ap.add_argument("--list", action="store_true", help="count mutants, run nothing")
     ap.add_argument("--all-tests", action="store_true",
                     help="run the whole subset for every mutant, not only the tests that reach "
@@ -417,18 +456,29 @@ def main(argv: list[str] | None = None) -> int:
         for d in dirs:
             make_copy(d)
         calls_file = Path(tmp) / "calls.json"
+        cached = None if args.all_tests else cached_calls(args.calls_cache)
+        record = not args.all_tests and cached is None
         status, base_s, output = run_tests(dirs[0], TESTS, timeout=1800, durations=True,
-                                           calls=None if args.all_tests else calls_file)
+                                           calls=calls_file if record else None)
         tail = (output.strip().splitlines() or [""])[-1]
         if status != "passed":
             print(f"the unmutated tests do not pass ({tail}); fix them first", file=sys.stderr)
             return 1
-        calls = None if args.all_tests else json.loads(calls_file.read_text())
+        calls: dict[str, Any] | None = None
+        whole: list[str] = []  # test files to run whole for every mutant (changed since cached)
+        if record:
+            calls = json.loads(calls_file.read_text())
+            args.calls_cache.parent.mkdir(parents=True, exist_ok=True)
+            args.calls_cache.write_text(json.dumps({
+                "code": code_digest(), "files": {t: _sha(ROOT / t) for t in TESTS}, **calls}))
+        elif cached is not None:
+            calls, whole = cached
+            print(f"calls recorded earlier on the same code ({args.calls_cache}); test files "
+                  f"changed since, run whole: {', '.join(whole) or 'none'}", flush=True)
         timeout = max(args.min_timeout, 3 * base_s)
         # A hang shows in the test it happens in: stop that test at 4 x the slowest phase
         # (2.5 x when it was timed with calls recorded, which slows it by about 1.6).
-        test_seconds = max(args.min_test_timeout,
-                           (4.0 if calls is None else 2.5) * slowest_phase(output))
+        test_seconds = max(args.min_test_timeout, (2.5 if record else 4.0) * slowest_phase(output))
         print(f"unmutated subset: {base_s:.0f} s ({tail}); timeout per mutant {timeout:.0f} s, "
               f"per test phase {test_seconds:.0f} s", flush=True)
         free = list(dirs)
@@ -447,7 +497,8 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     compile(target.read_text(), str(target), "exec")
                     reach = None if calls is None else reaching_tests(m, calls, original)
-                    tests = EXTRA_TESTS.get(m.file, []) + (TESTS if reach is None else reach)
+                    tests = EXTRA_TESTS.get(m.file, []) + (
+                        TESTS if reach is None else [t for t in TESTS if t in whole] + reach)
                     limit = min(timeout, hard_end - time.perf_counter())
                     if not tests:
                         st, secs, last = "passed", 0.0, "no test runs this code"
