@@ -20,10 +20,11 @@ GIB, MIB = 1 << 30, 1 << 20
 
 def test_sizes_print_in_gb_from_one_gib_and_in_mb_below() -> None:
     """compile._gb: `n >= 1 << 30` -> `>` (1 GiB printed as "1,024 MB"), `1 << 30` -> `2 << 30`
-    (1.5 GiB printed in MB)."""
+    (1.5 GiB printed in MB); the limit, `4 << 30`, off by one."""
     assert _gb(GIB) == "1.0 GB"
     assert _gb(1.5 * GIB) == "1.5 GB"
     assert _gb(GIB - MIB) == "1,023 MB"
+    assert _gb(compiled.MEMORY_LIMIT_BYTES) == "4.0 GB"  # README: runs needing more are refused
 
 
 def test_the_size_check_names_the_horizon_and_counts_runs_only_when_there_are_several() -> None:
