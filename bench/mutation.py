@@ -456,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="capsim-mut-") as tmp:
         dirs = [Path(tmp) / f"w{i}" for i in range(args.workers)]
+        digest = code_digest()  # of the code copied now (the checkout may change meanwhile)
         for d in dirs:
             make_copy(d)
         calls_file = Path(tmp) / "calls.json"
@@ -473,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
             calls = json.loads(calls_file.read_text())
             args.calls_cache.parent.mkdir(parents=True, exist_ok=True)
             args.calls_cache.write_text(json.dumps({
-                "code": code_digest(), "files": {t: _sha(ROOT / t) for t in TESTS}, **calls}))
+                "code": digest, "files": {t: _sha(dirs[0] / t) for t in TESTS}, **calls}))
         elif cached is not None:
             calls, whole = cached
             print(f"calls recorded earlier on the same code ({args.calls_cache}); test files "
