@@ -69,6 +69,7 @@ TESTS = [
     "tests/test_engine.py",
     "tests/test_model_rules.py",
     "tests/test_mutants_engine.py",
+    "tests/test_mutants_more.py",
     "tests/test_first_refusal.py",
     "tests/test_power.py",
     "tests/test_cost.py",
