@@ -4,8 +4,11 @@ test_mutants_engine.py): each names the planted change it catches."""
 from __future__ import annotations
 
 import pytest
+from scenario_edit import build
+from test_first_refusal import BASE as FIRST_REFUSAL
 from test_model_rules import scenario
 
+import sim
 from sim.engine.compile import compile_scenario
 from sim.engine.procurement import caps_with_availability
 
@@ -35,3 +38,31 @@ def test_the_weekend_dip_falls_on_saturdays_and_sundays() -> None:
     by_day = [float(demand[24 * d]) for d in range(14)]
     assert all(float(x) == by_day[d] for d in range(14) for x in demand[24 * d:24 * d + 24])
     assert by_day == pytest.approx([10, 10, 10, 5, 5, 10, 10, 10, 10, 10, 5, 5, 10, 10])
+
+
+def test_an_at_once_grant_is_shared_out_across_the_other_pools_not_given_to_each() -> None:
+    """First refusal with a zero window. Azure (the holder, cheapest) has 80 units but power for
+    only 50 busy ones (80 idle x 0.3 kW + 50 x 0.7 kW = 59 kW). Chat needs 50 units: all on
+    Azure in the grandfathered first week, so it may place nothing on the other provider
+    (pools of 10 units at $1 and 100 at $2). At hour 200 demand doubles to 100: 50 served on
+    Azure, 50 unmet and offered to Azure, which counts 80 - 50 = 30 units spare for a term
+    (power aside), accepts 30 and declines 20 at once. Those 20 are served now: 10 on the $1
+    pool (all of it), then 20 - 10 = 10 on the $2 pool. Served 50 + 10 + 10 = 70, unmet 30
+    (not 80 and 20, the whole 20 given again to the second pool).
+    Catches rate_demand._serve: dropping `extra -= units * speed`."""
+    other = {"gpu": {"accelerator": "gpu", "price_per_hour": 1.0,
+                     "capacity": [{"at": "2025-01-01", "units": 10}]},
+             "gpu2": {"accelerator": "gpu", "price_per_hour": 2.0,
+                      "capacity": [{"at": "2025-01-01", "units": 100}]}}
+    s = build(FIRST_REFUSAL, **{
+        "horizon": "9d", "providers.other.pools": other,
+        "providers.azure.pools.gpu.price_per_hour": 0.5,
+        "providers.azure.pools.gpu.capacity": [{"at": "2025-01-01", "units": 80}],
+        "power": {"providers": {"azure": [{"at": "2025-01-01", "mw": 0.059}]}},
+        "policy.params.microsoft_first.decision_window": 0,
+        "inference": {"chat": {"base_units": 50, "spikes": [
+            {"at": "2025-01-09T08:00", "multiplier": 2.0, "duration": 1000}]}}})
+    sv = sim.run(s).services.set_index("hour")
+    assert (sv.loc[:199.0, "unmet"] == 0).all()
+    at200 = sv.loc[200.0]
+    assert (at200.demand, at200.served, at200.unmet) == pytest.approx((100.0, 70.0, 30.0))
