@@ -3,6 +3,10 @@ test_mutants_engine.py): each names the planted change it catches."""
 
 from __future__ import annotations
 
+import math
+from types import SimpleNamespace
+
+import numpy as np
 import pytest
 from scenario_edit import build
 from test_first_refusal import BASE as FIRST_REFUSAL
@@ -10,7 +14,7 @@ from test_model_rules import scenario
 
 import sim
 from sim.engine.compile import compile_scenario
-from sim.engine.procurement import caps_with_availability
+from sim.engine.procurement import ask_for_block, caps_with_availability
 
 
 def test_availability_caps_change_only_when_a_level_does() -> None:
@@ -66,3 +70,19 @@ def test_an_at_once_grant_is_shared_out_across_the_other_pools_not_given_to_each
     assert (sv.loc[:199.0, "unmet"] == 0).all()
     at200 = sv.loc[200.0]
     assert (at200.demand, at200.served, at200.unmet) == pytest.approx((100.0, 70.0, 30.0))
+
+
+def test_a_block_still_asked_for_at_the_horizon_is_not_refused() -> None:
+    """A block that never finds stock (available 0), asked for at hour 0 and every 24 h: with
+    the horizon at 100 it is asked for at 0, 24, 48, 72 and 96 and is neither had nor refused
+    (MODEL/docstring: refused only once max_wait runs out); with a max_wait of 50 the ask due
+    at 72 would be too late, so after 0, 24 and 48 it is refused.
+    Catches procurement.ask_for_block: the final `False` (still asking) -> `True`."""
+    never = SimpleNamespace(available=0.0, retry=24.0, max_wait=None)
+    open_ended = ask_for_block(never, 0.0, 100.0, np.random.default_rng(1))  # type: ignore[arg-type]
+    assert math.isnan(open_ended.had) and not open_ended.refused
+    assert open_ended.asks_out_of_stock == (0.0, 24.0, 48.0, 72.0, 96.0)
+    never.max_wait = 50.0
+    capped = ask_for_block(never, 0.0, 100.0, np.random.default_rng(1))  # type: ignore[arg-type]
+    assert math.isnan(capped.had) and capped.refused
+    assert capped.asks_out_of_stock == (0.0, 24.0, 48.0)
