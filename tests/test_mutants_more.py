@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scenario_edit import build
 from test_first_refusal import BASE as FIRST_REFUSAL
-from test_model_rules import scenario
+from test_model_rules import at, job, scenario
 
 import sim
 from sim.engine.compile import compile_scenario
@@ -86,3 +86,15 @@ def test_a_block_still_asked_for_at_the_horizon_is_not_refused() -> None:
     capped = ask_for_block(never, 0.0, 100.0, np.random.default_rng(1))  # type: ignore[arg-type]
     assert math.isnan(capped.had) and capped.refused
     assert capped.asks_out_of_stock == (0.0, 24.0, 48.0)
+
+
+def test_a_runs_list_cost_follows_a_price_step_during_it() -> None:
+    """$2/h until hour 10, then $3/h (a price step). A run of 4 units from hour 5 to 15 costs
+    4 x (5 h x $2 + 5 h x $3) = $100 at list price.
+    Catches training._close_segment: `units * list price hours` -> `/`."""
+    s = scenario(8, horizon=24, jobs=[job("r", 5, 4, 10)],
+                 pool={"price_per_hour": 2.0,
+                       "prices": {"steps": [{"at": at(10), "price_per_hour": 3.0}]}})
+    r = sim.run(s).jobs.set_index("job").loc["r"]
+    assert (r.start_h, r.end_h) == pytest.approx((5.0, 15.0))
+    assert r.cost_at_list_price == pytest.approx(100.0)
