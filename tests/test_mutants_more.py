@@ -15,6 +15,7 @@ from test_model_rules import at, job, scenario
 import sim
 from sim.engine.compile import compile_scenario
 from sim.engine.procurement import ask_for_block, caps_with_availability
+from sim.scenario import scenario_from_data
 
 
 def test_availability_caps_change_only_when_a_level_does() -> None:
@@ -98,3 +99,24 @@ def test_a_runs_list_cost_follows_a_price_step_during_it() -> None:
     r = sim.run(s).jobs.set_index("job").loc["r"]
     assert (r.start_h, r.end_h) == pytest.approx((5.0, 15.0))
     assert r.cost_at_list_price == pytest.approx(100.0)
+
+
+def test_a_policy_that_does_not_sink_commitments_places_by_its_own_order() -> None:
+    """Diversified (share cap 1: plain price order) does not treat idle committed units as
+    free: a 4-unit run goes to provider a at $1/h, not to b at $2/h although b has 4 idle
+    units committed at $1.5/h (that is what cheapest_first, which sinks them, would do).
+    Catches training._place: `self.sunk and self._any_committed` -> `or`."""
+    pools = {name: {"pools": {"gpu": {
+        "accelerator": "acc", "price_per_hour": price,
+        "capacity": [{"at": "2025-01-01", "units": 8}], **extra}}}
+        for name, price, extra in (
+            ("a", 1.0, {}),
+            ("b", 2.0, {"commitments": [{"units": 4, "price_per_hour": 1.5,
+                                         "start": "2025-01-01", "term": "1y"}]}))}
+    data = {"name": "sunk", "start": "2025-01-01", "horizon": 10, "seed": 1,
+            "accelerators": {"acc": {"family": "gpu", "power_kw": 0}}, "providers": pools,
+            "training": {"jobs": [job("r", 0, 4, 5)]},
+            "policy": {"default": "diversified", "params": {"diversified": {"share_cap": 1.0}}}}
+    s = scenario_from_data(data)
+    assert sim.run(s).jobs.set_index("job").loc["r", "provider"] == "a"
+    assert sim.run(s, policy="cheapest_first").jobs.set_index("job").loc["r", "provider"] == "b"
