@@ -91,6 +91,7 @@ SELECT = "not openai_2025 and not openai_2030 and not stargate_buildout"
 the same engine paths (outages, first refusal, commitments, traces, inference, agents)."""
 COPY = ("sim", "tests", "scenarios", "pyproject.toml")
 PLUGIN = "mutation_plugin"
+HANG_EXIT = 97  # the plugin's exit status when a test hangs even after its TimeoutError
 """bench/mutation_plugin.py, copied next to the tests: a per-test-phase time limit (SIGALRM)."""
 
 CMP_SWAP: dict[type[ast.cmpop], list[type[ast.cmpop]]] = {
@@ -410,7 +411,8 @@ def run_tests(workdir: Path, tests: list[str], timeout: float, test_seconds: flo
         return "timeout", time.perf_counter() - t0, ""
     tail = done.stdout if durations else (done.stdout.strip().splitlines() or [""])[-1]
     status = "passed" if done.returncode == 0 else (
-        "timeout" if "the mutant hangs" in done.stdout else "failed")
+        "timeout" if "the mutant hangs" in done.stdout or done.returncode == HANG_EXIT
+        else "failed")
     return status, time.perf_counter() - t0, tail
 
 

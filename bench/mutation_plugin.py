@@ -16,18 +16,30 @@ from types import CodeType, FrameType
 import pytest
 
 LIMIT = float(os.environ.get("CAPSIM_MUTATION_TEST_SECONDS", "0"))
+HANG_EXIT = 97
+
+
+_fired = [False]
 
 
 def _alarm(signum: int, frame: FrameType | None) -> None:
-    raise TimeoutError(f"test phase ran past {LIMIT:.0f} s: the mutant hangs")
+    message = f"test phase ran past {LIMIT:.0f} s: the mutant hangs"
+    if not _fired[0]:
+        _fired[0] = True
+        raise TimeoutError(message)
+    # Raised once and still running: something caught it (hypothesis retries a failing
+    # example, and the retry hangs again). Stop the whole run, with the exit status that
+    # bench/mutation.py reads as a hang (the output is captured: a message would be lost).
+    os._exit(HANG_EXIT)
 
 
 def _timed() -> Iterator[None]:
     if LIMIT <= 0:
         yield
         return
+    _fired[0] = False
     old = signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, LIMIT)
+    signal.setitimer(signal.ITIMER_REAL, LIMIT, 5.0)  # and again every 5 s until it ends
     try:
         yield
     finally:

@@ -105,3 +105,13 @@ def test_strictness_is_not_flipped_against_a_tolerance() -> None:
     assert flips("unmet > TOL * max(1.0, demand)") == ["> -> <"]
     assert flips("free < units") == ["< -> <=", "< -> >"]
     assert flips("x <= y + 0.5") == ["<= -> <"]
+
+
+def test_a_hang_whose_timeout_is_caught_still_stops(tmp_path: Path) -> None:
+    mutation.make_copy(tmp_path)
+    probe = tmp_path / "tests" / "test_zz_catch.py"
+    probe.write_text("def test_retries():\n    while True:\n        try:\n            while True:\n"
+                     "                pass\n        except TimeoutError:\n            pass\n")
+    status, seconds, _ = mutation.run_tests(tmp_path, ["tests/test_zz_catch.py"], 120,
+                                            test_seconds=2)
+    assert status == "timeout" and seconds < 60
