@@ -91,14 +91,18 @@ def test_a_block_still_asked_for_at_the_horizon_is_not_refused() -> None:
 
 def test_a_runs_list_cost_follows_a_price_step_during_it() -> None:
     """$2/h until hour 10, then $3/h (a price step). A run of 4 units from hour 5 to 15 costs
-    4 x (5 h x $2 + 5 h x $3) = $100 at list price.
-    Catches training._close_segment: `units * list price hours` -> `/`."""
-    s = scenario(8, horizon=24, jobs=[job("r", 5, 4, 10)],
+    4 x (5 h x $2 + 5 h x $3) = $100 at list price; one of 2 units from 2:15 to 2:45, inside
+    one step, 2 x 0.5 h x $2 = $2.
+    Catches training._close_segment: `units * list price hours` -> `/`;
+    training._list_price_hours: dropping the within-one-step `return`."""
+    s = scenario(8, horizon=24, jobs=[job("r", 5, 4, 10), job("s", 2.25, 2, 0.5)],
                  pool={"price_per_hour": 2.0,
                        "prices": {"steps": [{"at": at(10), "price_per_hour": 3.0}]}})
-    r = sim.run(s).jobs.set_index("job").loc["r"]
-    assert (r.start_h, r.end_h) == pytest.approx((5.0, 15.0))
-    assert r.cost_at_list_price == pytest.approx(100.0)
+    j = sim.run(s).jobs.set_index("job")
+    assert (j.loc["r", "start_h"], j.loc["r", "end_h"]) == pytest.approx((5.0, 15.0))
+    assert j.loc["r", "cost_at_list_price"] == pytest.approx(100.0)
+    assert (j.loc["s", "start_h"], j.loc["s", "end_h"]) == pytest.approx((2.25, 2.75))
+    assert j.loc["s", "cost_at_list_price"] == pytest.approx(2.0)
 
 
 def test_a_policy_that_does_not_sink_commitments_places_by_its_own_order() -> None:
