@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from heapq import heappush
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -262,7 +263,9 @@ class Simulation(SupplyEvents, TrainingQueue, RateDemand):
                 self._close_segment(job, self.end, finished=False)
             elif job.status == "waiting":
                 job.waiting_for = self._waiting_for(job)
-        self.events.sort(key=lambda e: e[0])
+                if job.restarts:  # interrupted and not restarted: it waited again until the end
+                    job.requeue_wait += self.end - job.requeued_at
+        self.events.sort(key=itemgetter(0))  # stable: same-hour events keep their order
         n_events = next(self.env._eid)  # every event ever scheduled on this clock
         return RawRun(c, self.policy.name, self.pools, self.jobs, self.infer_steps,
                       self.agent_steps, self.served, self.unmet_reason, self.served_by,

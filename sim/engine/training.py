@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from heapq import heapify, heappop, heappush
+from math import nan
 
 from simpy.core import NORMAL
 
@@ -34,9 +35,14 @@ class TrainingQueue:
         spec = jobs[i]
         job = Job(spec, spec.duration)
         self.jobs.append(job)
+        now = self.env.now
+        # Every arrival, start, requeue and exit of a run is logged when it happens (Little's
+        # law is checked from these against the jobs table's waits); written out: hot path.
+        self.events.append((now, "job_arrival", "", "", spec.name, spec.units, "", nan))
         if not spec.candidates:
             job.status = "unplaceable"
-            job.end = self.env.now  # turned away on arrival
+            job.end = now  # turned away on arrival
+            self.events.append((now, "job_unplaceable", "", "", spec.name, spec.units, "", nan))
             return
         if self.desk is not None and self.desk.offer_run(job):
             return
@@ -142,6 +148,7 @@ class TrainingQueue:
             self._queue_remove(job)  # a block it held may be gone
         job.status = "abandoned"
         job.end = self.env.now
+        self.log("job_abandoned", None, job.spec.name, job.spec.units, "max_wait")
 
     def _training_free(self, p: PoolState) -> float:
         return p.avail - p.train - p.claimed - rate_hold(p)
@@ -414,6 +421,11 @@ class TrainingQueue:
         job.status = "running"
         if job.start != job.start:  # NaN: first start
             job.start = now
+            info = p.info
+            self.events.append((now, "job_start", info.provider, info.name, spec.name, spec.units,
+                                "frontier run" if spec.frontier else "", nan))
+        else:  # a restart: it waited again since its interruption
+            job.requeue_wait += now - job.requeued_at
         finish = now + setup + job.remaining / job.seg_speed
         if finish < self.end:  # never in the past: pushed straight onto simpy's queue
             env = self.env
@@ -436,8 +448,6 @@ class TrainingQueue:
             job.claim = -1
         if job.restarts:
             self.log("job_restart", p.index, spec.name, spec.units, f"restart {job.restarts}")
-        elif spec.frontier:
-            self.log("job_start", p.index, spec.name, spec.units, "frontier run")
         return setup
 
     def _release(self, job: Job, now: float) -> PoolState:
@@ -511,6 +521,7 @@ class TrainingQueue:
         job.lost += lost
         job.restarts += 1
         job.status = "waiting"
+        job.requeued_at = now
         if reason in {"outage", "scheduled_outage", "spot_reclaim"}:
             # The run keeps a claim on its pool's units: it restarts there once they are back.
             job.claim = p.index

@@ -125,6 +125,8 @@ def jobs_table(raw: RawRun) -> pd.DataFrame:
         # Until it started, gave up or was turned away; still waiting: until the horizon.
         "wait_h": [(t0 if not math.isnan(t0) else t1 if not math.isnan(t1) else horizon) - a
                    for t0, t1, a in zip(start, end, arrival, strict=True)],
+        # Waiting again after interruptions, to restart (or to the horizon): not in wait_h.
+        "requeue_wait_h": [job.requeue_wait for job in jobs],
         "provider": [info.provider if info else "" for info in where],
         "pool": [info.name if info else "" for info in where],
         "first_provider": [infos[job.first_pool].provider if job.first_pool >= 0 else ""
@@ -234,7 +236,8 @@ def service_providers_table(raw: RawRun) -> pd.DataFrame:
 
 
 def events_table(raw: RawRun) -> pd.DataFrame:
-    """The event log: outages, capacity changes, first-refusal offers and answers, preemptions."""
+    """The event log: outages, capacity changes, first-refusal offers and answers, preemptions,
+    and every training run's arrival, start, interruption, restart and exit from the queue."""
     df = pd.DataFrame(raw.events, columns=["hour", "kind", "provider", "pool", "subject", "units",
                                            "detail", "delay_h"])
     df.insert(1, "time", _times(raw, df["hour"].to_numpy()))
