@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from heapq import heapify, heappop, heappush
-from math import nan
 
 from simpy.core import NORMAL
 
@@ -36,13 +35,15 @@ class TrainingQueue:
         job = Job(spec, spec.duration)
         self.jobs.append(job)
         now = self.env.now
-        # Every arrival, start, requeue and exit of a run is logged when it happens (Little's
-        # law is checked from these against the jobs table's waits); written out: hot path.
-        self.events.append((now, "job_arrival", "", "", spec.name, spec.units, "", nan))
+        # Every arrival and first start is logged when it happens, in the job log (one of each
+        # per run: flat lists, no record per event); Little's law is checked from them.
+        self.job_hours.append(now)
+        self.job_codes.append(i)
+        self.job_at.append(len(self.events))
         if not spec.candidates:
             job.status = "unplaceable"
             job.end = now  # turned away on arrival
-            self.events.append((now, "job_unplaceable", "", "", spec.name, spec.units, "", nan))
+            self.log("job_unplaceable", None, spec.name, spec.units)
             return
         if self.desk is not None and self.desk.offer_run(job):
             return
@@ -421,9 +422,9 @@ class TrainingQueue:
         job.status = "running"
         if job.start != job.start:  # NaN: first start
             job.start = now
-            info = p.info
-            self.events.append((now, "job_start", info.provider, info.name, spec.name, spec.units,
-                                "frontier run" if spec.frontier else "", nan))
+            self.job_hours.append(now)
+            self.job_codes.append(~(spec.index * self.n_pools + p.index))
+            self.job_at.append(len(self.events))
         else:  # a restart: it waited again since its interruption
             job.requeue_wait += now - job.requeued_at
         finish = now + setup + job.remaining / job.seg_speed
