@@ -14,6 +14,7 @@ Bernoulli trial per group). Bound: the 0.1% quantile of Binomial(groups, 0.95) /
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from scipy import stats
@@ -28,7 +29,9 @@ SEEDS = range(1, 1 + int(os.environ.get("CAPSIM_COVERAGE_SEEDS", "20")))
 def test_95_percent_intervals_cover_theory_about_95_percent_of_the_time() -> None:
     groups: list[list[bool]] = []
     wide: list[bool] = []
+    began = time.perf_counter()
     for seed in SEEDS:
+        seen = len(groups), len(wide)
         for s in test_erlang_b.SETTINGS:
             got, expected = test_erlang_b.lost_share(s, seed), erlang_b(s.c, s.a)
             groups.append([expected in got])
@@ -48,6 +51,11 @@ def test_95_percent_intervals_cover_theory_about_95_percent_of_the_time() -> Non
                           0.0 in test_ciw.difference_ci(pair["capsim"], pair["ciw"])]
                 wide.append(pair["capsim"].half > test_ciw.MAX_HALF * w)
             groups.append(group)
+        # One line per seed (shown with -s): a long run's partial figures are not lost.
+        done = groups[seen[0]:]
+        print(f"seed {seed}: covered {sum(sum(g) for g in done)}/{sum(len(g) for g in done)}, "
+              f"too wide {sum(wide[seen[1]:])}/{len(wide) - seen[1]}, "
+              f"{time.perf_counter() - began:.0f} s", flush=True)
     checks = sum(len(g) for g in groups)
     covered = sum(sum(g) for g in groups)
     rate = covered / checks
