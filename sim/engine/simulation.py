@@ -55,8 +55,8 @@ class RawRun:
     events: list[tuple[float, str, str, str, str, float, str, float]]
     # The job log, logged as the engine goes: per entry its hour, what happened (job index i:
     # run i arrived; ~(i * pools + k): run i first started, in pool k), and where it goes in
-    # `events` (before the event at that index, after earlier job log entries). `job_events`
-    # turns it into event rows.
+    # `events` (before the event at that index, after earlier job log entries).
+    # `sim.results.tables.job_log_frame` turns it into event rows.
     job_log: tuple[np.ndarray, np.ndarray, np.ndarray]
     event_count: int
     providers: list[str]
