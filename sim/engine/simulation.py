@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from heapq import heappush
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,11 @@ class RawRun:
     served_by: np.ndarray  # (steps, services, providers)
     power_ceiling_steps: np.ndarray  # (steps,) kW
     events: list[tuple[float, str, str, str, str, float, str, float]]
+    # The job log, logged as the engine goes: per entry its hour, what happened (job index i:
+    # run i arrived; ~(i * pools + k): run i first started, in pool k), and where it goes in
+    # `events` (before the event at that index, after earlier job log entries).
+    # `sim.results.tables.job_log_frame` turns it into event rows.
+    job_log: tuple[np.ndarray, np.ndarray, np.ndarray]
     event_count: int
     providers: list[str]
 
@@ -110,6 +116,10 @@ class Simulation(SupplyEvents, TrainingQueue, RateDemand):
         self.queue = WaitingRuns()
         self.jobs: list[Job] = []
         self.events: list[tuple[float, str, str, str, str, float, str, float]] = []
+        self.job_hours: list[float] = []  # the job log (RawRun.job_log)
+        self.job_codes: list[int] = []
+        self.job_at: list[int] = []
+        self.n_pools = len(self.pools)
         self._rank_cache: dict[tuple[str, tuple[int, ...]], list[int]] = {}
         self._train_rank: dict[tuple[int, ...], list[int]] = {}  # the same, for training only
         n, m = compiled.n_steps, len(self.pools)
@@ -248,8 +258,8 @@ class Simulation(SupplyEvents, TrainingQueue, RateDemand):
             for t, kw in steps:
                 zone = 1 + self.provider_index[name]
                 self.at(t, lambda z=zone, kw=kw: self._power(z, kw), urgent=True)
-        for t, kind, prov, pool, detail in c.notes:
-            self.events.append((t, kind, prov, pool, "", math.nan, detail, math.nan))
+        notes = [(t, kind, prov, pool, "", math.nan, detail, math.nan)
+                 for t, kind, prov, pool, detail in c.notes]
         if c.jobs:
             self.push(c.jobs[0].arrival, self._arrive_ev, 0)
         if c.services:
@@ -262,8 +272,16 @@ class Simulation(SupplyEvents, TrainingQueue, RateDemand):
                 self._close_segment(job, self.end, finished=False)
             elif job.status == "waiting":
                 job.waiting_for = self._waiting_for(job)
-        self.events.sort(key=lambda e: e[0])
+                if job.restarts:  # interrupted and not restarted: it waited again until the end
+                    job.requeue_wait += self.end - job.requeued_at
+        # The engine logs in time order; notes (any hour) go first among events of their hour.
+        events = notes + self.events
+        events.sort(key=itemgetter(0))
+        hours = np.array(self.job_hours, dtype=float)
+        note_hours = np.sort(np.array([e[0] for e in notes], dtype=float))
+        at = np.array(self.job_at, dtype=np.int64) + np.searchsorted(note_hours, hours, "right")
+        job_log = (hours, np.array(self.job_codes, dtype=np.int64), at)
         n_events = next(self.env._eid)  # every event ever scheduled on this clock
         return RawRun(c, self.policy.name, self.pools, self.jobs, self.infer_steps,
                       self.agent_steps, self.served, self.unmet_reason, self.served_by,
-                      self.power_steps, self.events, n_events, self.providers)
+                      self.power_steps, events, job_log, n_events, self.providers)

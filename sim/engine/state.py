@@ -50,6 +50,8 @@ class Job:
     claim: int = -1  # pool whose units this interrupted run keeps a claim on
     group: tuple[tuple[int, ...], int] | None = None  # (candidates, claim) while it waits
     first_pool: int = -1
+    requeued_at: float = math.nan  # when it last went back to waiting after an interruption
+    requeue_wait: float = 0.0  # hours waited to restart after interruptions (to the horizon)
 
 
 def rate_hold(p: PoolState) -> float:

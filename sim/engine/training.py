@@ -34,9 +34,16 @@ class TrainingQueue:
         spec = jobs[i]
         job = Job(spec, spec.duration)
         self.jobs.append(job)
+        now = self.env.now
+        # Every arrival and first start is logged when it happens, in the job log (one of each
+        # per run: flat lists, no record per event); Little's law is checked from them.
+        self.job_hours.append(now)
+        self.job_codes.append(i)
+        self.job_at.append(len(self.events))
         if not spec.candidates:
             job.status = "unplaceable"
-            job.end = self.env.now  # turned away on arrival
+            job.end = now  # turned away on arrival
+            self.log("job_unplaceable", None, spec.name, spec.units)
             return
         if self.desk is not None and self.desk.offer_run(job):
             return
@@ -146,6 +153,7 @@ class TrainingQueue:
             self._queue_remove(job)  # a block it held may be gone
         job.status = "abandoned"
         job.end = self.env.now
+        self.log("job_abandoned", None, job.spec.name, job.spec.units, "max_wait")
 
     def _training_free(self, p: PoolState) -> float:
         return p.avail - p.train - p.claimed - rate_hold(p)
@@ -422,6 +430,11 @@ class TrainingQueue:
         job.status = "running"
         if job.start != job.start:  # NaN: first start
             job.start = now
+            self.job_hours.append(now)
+            self.job_codes.append(~(spec.index * self.n_pools + p.index))
+            self.job_at.append(len(self.events))
+        else:  # a restart: it waited again since its interruption
+            job.requeue_wait += now - job.requeued_at
         finish = now + setup + job.remaining / job.seg_speed
         if finish < self.end:  # never in the past: pushed straight onto simpy's queue
             env = self.env
@@ -446,8 +459,6 @@ class TrainingQueue:
             job.claim = -1  # pragma: no mutate
         if job.restarts:
             self.log("job_restart", p.index, spec.name, spec.units, f"restart {job.restarts}")
-        elif spec.frontier:
-            self.log("job_start", p.index, spec.name, spec.units, "frontier run")
         return setup
 
     def _release(self, job: Job, now: float) -> PoolState:
@@ -521,6 +532,7 @@ class TrainingQueue:
         job.lost += lost
         job.restarts += 1
         job.status = "waiting"
+        job.requeued_at = now
         if reason in {"outage", "scheduled_outage", "spot_reclaim"}:
             # The run keeps a claim on its pool's units: it restarts there once they are back.
             job.claim = p.index

@@ -125,6 +125,8 @@ def jobs_table(raw: RawRun) -> pd.DataFrame:
         # Until it started, gave up or was turned away; still waiting: until the horizon.
         "wait_h": [(t0 if not math.isnan(t0) else t1 if not math.isnan(t1) else horizon) - a
                    for t0, t1, a in zip(start, end, arrival, strict=True)],
+        # Waiting again after interruptions, to restart (or to the horizon): not in wait_h.
+        "requeue_wait_h": [job.requeue_wait for job in jobs],
         "provider": [info.provider if info else "" for info in where],
         "pool": [info.name if info else "" for info in where],
         "first_provider": [infos[job.first_pool].provider if job.first_pool >= 0 else ""
@@ -233,12 +235,50 @@ def service_providers_table(raw: RawRun) -> pd.DataFrame:
     return _stamp(df, raw)
 
 
+EVENT_COLUMNS = ["hour", "kind", "provider", "pool", "subject", "units", "detail", "delay_h"]
+
+
 def events_table(raw: RawRun) -> pd.DataFrame:
-    """The event log: outages, capacity changes, first-refusal offers and answers, preemptions."""
-    df = pd.DataFrame(raw.events, columns=["hour", "kind", "provider", "pool", "subject", "units",
-                                           "detail", "delay_h"])
+    """The event log: outages, capacity changes, first-refusal offers and answers, preemptions,
+    and every training run's arrival, first start, interruption, restart and exit from the
+    queue, in the order the engine logged them."""
+    df = pd.DataFrame(raw.events, columns=EVENT_COLUMNS)
+    at = raw.job_log[2]
+    if len(at):
+        log = job_log_frame(raw)
+        n = len(df)
+        if n:  # the engine's job log entry goes before the event `at` it logged ahead of
+            order = np.lexsort((np.arange(n + len(at)),
+                                np.concatenate([np.ones(n, dtype=np.int64), np.zeros_like(at)]),
+                                np.concatenate([np.arange(n), at])))
+            df = pd.concat([df, log], ignore_index=True).take(order).reset_index(drop=True)
+        else:
+            df = log
     df.insert(1, "time", _times(raw, df["hour"].to_numpy()))
     return _stamp(df, raw)
+
+
+def job_log_frame(raw: RawRun) -> pd.DataFrame:
+    """The engine's job log as event rows: `job_arrival`, and `job_start` (first start, in its
+    pool; detail "frontier run" for a frontier run)."""
+    hours, codes, _ = raw.job_log
+    m = len(raw.pools)
+    start = codes < 0
+    code = np.where(start, ~codes, codes)
+    job = np.where(start, code // m, code)
+    pool = np.where(start, code % m, m)  # m: no pool
+    specs = raw.compiled.jobs
+    frontier = np.array([spec.frontier for spec in specs], dtype=bool)[job]
+    return pd.DataFrame({
+        "hour": hours,
+        "kind": np.where(start, "job_start", "job_arrival").astype(object),
+        "provider": np.array([p.info.provider for p in raw.pools] + [""], dtype=object)[pool],
+        "pool": np.array([p.info.name for p in raw.pools] + [""], dtype=object)[pool],
+        "subject": np.array([spec.name for spec in specs], dtype=object)[job],
+        "units": np.array([spec.units for spec in specs], dtype=float)[job],
+        "detail": np.where(start & frontier, "frontier run", "").astype(object),
+        "delay_h": np.full(len(hours), np.nan),
+    })
 
 
 def format_time(raw: RawRun, hours: float) -> str:

@@ -32,6 +32,7 @@ COLUMN_UNITS: dict[str, dict[str, str]] = {
         "duration_h": "h of work on reference accelerators", "arrival_h": "h since start",
         "arrival": "date-time", "start_h": "h since start", "start": "date-time",
         "end_h": "h since start", "end": "date-time", "status": "", "wait_h": "h",
+        "requeue_wait_h": "h",
         "provider": "", "pool": "", "first_provider": "", "accelerator": "",
         "restarts": "count", "work_done_h": "h of reference work", "work_lost_h": "h of reference work",
         "work_lost_unit_hours": "reference unit-h", "unit_hours": "unit-h (units held × h)",

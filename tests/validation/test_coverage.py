@@ -14,6 +14,7 @@ Bernoulli trial per group). Bound: the 0.1% quantile of Binomial(groups, 0.95) /
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from scipy import stats
@@ -28,14 +29,25 @@ SEEDS = range(1, 1 + int(os.environ.get("CAPSIM_COVERAGE_SEEDS", "20")))
 def test_95_percent_intervals_cover_theory_about_95_percent_of_the_time() -> None:
     groups: list[list[bool]] = []
     wide: list[bool] = []
+    began = time.perf_counter()
+    by_check: dict[str, list[int]] = {}  # check -> [covered, checks]
+
+    def count(check: str, ok: bool) -> bool:
+        tally = by_check.setdefault(check, [0, 0])
+        tally[0] += ok
+        tally[1] += 1
+        return ok
+
     for seed in SEEDS:
+        seen = len(groups), len(wide)
         for s in test_erlang_b.SETTINGS:
             got, expected = test_erlang_b.lost_share(s, seed), erlang_b(s.c, s.a)
-            groups.append([expected in got])
+            groups.append([count(f"Erlang B lost share, {s}", expected in got)])
             wide.append(got.half > test_erlang_b.MAX_HALF * expected)
         for s in test_erlang_c.SETTINGS:
             got_c, theory = test_erlang_c.measured(s, seed), test_erlang_c.theory(s)
-            groups.append([theory[m] in got_c[m] for m in test_erlang_c.LABELS])
+            groups.append([count(f"Erlang C {m}, {s}", theory[m] in got_c[m])
+                           for m in test_erlang_c.LABELS])
             wide += [got_c[m].half > cap * theory[m]
                      for m, (_, cap) in test_erlang_c.LABELS.items()]
         for m in test_ciw.MODELS:
@@ -44,10 +56,19 @@ def test_95_percent_intervals_cover_theory_about_95_percent_of_the_time() -> Non
             group = []
             for (name, _), w in zip(m.classes, waits, strict=True):
                 pair = res[name]
-                group += [w in pair["capsim"], w in pair["ciw"],
-                          0.0 in test_ciw.difference_ci(pair["capsim"], pair["ciw"])]
+                group += [count(f"{m}/{name}: capsim wait", w in pair["capsim"]),
+                          count(f"{m}/{name}: ciw wait", w in pair["ciw"]),
+                          count(f"{m}/{name}: capsim - ciw",
+                                0.0 in test_ciw.difference_ci(pair["capsim"], pair["ciw"]))]
                 wide.append(pair["capsim"].half > test_ciw.MAX_HALF * w)
             groups.append(group)
+        # One line per seed (shown with -s): a long run's partial figures are not lost.
+        done = groups[seen[0]:]
+        print(f"seed {seed}: covered {sum(sum(g) for g in done)}/{sum(len(g) for g in done)}, "
+              f"too wide {sum(wide[seen[1]:])}/{len(wide) - seen[1]}, "
+              f"{time.perf_counter() - began:.0f} s", flush=True)
+    for check, (ok, n) in by_check.items():
+        print(f"  {check}: {ok}/{n}")
     checks = sum(len(g) for g in groups)
     covered = sum(sum(g) for g in groups)
     rate = covered / checks
