@@ -124,3 +124,44 @@ def test_a_policy_that_does_not_sink_commitments_places_by_its_own_order() -> No
     s = scenario_from_data(data)
     assert sim.run(s).jobs.set_index("job").loc["r", "provider"] == "a"
     assert sim.run(s, policy="cheapest_first").jobs.set_index("job").loc["r", "provider"] == "b"
+
+
+_LABELS = {
+    "name": "labels", "start": "2025-01-01", "horizon": "3d", "step": "1h",
+    "accelerators": {"g": {"family": "gpu", "power_kw": 1.0}},
+    "providers": {
+        "azure": {"pools": {"g": {"accelerator": "g", "price_per_hour": 2.0,
+                                  "capacity": [{"at": "2025-01-01", "units": 100}]}}},
+        "other": {"pools": {"g": {"accelerator": "g", "price_per_hour": 1.0,
+                                  "capacity": [{"at": "2025-01-01", "units": 100}]}}}},
+    "policy": {"default": "open_market"},
+}
+
+
+def test_demand_an_outage_leaves_unmet_is_labelled_outage_not_capacity() -> None:
+    """Chat (on azure only) needs 80 of azure's 100 units; a scripted outage takes half of
+    azure from 2025-01-02 for 10 h: 50 are served, 30 go unmet each of those hours, and the 50
+    units out would have covered them, so all 30 are `outage` and none `capacity`.
+    Catches rate_demand._explain_unmet: `unmet - u_out` -> `unmet + u_out` in the capacity
+    share (60 capacity, and the shares no longer add up to the unmet 30)."""
+    s = build(_LABELS, **{"inference": {"chat": {"base_units": 80, "providers": ["azure"]}},
+                          "outages": [{"provider": "azure", "start": "2025-01-02",
+                                       "duration": "10h", "share": 0.5}]})
+    sv = sim.run(s).services
+    hit = sv[(sv.hour >= 24) & (sv.hour < 34)]
+    assert hit.unmet.to_numpy() == pytest.approx(30.0)
+    assert hit.unmet_outage.to_numpy() == pytest.approx(30.0)
+    assert hit.unmet_capacity.to_numpy() == pytest.approx(0.0, abs=1e-9)
+    assert sv[(sv.hour < 24) | (sv.hour >= 34)].unmet.sum() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_demand_kept_from_idle_units_elsewhere_is_labelled_exclusivity() -> None:
+    """Chat may run on azure only and needs 130 units; azure has 100, the other provider's 100
+    stand idle: 30 unmet each hour, all of it `exclusivity` (the idle units would have served
+    it), none `capacity`.
+    Catches rate_demand._explain_unmet: `- u_ex` -> `+ u_ex` in the capacity share."""
+    s = build(_LABELS, **{"inference": {"chat": {"base_units": 130, "providers": ["azure"]}}})
+    sv = sim.run(s).services
+    assert sv.unmet.to_numpy() == pytest.approx(30.0)
+    assert sv.unmet_exclusivity.to_numpy() == pytest.approx(30.0)
+    assert sv.unmet_capacity.to_numpy() == pytest.approx(0.0, abs=1e-9)
