@@ -165,3 +165,26 @@ def test_demand_kept_from_idle_units_elsewhere_is_labelled_exclusivity() -> None
     assert sv.unmet.to_numpy() == pytest.approx(30.0)
     assert sv.unmet_exclusivity.to_numpy() == pytest.approx(30.0)
     assert sv.unmet_capacity.to_numpy() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_demand_served_across_pools_of_odd_speeds_leaves_no_float_dust() -> None:
+    """Chat (10.1 units, ±37 % daily) is served by 7 units of speed 1.3 (9.1 reference units)
+    and the rest by a pool of speed 0.7 with room to spare: every step is served in full, so
+    its served share is exactly 1 (a user looking for steps below 1 must find none), although
+    demand − 9.1 − 0.7 × (rest / 0.7) leaves float dust of ~1e-15.
+    Catches rate_demand._serve: dropping `remaining = 0.0` for dust below 1e-9 of demand."""
+    s = build({
+        "name": "dust", "start": "2025-01-01", "horizon": "2d", "step": "1h",
+        "accelerators": {"a": {"family": "gpu", "power_kw": 1.0, "infer_speed": 1.3},
+                         "b": {"family": "gpu", "power_kw": 1.0, "infer_speed": 0.7}},
+        "providers": {"p": {"pools": {
+            "a": {"accelerator": "a", "price_per_hour": 1.0,
+                  "capacity": [{"at": "2025-01-01", "units": 7}]},
+            "b": {"accelerator": "b", "price_per_hour": 2.0,
+                  "capacity": [{"at": "2025-01-01", "units": 1000}]}}}},
+        "inference": {"chat": {"base_units": 10.1, "daily_amplitude": 0.37}},
+        "policy": {"default": "open_market"},
+    })
+    sv = sim.run(s).services
+    assert (sv.served_share == 1.0).all()
+    assert (sv.unmet == 0.0).all()
