@@ -188,3 +188,50 @@ def test_demand_served_across_pools_of_odd_speeds_leaves_no_float_dust() -> None
     sv = sim.run(s).services
     assert (sv.served_share == 1.0).all()
     assert (sv.unmet == 0.0).all()
+
+
+def test_an_answer_given_after_its_delay_is_logged_when_given() -> None:
+    """Run a (60 units) is offered to Azure on day 1, which has room; the answer delay (mean
+    1000 h) is cut at the 10 h window, so Azure accepts 10 h later and a starts then. The event
+    log holds that one answer, `accepted`, its delay the 10 h a waited.
+    Catches first_refusal: dropping the `rofr_answer` log line of a delayed acceptance."""
+    s = build(FIRST_REFUSAL, **{
+        "training.jobs": [{"name": "a", "arrival": "2025-01-02", "units": 60,
+                           "duration": "100h"}],
+        "policy.params.microsoft_first.answer_delay": "1000h",
+        "policy.params.microsoft_first.decision_window": "10h"})
+    r = sim.run(s)
+    a = r.jobs.set_index("job").loc["a"]
+    answers = r.events[r.events.kind == "rofr_answer"]
+    assert len(answers) == 1
+    assert answers.iloc[0].delay_h == pytest.approx(a.start_h - 24.0)
+    assert 0 < answers.iloc[0].delay_h <= 10.0 + 1e-9
+    assert "accepted" in answers.iloc[0].to_string()
+
+
+def test_each_ask_for_a_block_out_of_stock_is_logged() -> None:
+    """A block that is never in stock (available 0), asked for again every day from its order
+    on 2025-01-02: every ask until it is refused is a `block_stockout` note, the first on the
+    order day (hour 24) and then one a day.
+    Catches compile._blocks: dropping the `block_stockout` note."""
+    from test_procurement import scenario as procurement
+
+    s = procurement({"blocks": {
+        "size": 1, "lead_time": 0, "min_term": "1d", "price_per_hour": 1.0, "available": 0.0,
+        "retry": "1d", "max_wait": "3d", "orders": [{"at": "2025-01-02"}]}})
+    hours = [n[0] for n in compile_scenario(s).notes if n[1] == "block_stockout"]
+    assert hours and hours[0] == 24.0
+    assert np.diff(hours).tolist() == [24.0] * (len(hours) - 1)
+
+
+def test_a_latency_service_asks_for_its_load_over_the_target_utilisation() -> None:
+    """A service with a latency model and a load of 200 units, sized for 80 % utilisation,
+    asks the engine for 200 / 0.8 = 250 units every step (no cycle, no noise).
+    Catches compile: dropping `demand = demand / target_utilisation`."""
+    s = build(_LABELS, **{"inference": {"chat": {
+        "base_units": 200, "latency": {
+            "concurrency": 64, "target_utilisation": 0.8, "prompt_tokens": 1000,
+            "output_tokens": 300, "prefill_tokens_per_second": 12000,
+            "decode_tokens_per_second": 2500}}}})
+    sv = sim.run(s).services
+    assert sv.demand.to_numpy() == pytest.approx(250.0)
