@@ -235,3 +235,14 @@ def test_a_latency_service_asks_for_its_load_over_the_target_utilisation() -> No
             "decode_tokens_per_second": 2500}}}})
     sv = sim.run(s).services
     assert sv.demand.to_numpy() == pytest.approx(250.0)
+
+
+def test_a_scheduled_capacity_step_is_logged_when_it_happens() -> None:
+    """Azure's pool grows from 100 to 150 units on 2025-01-02 (hour 24): the event log has that
+    `capacity_change` (+50) at hour 24; the starting level at hour 0 is not a change.
+    Catches supply._installed: `self.env.now > 0` -> `< 0` (no scheduled step ever logged)."""
+    s = build(_LABELS, **{"providers.azure.pools.g.capacity": [
+        {"at": "2025-01-01", "units": 100}, {"at": "2025-01-02", "units": 150}]})
+    ev = sim.run(s).events
+    changes = ev[(ev.kind == "capacity_change") & (ev.provider == "azure")]
+    assert changes.hour.tolist() == [24.0]
