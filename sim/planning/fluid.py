@@ -47,6 +47,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from sim.engine.compile import Compiled, CompiledPool
 from sim.planning.space import Decision
+from sim.planning.stats import cvar
 
 # ------------------------------------------------------------------------- public records
 
@@ -730,20 +731,6 @@ def _solve(model: _Model, integer_vars: int, mip_gap: float, time_limit: float
     return res.x, time.perf_counter() - t0
 
 
-def cvar(values: np.ndarray, weights: np.ndarray, alpha: float) -> float:
-    """CVaR_alpha of `values` under `weights` (summing to 1): the mean of the worst 1 − alpha
-    of the mass (alpha = 1: the worst value)."""
-    v = np.asarray(values, dtype=float)
-    w = np.asarray(weights, dtype=float)
-    if alpha >= 1.0 - 1e-12:
-        return float(v[w > 0].max())
-    order = np.argsort(-v)
-    tail = 1.0 - alpha
-    taken = np.minimum(w[order], np.maximum(0.0, tail - np.concatenate([[0.0],
-                                                                       np.cumsum(w[order])[:-1]])))
-    return float((taken * v[order]).sum() / tail)
-
-
 def _result(model: _Model, x: np.ndarray, decisions: Sequence[Decision],
             inputs: list[FluidInputs], weights: np.ndarray, alpha: float, label: str,
             solve_s: float) -> FluidResult:
@@ -803,7 +790,9 @@ def evaluate(decisions: Sequence[Decision], samples: Sequence[Sample],
     model = _build(decisions, inputs, weights, 0.0, risk.alpha, 1.0, fixed)
     x, solve_s = _solve(model, 0, 1e-9, 600.0)
     x[:len(decisions)] = fixed
-    return _result(model, x, decisions, inputs, weights, risk.alpha, label, solve_s)
+    res = _result(model, x, decisions, inputs, weights, risk.alpha, label, solve_s)
+    res.choice = {d.key: float(choice.get(d.key, d.hand)) for d in decisions}  # as given, not
+    return res  # lo + step × ((v − lo) / step), which may differ from v in its last digit
 
 
 def propose(decisions: list[Decision], samples: list[Sample], *, risk: RiskSpec = RiskSpec(),

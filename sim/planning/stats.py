@@ -54,17 +54,18 @@ def cvar(values: Sequence[float], weights: Sequence[float], alpha: float) -> flo
     """Conditional value at risk: the weighted mean of the worst (1 − alpha) share of outcomes
     (the largest costs), splitting the outcome at the boundary (Rockafellar–Uryasev).
 
-    alpha = 0 gives the mean, alpha → 1 the worst outcome.
+    alpha = 0 gives the mean, alpha = 1 the worst outcome of positive weight. Both the fast
+    model and the engine checks use this one reading.
     """
     x = np.asarray(values, dtype=float)
     w = np.asarray(weights, dtype=float)
     if len(x) == 0 or w.sum() <= 0:
         return math.nan
+    tail = 1.0 - alpha
+    if tail <= 1e-12:
+        return float(x[w > 0].max())
     w = w / w.sum()
     order = np.argsort(-x, kind="stable")
     x, w = x[order], w[order]
-    tail = 1.0 - alpha
-    if tail <= 0:
-        return float(x[0])
     taken = np.minimum(w, np.maximum(0.0, tail - (np.cumsum(w) - w)))
     return float((taken * x).sum() / tail)
