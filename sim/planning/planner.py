@@ -34,7 +34,7 @@ import pandas as pd
 from sim.analysis.stats import Interval
 from sim.errors import UserError
 from sim.planning.risk import Risk, parse_risk
-from sim.planning.space import Decision, choice_changes, decision_space, hand_choice
+from sim.planning.space import Decision, choice_changes, decision_space, hand_choice, zeroed
 from sim.planning.stats import cvar, weighted_mean_ci
 from sim.planning.worlds import World, plan_worlds
 from sim.runner import RunOutcome, RunSpec, run_many
@@ -144,10 +144,10 @@ def _samples(decisions: list[Decision], worlds: list[World], replications: int) 
     from sim.engine import compile_scenario
     from sim.planning.fluid import Sample
 
-    zero = {d.key: 0.0 for d in decisions}
     out = []
     for w in worlds:
-        base = with_changes(w.scenario, dict(choice_changes(w.scenario, decisions, zero)))
+        base = with_changes(w.scenario, dict(choice_changes(w.scenario, decisions,
+                                                             zeroed(decisions))))
         for r in range(replications):
             out.append(Sample(compile_scenario(base, replication=r), w.weight / replications,
                               w.name))
@@ -161,17 +161,6 @@ def _dedupe(candidates: Iterable[Candidate]) -> list[Candidate]:
         if key not in seen:
             seen[key] = c
     return list(seen.values())
-
-
-def _snap(decisions: list[Decision], choice: dict[str, float]) -> dict[str, float]:
-    """Each value moved to the nearest point of its decision's grid (the fast model solves on
-    the grid already; this guards against solver round-off)."""
-    out = {}
-    for d in decisions:
-        v = choice.get(d.key, 0.0)
-        k = round((v - d.lo) / d.step)
-        out[d.key] = float(min(d.hi, max(d.lo, d.lo + k * d.step)))
-    return out
 
 
 def _engine_runs(worlds: list[World], decisions: list[Decision], candidates: list[Candidate],
@@ -194,7 +183,7 @@ def _engine_runs(worlds: list[World], decisions: list[Decision], candidates: lis
             done += 1
             if progress is not None:
                 progress(done, total)
-            if getattr(outcome, "cached", False):
+            if outcome.cached:
                 counts["reused"] += 1
             else:
                 counts["simulated"] += 1
@@ -269,6 +258,14 @@ def _choose(table: pd.DataFrame, bound: float) -> tuple[str, pd.Series]:
     return str(best["candidate"]), ok
 
 
+def plan_section(s: Scenario, where: str | Path) -> Any:
+    """The scenario's `plan:` section; a UserError naming `where` when it has none."""
+    if s.plan is None:
+        raise UserError(f"{where}: no `plan:` section: it declares what may be bought "
+                        "(see the README, 'Choosing a plan')")
+    return s.plan
+
+
 def plan(scenario: str | Path | Scenario, *, portfolio: str | Path | None = None,
          risk: str | Risk | None = None, policy: str | None = None,
          replications: int | None = None, check_replications: int | None = None,
@@ -291,12 +288,9 @@ def plan(scenario: str | Path | Scenario, *, portfolio: str | Path | None = None
 
     source = None if isinstance(scenario, Scenario) else Path(scenario)
     s = load(scenario)
-    section = s.plan
-    if section is None:
-        raise UserError(f"{source or s.name}: no `plan:` section: it declares what may be "
-                        "bought (see the README, 'Choosing a plan')")
+    section = plan_section(s, source or s.name)
     say = log or (lambda _msg: None)
-    risk_spec = parse_risk(risk) if isinstance(risk, str) else (risk or parse_risk(section.risk))
+    risk_spec = parse_risk(risk) if isinstance(risk, str) else (risk or section.parsed_risk)
     policy = policy or section.policy or s.policy.default
     if policy not in policy_names():
         raise UserError(f"--policy: unknown policy {policy!r} (known: {', '.join(policy_names())})")
@@ -326,7 +320,7 @@ def plan(scenario: str | Path | Scenario, *, portfolio: str | Path | None = None
     say(f"proposal: {len(proposals)} plan(s) from the fast model over {len(samples)} samples "
         f"in {timings['proposal_compile_s'] + timings['proposal_solve_s']:.1f} s")
     proposed = _dedupe([Candidate("hand", hand, hand_pred, note="what the file buys"),
-                        *(Candidate(f"fluid-{i + 1}", _snap(decisions, p.choice), p,
+                        *(Candidate(f"fluid-{i + 1}", p.choice, p,
                                     note=f"fast model, {p.label}")
                           for i, p in enumerate(sorted(proposals,
                                                        key=lambda p: p.expected["cost_total"])))])
