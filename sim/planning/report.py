@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from sim.analysis.metrics import _short
+from sim.planning.risk import risk_measure
 from sim.results.atomic import atomic_folder
 
 if TYPE_CHECKING:
@@ -16,12 +18,9 @@ if TYPE_CHECKING:
 
 
 def _money(x: float) -> str:
-    if not math.isfinite(x):
-        return "–"
-    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= scale:
-            return f"${x / scale:,.2f}{suffix}"
-    return f"${x:,.0f}"
+    """Dollars in the project's short form, four significant figures: candidates differ by
+    less than 1 % of their cost."""
+    return f"${_short(x, 4)}" if math.isfinite(x) else "–"
 
 
 def _num(x: Any) -> Any:
@@ -34,12 +33,7 @@ def _num(x: Any) -> Any:
 
 
 def risk_name(result: PlanResult) -> str:
-    r = result.risk
-    if r.kind == "cvar":
-        return f"CVaR{r.level:g} of cost_total"
-    if r.kind == "shortfall":
-        return "share of service hours below target"
-    return "none"
+    return "none" if result.risk.kind == "none" else risk_measure(result.risk)
 
 
 def _risk_text(result: PlanResult, value: float) -> str:

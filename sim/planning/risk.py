@@ -23,6 +23,13 @@ class Risk:
     bound: float | None = None
 
 
+def risk_measure(risk: Risk) -> str:
+    """What a candidate's risk figure measures: the share of service hours below target, else
+    the CVaR of cost_total at the level (also with no bound, where it is only reported)."""
+    return ("share of service hours below target" if risk.kind == "shortfall"
+            else f"CVaR{risk.level:g} of cost_total")
+
+
 EXPECTED = "none, cvar:LEVEL, cvar:LEVEL<=DOLLARS or shortfall:PROB (e.g. cvar:0.95, shortfall:0.01)"
 _NUMBER = r"[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?"
 

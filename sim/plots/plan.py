@@ -9,14 +9,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from sim.planning.risk import risk_measure
 from sim.plots.style import provider_colors
-
-
-def _risk_label(result: Any) -> str:
-    r = result.risk
-    if r.kind == "shortfall":
-        return "share of service hours below target"
-    return f"CVaR{r.level:g} of cost_total ($)" if r.kind == "cvar" else "CVaR0.95 of cost_total ($)"
 
 
 def plan_frontier(result: Any) -> Figure:
@@ -41,7 +35,7 @@ def plan_frontier(result: Any) -> Figure:
     ax.plot(x[chosen], y[chosen], "*", color="#D55E00", markersize=16, label="chosen", zorder=4)
     if math.isfinite(result.bound):
         ax.axvline(result.bound, color="#D62728", linestyle="--", label="risk bound")
-    ax.set_xlabel(_risk_label(result))
+    ax.set_xlabel(risk_measure(result.risk) + ("" if result.risk.kind == "shortfall" else " ($)"))
     ax.set_ylabel("expected cost_total ($)")
     ax.set_title(f"{result.scenario.name}: candidate plans, checked by the engine")
     ax.legend(loc="best", fontsize=8)
