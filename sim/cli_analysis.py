@@ -304,13 +304,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_plan(args: argparse.Namespace) -> int:
     """capsim plan: propose with the fast model, check with the engine, write plan.yaml/json."""
     from sim.checks import load_checked
-    from sim.planning.planner import plan
+    from sim.planning.planner import plan, plan_section
     from sim.planning.risk import RiskError, parse_risk
 
     scenario = load_checked(args)
-    if scenario.plan is None:
-        raise UserError(f"{args.file}: no `plan:` section: it declares what may be bought "
-                        "(README: 'Choosing a plan')")
+    plan_section(scenario, args.file)  # before any output folder is checked or runs start
     if args.risk is not None and args.max_shortfall_prob is not None:
         raise UserError("--risk and --max-shortfall-prob: give one of them")
     risk_text = args.risk
