@@ -555,7 +555,6 @@ def cross_check(s: Scenario, dates: bool = True) -> Iterator[tuple[PathT, str]]:
 
     if dates and s.step > s.horizon:
         yield ("step",), "the step is longer than the horizon"
-    pools_by_provider = {name: set(p.pools) for name, p in s.providers.items()}
     for pname, provider in s.providers.items():
         for poolname, pool in provider.pools.items():
             base: PathT = ("providers", pname, "pools", poolname)
@@ -575,11 +574,7 @@ def cross_check(s: Scenario, dates: bool = True) -> Iterator[tuple[PathT, str]]:
             for i, cap in enumerate(pool.tenant_cap or []):
                 yield from inside((*base, "tenant_cap", i, "at"), cap.at)
     for i, outage in enumerate(s.outages):
-        if outage.provider not in s.providers:
-            yield ("outages", i, "provider"), _unknown("provider", outage.provider, s.providers)
-        elif outage.pool is not None and outage.pool not in pools_by_provider[outage.provider]:
-            yield ("outages", i, "pool"), _unknown(f"pool of {outage.provider}", outage.pool,
-                                                    pools_by_provider[outage.provider])
+        yield from _outage_refs(s, ("outages", i), outage)
         yield from inside(("outages", i, "start"), outage.start)
     if s.power:
         for i, p in enumerate(s.power.ceiling):
@@ -713,7 +708,6 @@ def world_problems(s: Scenario, worlds: dict[str, Any],
     from sim.api import set_path
 
     dump: dict[str, Any] | None = None
-    pools_by_provider = {name: set(p.pools) for name, p in s.providers.items()}
     for name, world in worlds.items():
         at: PathT = (*base, name)
         if world.changes:
@@ -737,13 +731,7 @@ def world_problems(s: Scenario, worlds: dict[str, Any],
                     yield (*at, "changes"), (f"the world's scenario is not valid: {where}: "
                                              f"{_friendly(err)}")
         for k, outage in enumerate(world.outages or []):
-            if outage.provider not in s.providers:
-                yield (*at, "outages", k, "provider"), _unknown("provider", outage.provider,
-                                                                s.providers)
-            elif outage.pool is not None and outage.pool not in pools_by_provider[outage.provider]:
-                yield (*at, "outages", k, "pool"), _unknown(f"pool of {outage.provider}",
-                                                            outage.pool,
-                                                            pools_by_provider[outage.provider])
+            yield from _outage_refs(s, (*at, "outages", k), outage)
             if hours_between(s.start, outage.start) < 0:
                 yield (*at, "outages", k, "start"), (
                     f"date {_moment(outage.start)} is before the scenario starts "
@@ -802,6 +790,15 @@ def _moment(moment: datetime | str) -> str:
     """A date, with its time only when it is not midnight."""
     text = moment if isinstance(moment, str) else moment.isoformat(timespec="minutes")
     return text.removesuffix("T00:00")
+
+
+def _outage_refs(s: Scenario, path: PathT, outage: Any) -> Iterator[tuple[PathT, str]]:
+    """A scripted outage names a provider of `s` and, if it names a pool, one of its pools."""
+    if outage.provider not in s.providers:
+        yield (*path, "provider"), _unknown("provider", outage.provider, s.providers)
+    elif outage.pool is not None and outage.pool not in s.providers[outage.provider].pools:
+        yield (*path, "pool"), _unknown(f"pool of {outage.provider}", outage.pool,
+                                        s.providers[outage.provider].pools)
 
 
 def _unknown(what: str, name: object, known: Iterable[str]) -> str:
