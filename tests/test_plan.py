@@ -79,8 +79,6 @@ def planned(small: Path) -> sim.PlanResult:
     return sim.plan(small, store_dir=small.parent / "runs", workers=1)
 
 
-KEY = "azure/h100"
-
 
 def _decision_key(result: sim.PlanResult) -> str:
     (d,) = result.decisions
