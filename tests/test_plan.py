@@ -79,7 +79,6 @@ def planned(small: Path) -> sim.PlanResult:
     return sim.plan(small, store_dir=small.parent / "runs", workers=1)
 
 
-
 def _decision_key(result: sim.PlanResult) -> str:
     (d,) = result.decisions
     assert d.provider == "azure" and d.pool == "h100"
