@@ -305,7 +305,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     """capsim plan: propose with the fast model, check with the engine, write plan.yaml/json."""
     from sim.checks import load_checked
     from sim.planning.planner import plan, plan_section
-    from sim.planning.risk import RiskError, parse_risk
+    from sim.scenario.risk import RiskError, parse_risk
 
     scenario = load_checked(args)
     plan_section(scenario, args.file)  # before any output folder is checked or runs start

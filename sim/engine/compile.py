@@ -30,7 +30,8 @@ from sim.engine.procurement import (
 from sim.engine.trace import service_demand
 from sim.latency.inputs import LatencyInputs, latency_inputs
 from sim.policies import PoolInfo
-from sim.scenario.models import Distribution, JobTraits, Pool, Scenario
+from sim.scenario.models import Distribution, JobTraits, Pool
+from sim.scenario.scenario import Scenario
 from sim.timeparse import format_hours, hours_between
 
 INF = math.inf

@@ -40,7 +40,8 @@ import numpy as np
 from sim.engine.demand import demand_series
 from sim.scenario.limits import TRACE_MAX_BYTES, ReadError, gunzip_capped, read_capped, shown
 from sim.scenario.loader import Problem, ScenarioError
-from sim.scenario.models import Scenario, Service, Trace, TraceColumns
+from sim.scenario.models import Service, Trace, TraceColumns
+from sim.scenario.scenario import Scenario
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -33,12 +33,12 @@ import pandas as pd
 
 from sim.analysis.stats import Interval
 from sim.errors import UserError
-from sim.planning.risk import Risk, parse_risk
 from sim.planning.space import Decision, choice_changes, decision_space, hand_choice, zeroed
 from sim.planning.stats import cvar, weighted_mean_ci
 from sim.planning.worlds import World, plan_worlds
 from sim.runner import RunOutcome, RunSpec, run_many
 from sim.scenario import Scenario
+from sim.scenario.risk import Risk, parse_risk
 
 Progress = Callable[[int, int], None]
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from sim.analysis.metrics import _short
-from sim.planning.risk import risk_measure
 from sim.results.atomic import atomic_folder
+from sim.scenario.risk import risk_measure
 
 if TYPE_CHECKING:
     from sim.planning.planner import PlanResult

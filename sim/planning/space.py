@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import yaml
 
-from sim.scenario.models import BlockOrder, Blocks, Commitment, Scenario
+from sim.scenario.models import BlockOrder, Blocks, Commitment
+from sim.scenario.plan import blocks_key, commitment_key, duration_label, moment_label
+from sim.scenario.scenario import Scenario
 from sim.timeparse import hours_between, parse_datetime
 
 if TYPE_CHECKING:
-    from sim.scenario.plan import Purchase
+    pass
 
 Kind = Literal["commitment", "blocks"]
 
@@ -70,43 +72,6 @@ class Decision:
 # ---------------------------------------------------------------- the space of a scenario
 
 
-def duration_label(hours: float) -> str:
-    """A term as the file would write it: 5y, 18mo, 90d or 36h (the largest unit that divides)."""
-    for unit, size in (("y", 8760.0), ("mo", 730.0), ("d", 24.0)):
-        n = hours / size
-        if n >= 1 and abs(n - round(n)) < 1e-9:
-            return f"{round(n)}{unit}"
-    return f"{hours:g}h"
-
-
-def moment_label(moment: datetime) -> str:
-    """A date, with its time only when it is not midnight: 2025-06-01, 2025-06-01T06:00."""
-    if moment.time() == time():
-        return moment.date().isoformat()
-    return moment.isoformat(timespec="seconds" if moment.second else "minutes")
-
-
-def _commitment_key(provider: str, pool: str, start: datetime, term_h: float) -> str:
-    return f"{provider}/{pool} commitment from {moment_label(start)} for {duration_label(term_h)}"
-
-
-def _blocks_key(provider: str, pool: str, at: datetime, term_h: float) -> str:
-    return f"{provider}/{pool} blocks ordered {moment_label(at)} for {duration_label(term_h)}"
-
-
-def purchase_keys(scenario: Scenario, item: Purchase) -> list[str]:
-    """The keys of the decisions one `plan.buy` item makes (its pool must exist)."""
-    provider, pool = item.provider_and_pool
-    if item.commitment is not None:
-        return [_commitment_key(provider, pool, start, term)
-                for start in item.commitment.start for term in item.commitment.term]
-    assert item.blocks is not None
-    offer = scenario.providers[provider].pools[pool].blocks
-    term = item.blocks.term if item.blocks.term is not None else (
-        offer.min_term if offer is not None else 0.0)
-    return [_blocks_key(provider, pool, at, term) for at in item.blocks.at]
-
-
 def _close(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
 
@@ -147,7 +112,7 @@ def decision_space(scenario: Scenario) -> list[Decision]:
             for start in c.start:
                 for term in c.term:
                     d = Decision(
-                        key=_commitment_key(provider, poolname, start, term), provider=provider,
+                        key=commitment_key(provider, poolname, start, term), provider=provider,
                         pool=poolname, kind="commitment", lo=c.units.min, hi=c.units.max,
                         step=c.units.step, hand=0.0,
                         start_h=hours_between(scenario.start, start), term_h=term,
@@ -161,7 +126,7 @@ def decision_space(scenario: Scenario) -> list[Decision]:
         term = b.term if b.term is not None else offer.min_term
         for at in b.at:
             d = Decision(
-                key=_blocks_key(provider, poolname, at, term), provider=provider, pool=poolname,
+                key=blocks_key(provider, poolname, at, term), provider=provider, pool=poolname,
                 kind="blocks", lo=float(b.count.min), hi=float(b.count.max), step=1.0, hand=0.0,
                 start_h=hours_between(scenario.start, at), term_h=term,
                 price_per_hour=offer.price_per_hour, size=offer.size,

@@ -91,8 +91,8 @@ def _portfolio(scenario: Scenario, path: Path) -> tuple[dict[str, PlanWorld], st
 def _changed_world(plain: Scenario, world: PlanWorld, file: str, lines: Any,
                    at: tuple[str | int, ...]) -> Scenario:
     """The scenario with the world's changes set and its outages added."""
-    from sim.api import set_path
     from sim.scenario.loader import dotted, line_for
+    from sim.scenario.paths import set_path
 
     if not world.changes and not world.outages:
         return plain

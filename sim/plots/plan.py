@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from sim.planning.risk import risk_measure
 from sim.plots.style import provider_colors
+from sim.scenario.risk import risk_measure
 
 
 def plan_frontier(result: Any) -> Figure:

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sim.fields import Hours
 from sim.policies.base import FirstRefusal, Policy, PoolInfo, Request, WorldView, price_per_work
-from sim.scenario.models import Hours
 
 
 class MicrosoftFirstParams(BaseModel):

@@ -29,7 +29,10 @@ from sim.scenario.limits import (
     shorten,
     shown,
 )
-from sim.scenario.models import Scenario, Service
+from sim.scenario.models import Service
+from sim.scenario.paths import set_path
+from sim.scenario.plan import purchase_keys
+from sim.scenario.scenario import Scenario
 from sim.timeparse import format_hours, hours_between, parse_datetime
 
 PathT = tuple[str | int, ...]
@@ -655,7 +658,6 @@ def _plan_checks(s: Scenario, inside: Any) -> Iterator[tuple[PathT, str]]:
     """The `plan:` section: the pools it buys in exist (with a blocks offer for blocks), each
     decision is named once, the worlds' changes and outages fit the scenario, the policy is
     known."""
-    from sim.planning.space import purchase_keys
     from sim.policies import REGISTRY
 
     assert s.plan is not None
@@ -705,8 +707,6 @@ def world_problems(s: Scenario, worlds: dict[str, Any],
     """What is wrong with what-if worlds (`PlanWorld`s) of `s`, at `base` + world name: a change
     path that does not exist or a value the field refuses, an outage of an unknown provider or
     pool or dated before the start. A `file` world is checked when it is read (sim/plan)."""
-    from sim.api import set_path
-
     dump: dict[str, Any] | None = None
     for name, world in worlds.items():
         at: PathT = (*base, name)

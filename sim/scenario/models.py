@@ -6,38 +6,17 @@ documentation shown by `capsim schema` and editors.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    WithJsonSchema,
-    field_validator,
     model_validator,
 )
 
-from sim.timeparse import parse_datetime, parse_duration
+from sim.fields import Hours, When
 
-_DURATION_SCHEMA = {
-    "anyOf": [
-        {"type": "number", "minimum": 0},
-        {"type": "string", "pattern": r"^\s*[0-9]*\.?[0-9]+\s*(min|mo|m|h|d|w|y)\s*$"},
-    ],
-    "description": "hours, or a duration with a unit: 30min, 6h, 90d, 2w, 3mo, 1y",
-}
-_DATE_SCHEMA = {
-    "type": "string",
-    "pattern": r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$",
-    "description": "ISO date or date-time: 2025-03-01 or 2025-03-01T06:00",
-}
-
-Hours = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
-"""A duration in hours; scenario files may write `90d`, `6h`, `2w`, `3mo`, `1y`."""
-When = Annotated[datetime, BeforeValidator(parse_datetime), WithJsonSchema(_DATE_SCHEMA)]
-"""A calendar moment; converted to simulation hours from the scenario start at build time."""
 Family = Literal["gpu", "tpu", "cpu"]
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -674,55 +653,3 @@ class PolicySection(Strict):
     params: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="parameters per policy name, e.g. decision_window"
     )
-
-
-# ---------------------------------------------------------------- plan
-# The `plan:` section's models live in sim/scenario/plan.py; they build on the models above,
-# so they are imported here, after them.
-from sim.scenario.plan import PlanSection  # noqa: E402
-
-
-class Scenario(Strict):
-    """A whole capacity-planning scenario: the clock, supply, demand, policy, and what
-    `capsim plan` may buy.
-
-    Sections in file order: clock (name .. seed) -> supply (accelerators, providers, outages,
-    programmes, power) -> demand (training, inference, agents) -> rules (policy, preemption,
-    scheduling) -> plan.
-    """
-
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="used in results paths")
-    description: str = ""
-    start: When = Field(description="date of simulation hour 0")
-    horizon: Hours = Field(gt=0, description="length of the run, e.g. 365d")
-    step: Hours = Field(default=1.0, gt=0, description="time step for rate demand")
-    seed: int = Field(default=0, ge=0, description="root of every random stream")
-    accelerators: dict[str, Accelerator] = Field(min_length=1)
-    providers: dict[str, Provider] = Field(min_length=1)
-    outages: list[ScheduledOutage] = Field(default_factory=list, description="scripted outages")
-    programmes: dict[str, Programme] = Field(
-        default_factory=dict, description="build-out programmes whose sites slip together"
-    )
-    power: Power | None = Field(default=None, description="power ceiling (default: none)")
-    training: Training = Field(default_factory=Training)
-    inference: dict[str, Service] = Field(default_factory=dict)
-    agents: dict[str, Service] = Field(default_factory=dict)
-    policy: PolicySection = Field(default_factory=PolicySection)
-    preemption: Preemption = Field(default_factory=Preemption)
-    scheduling: Scheduling = Field(default_factory=Scheduling)
-    plan: PlanSection | None = Field(
-        default=None, description="what `capsim plan` may buy and the worlds it judges plans "
-        "in; `capsim run` ignores it")
-
-    @field_validator("name")
-    @classmethod
-    def _name_is_one_folder(cls, name: str) -> str:
-        """The name is a folder under results/: '.', '..' or a hidden name would leave it or
-        clash with capsim's own temporary folders."""
-        if name.startswith("."):
-            raise ValueError(f"must not start with '.' (it names a folder under results/), "
-                             f"got {name!r}")
-        if len(name) > 100:
-            raise ValueError(f"must be at most 100 characters (it names a folder), "
-                             f"got {len(name)}")
-        return name

@@ -10,15 +10,13 @@ References (pools, change paths, policies) are checked with the rest of the file
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime, time
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
-from sim.planning.risk import EXPECTED as RISK_FORMS
-from sim.planning.risk import parse_risk
+from sim.fields import DATE_SCHEMA, DURATION_SCHEMA
 from sim.scenario.models import (
-    _DATE_SCHEMA,
-    _DURATION_SCHEMA,
     MAX_PRICE,
     MAX_UNITS,
     EndRule,
@@ -27,7 +25,12 @@ from sim.scenario.models import (
     Strict,
     When,
 )
+from sim.scenario.risk import EXPECTED as RISK_FORMS
+from sim.scenario.risk import parse_risk
 from sim.timeparse import parse_datetime, parse_duration
+
+if TYPE_CHECKING:
+    from sim.scenario.scenario import Scenario
 
 MAX_WEIGHT = 1e6
 MAX_BLOCKS = 1000
@@ -49,14 +52,14 @@ def _one_or_list(parse: Any) -> Any:
 
 Dates = Annotated[
     list[When], BeforeValidator(_one_or_list(parse_datetime)),
-    WithJsonSchema({"anyOf": [_DATE_SCHEMA, {"type": "array", "items": _DATE_SCHEMA,
+    WithJsonSchema({"anyOf": [DATE_SCHEMA, {"type": "array", "items": DATE_SCHEMA,
                                              "minItems": 1}],
                     "description": "a date, or a list of dates (one decision each)"}),
 ]
 """One date or a list of dates; always a list once read."""
 Durations = Annotated[
     list[Hours], BeforeValidator(_one_or_list(parse_duration)),
-    WithJsonSchema({"anyOf": [_DURATION_SCHEMA, {"type": "array", "items": _DURATION_SCHEMA,
+    WithJsonSchema({"anyOf": [DURATION_SCHEMA, {"type": "array", "items": DURATION_SCHEMA,
                                                  "minItems": 1}],
                     "description": "a duration, or a list of durations (one decision each)"}),
 ]
@@ -209,7 +212,7 @@ class PlanSection(Strict):
 
     @property
     def parsed_risk(self) -> Any:
-        """The `risk` setting as a sim.planning.risk.Risk."""
+        """The `risk` setting as a sim.scenario.risk.Risk."""
         return parse_risk(self.risk)
 
 
@@ -217,3 +220,45 @@ class Portfolio(Strict):
     """A file of worlds (`capsim plan --portfolio`), replacing the scenario's own."""
 
     worlds: dict[str, PlanWorld] = Field(min_length=1, description="the what-if worlds, by name")
+
+
+# ---------------------------------------------------------------- decision names
+
+
+def duration_label(hours: float) -> str:
+    """A term as the file would write it: 5y, 18mo, 90d or 36h (the largest unit that divides)."""
+    for unit, size in (("y", 8760.0), ("mo", 730.0), ("d", 24.0)):
+        n = hours / size
+        if n >= 1 and abs(n - round(n)) < 1e-9:
+            return f"{round(n)}{unit}"
+    return f"{hours:g}h"
+
+
+def moment_label(moment: datetime) -> str:
+    """A date, with its time only when it is not midnight: 2025-06-01, 2025-06-01T06:00."""
+    if moment.time() == time():
+        return moment.date().isoformat()
+    return moment.isoformat(timespec="seconds" if moment.second else "minutes")
+
+
+def commitment_key(provider: str, pool: str, start: datetime, term_h: float) -> str:
+    """The name of a commitment decision, as plan.json and decisions.csv show it."""
+    return f"{provider}/{pool} commitment from {moment_label(start)} for {duration_label(term_h)}"
+
+
+def blocks_key(provider: str, pool: str, at: datetime, term_h: float) -> str:
+    """The name of a block-order decision."""
+    return f"{provider}/{pool} blocks ordered {moment_label(at)} for {duration_label(term_h)}"
+
+
+def purchase_keys(scenario: Scenario, item: Purchase) -> list[str]:
+    """The keys of the decisions one `plan.buy` item makes (its pool must exist)."""
+    provider, pool = item.provider_and_pool
+    if item.commitment is not None:
+        return [commitment_key(provider, pool, start, term)
+                for start in item.commitment.start for term in item.commitment.term]
+    assert item.blocks is not None
+    offer = scenario.providers[provider].pools[pool].blocks
+    term = item.blocks.term if item.blocks.term is not None else (
+        offer.min_term if offer is not None else 0.0)
+    return [blocks_key(provider, pool, at, term) for at in item.blocks.at]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.scenario.loader import PathT, Problem, dotted, line_for, read_yaml, scenario_from_data
-from sim.scenario.models import Scenario
+from sim.scenario.scenario import Scenario
 from sim.timeparse import hours_between
 
 POWER_KW_RANGE = (0.001, 5.0)

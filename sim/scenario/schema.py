@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim.scenario.models import Scenario
+from sim.scenario.scenario import Scenario
 
 
 def scenario_schema() -> dict[str, Any]:
