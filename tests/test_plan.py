@@ -21,8 +21,8 @@ import pytest
 
 import sim
 from sim.analysis.stats import mean_ci
-from sim.planning.risk import Risk, RiskError, parse_risk
 from sim.planning.stats import cvar, weighted_mean_ci
+from sim.scenario.risk import Risk, RiskError, parse_risk
 
 ROOT = Path(__file__).resolve().parents[1]
 
