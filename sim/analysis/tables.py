@@ -10,7 +10,6 @@ import pandas as pd
 from sim.analysis.metrics import UNIT_NAMES, describe
 from sim.analysis.stats import mean_ci, paired_diff_ci, spread
 
-ID_COLUMNS = ("scenario", "policy", "replication", "seed")
 TABLE_COLUMNS = ["unit", "n", "mean", "ci_low", "ci_high", "ci_cut", "min", "p95", "max",
                  "baseline", "diff", "diff_ci_low", "diff_ci_high", "excludes_zero"]
 

@@ -34,8 +34,6 @@ from sim.scenario.models import Distribution, JobTraits, Pool
 from sim.scenario.scenario import Scenario
 from sim.timeparse import format_hours, hours_between
 
-INF = math.inf
-
 
 @dataclass
 class CompiledPool:

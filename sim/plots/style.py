@@ -117,18 +117,6 @@ def rule_text(rule: str | None) -> str:
     return ", daily mean" if rule in ("1D", "D") else f", mean per {rule}"
 
 
-def by_time(df: pd.DataFrame, columns: str | list[str], values: str, rule: str | None,
-            how: str = "mean") -> pd.DataFrame:
-    """`values` summed per time and `columns` (wide), then resampled by `rule` if given."""
-    wide = df.pivot_table(index="time", columns=columns, values=values, aggfunc="sum",
-                          fill_value=0.0, sort=False)
-    wide.index = pd.DatetimeIndex(wide.index)
-    wide = wide.sort_index()
-    if rule:
-        wide = wide.resample(rule).agg(how)
-    return wide
-
-
 def hold_last(t: pd.DatetimeIndex, step_h: float, *ys: np.ndarray
               ) -> tuple[pd.DatetimeIndex, list[np.ndarray]]:
     """Times and values with the last value held for one more step, so that `step="post"`

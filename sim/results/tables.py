@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -279,10 +278,3 @@ def job_log_frame(raw: RawRun) -> pd.DataFrame:
         "detail": np.where(start & frontier, "frontier run", "").astype(object),
         "delay_h": np.full(len(hours), np.nan),
     })
-
-
-def format_time(raw: RawRun, hours: float) -> str:
-    """ISO date-time of a simulation hour, or an empty string for NaN."""
-    if math.isnan(hours):
-        return ""
-    return (raw.compiled.scenario.start + timedelta(hours=hours)).isoformat(timespec="minutes")
