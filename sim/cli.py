@@ -274,11 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `capsim` command; returns the exit code."""
     from sim.scenario import ScenarioError
+    from sim.scenario.models import MAX_INT
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "seed", None) is not None and args.seed < 0:
-        parser.error("--seed must be a non-negative integer")
+    if getattr(args, "seed", None) is not None and not 0 <= args.seed <= MAX_INT:
+        parser.error(f"--seed must be a whole number from 0 to {MAX_INT:,} (2^63 - 1), "
+                     f"got {args.seed}")
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _sigterm_handler(os.getpid()))

@@ -47,6 +47,8 @@ MAX_UNITS = 1e9
 MAX_PRICE = 1e6
 MAX_SPEED = 1e3
 MAX_POWER_KW = 1e6
+MAX_INT = 2**63 - 1
+"""Largest whole number a results table stores (a Parquet int64 column): seeds and priorities."""
 
 
 class Strict(BaseModel):
@@ -174,7 +176,7 @@ class BlockOrder(Strict):
     """An order for `count` blocks on a date; they come online after the offer's lead time."""
 
     at: When = Field(description="date the order is placed")
-    count: int = Field(default=1, ge=1, description="blocks ordered")
+    count: int = Field(default=1, ge=1, le=int(MAX_UNITS), description="blocks ordered")
     term: Hours | None = Field(
         default=None, gt=0, description="contract length from online; default: the minimum term"
     )
@@ -419,7 +421,8 @@ class JobTraits(Strict):
         default=None, description="time between checkpoints; none means a restart loses all work"
     )
     restart_overhead: Hours = Field(default=0.0, description="time to reload after an interruption")
-    priority: int = Field(default=0, description="higher runs first and is preempted last")
+    priority: int = Field(default=0, ge=-MAX_INT, le=MAX_INT,
+                          description="higher runs first and is preempted last")
     max_wait: Hours | None = Field(
         default=None,
         description="a run not started this long after it asks gives up (0: start at once or "
@@ -625,7 +628,8 @@ class Service(Strict):
         description="dollars per step whose served share is below `slo` (SLA credits), on top "
         "of the value of what went unserved",
     )
-    priority: int = Field(default=10, description="against training; higher is served first")
+    priority: int = Field(default=10, ge=-MAX_INT, le=MAX_INT,
+                          description="against training; higher is served first")
     trace: Trace | None = Field(
         default=None, description="take demand from a request trace instead of `base_units`"
     )
@@ -696,7 +700,7 @@ class Scenario(Strict):
     start: When = Field(description="date of simulation hour 0")
     horizon: Hours = Field(gt=0, description="length of the run, e.g. 365d")
     step: Hours = Field(default=1.0, gt=0, description="time step for rate demand")
-    seed: int = Field(default=0, ge=0, description="root of every random stream")
+    seed: int = Field(default=0, ge=0, le=MAX_INT, description="root of every random stream")
     accelerators: dict[str, Accelerator] = Field(min_length=1)
     providers: dict[str, Provider] = Field(min_length=1)
     outages: list[ScheduledOutage] = Field(default_factory=list, description="scripted outages")
