@@ -20,6 +20,7 @@ from typing import Any
 from sim.checks import add_check_options, load_checked, print_warnings
 from sim.errors import UserError
 from sim.outputs import output_path, save_results
+from sim.results.shares import format_share
 
 EXIT_USER_ERROR = 2
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process ended by SIGTERM
@@ -80,7 +81,7 @@ def summary_text(summary: dict[str, Any]) -> str:
     row("total", s["spend_total"], " $")
     for prov, v in s["spend_by_provider"].items():
         share = s["provider_share_of_spend"].get(prov)
-        row(f"  {prov}", v, f" $  ({_fmt(share * 100 if share is not None else None)}%)")
+        row(f"  {prov}", v, f" $  ({format_share(share)})")
     row("committed (take-or-pay)", s["spend_committed"], " $")
     row("committed utilisation", None if s["committed_utilisation"] is None
         else s["committed_utilisation"] * 100, " %")
@@ -115,16 +116,15 @@ def summary_text(summary: dict[str, Any]) -> str:
         k = s[kind]
         if k["demand_unit_hours"]:
             lines.append(kind.capitalize())
-            row("served share of demand", k["served_share"] * 100, " %")
-            row("steps meeting the SLO", None if k["slo_attainment"] is None
-                else k["slo_attainment"] * 100, " %")
+            row("served share of demand", format_share(k["served_share"]))
+            row("steps meeting the SLO", format_share(k["slo_attainment"]))
             reasons = k["unmet_by_reason_unit_hours"]
             row("unmet: outage / exclusivity / capacity",
                 " / ".join(_fmt(reasons[r]) for r in ("outage", "exclusivity", "capacity")),
                 " ref-unit-h" if kind == "inference" else " vCPU-h")
             for name, v in k["services"].items():
-                row(f"  {name}: served / SLO steps", f"{_fmt(v['served_share'] * 100)} % / "
-                    f"{_fmt(v['slo_attainment'] * 100)} %")
+                row(f"  {name}: served / SLO steps", f"{format_share(v['served_share'])} / "
+                    f"{format_share(v['slo_attainment'])}")
     lines.append("Power and concentration")
     row("peak power", s["peak_power_mw"], " MW")
     row("least headroom under ceiling", s["min_power_headroom_mw"], " MW")
@@ -274,11 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `capsim` command; returns the exit code."""
     from sim.scenario import ScenarioError
+    from sim.scenario.models import MAX_INT
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "seed", None) is not None and args.seed < 0:
-        parser.error("--seed must be a non-negative integer")
+    if getattr(args, "seed", None) is not None and not 0 <= args.seed <= MAX_INT:
+        parser.error(f"--seed must be a whole number from 0 to {MAX_INT:,} (2^63 - 1), "
+                     f"got {args.seed}")
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _sigterm_handler(os.getpid()))

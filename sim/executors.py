@@ -41,6 +41,8 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+POLL_SECONDS = 0.2
+"""How often the parent, waiting for runs, looks whether Ctrl-C was pressed."""
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 WATCH_SECONDS = 0.5  # how often a worker checks that its parent is still there
 
@@ -88,6 +90,30 @@ def init_worker(parent: int) -> None:
     _die_with_parent(parent)
 
 
+@contextlib.contextmanager
+def deferred_interrupts() -> Any:
+    """While waiting for workers, Ctrl-C sets the event yielded instead of raising wherever the
+    main thread is: a KeyboardInterrupt raised inside concurrent.futures (holding a future's
+    lock, or writing to the manager's wake-up pipe) can leave its manager thread blocked, and
+    the interpreter joins that thread at exit without a timeout. The caller checks the event
+    and stops at a safe point; a second Ctrl-C raises at once. Outside the main thread: no-op."""
+    pressed = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield pressed
+        return
+
+    def handle(signum: int, frame: object) -> None:
+        if pressed.is_set():
+            raise KeyboardInterrupt
+        pressed.set()
+
+    previous = signal.signal(signal.SIGINT, handle)
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @dataclass
 class Backend:
     """An executor to submit runs to, how many run at once, and how to renew and close it."""
@@ -126,7 +152,10 @@ def _stop_pool(executor: Executor) -> None:
             if process.is_alive():
                 process.terminate()
         for process in processes:
-            process.join(timeout=5)
+            process.join(timeout=2)
+            if process.is_alive():  # SIGTERM not acted on in time (a loaded machine): SIGKILL
+                process.kill()
+                process.join(timeout=2)
     else:
         executor.shutdown(wait=False, cancel_futures=True)
 

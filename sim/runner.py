@@ -486,7 +486,7 @@ def _run_parallel(scenario: Scenario, pending: list[tuple[int, RunSpec]], store:
     nothing else in flight, so a death is charged to the one spec that caused it; a spec that
     dies alone more than `retries` times is reported, and innocent bystanders are not charged.
     """
-    from sim.executors import open_backend
+    from sim.executors import POLL_SECONDS, deferred_interrupts, open_backend
 
     blob = pickle.dumps(scenario)
     queue = deque(pending)
@@ -497,8 +497,12 @@ def _run_parallel(scenario: Scenario, pending: list[tuple[int, RunSpec]], store:
     per_run = math.nan  # mean seconds per run so far, for sizing batches
     timed = 0
     backend = open_backend(workers, dask, executor)
+    interrupts = deferred_interrupts()
+    pressed = interrupts.__enter__()
     try:
         while queue or suspects or inflight:
+            if pressed.is_set():  # Ctrl-C, acted on here, outside concurrent.futures' locks
+                raise KeyboardInterrupt
             while queue or suspects:
                 if suspects:
                     if inflight:
@@ -527,7 +531,7 @@ def _run_parallel(scenario: Scenario, pending: list[tuple[int, RunSpec]], store:
                     sent[i] = sent.get(i, 0) + 1
             if not inflight:
                 break
-            finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+            finished, _ = wait(list(inflight), timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
             for future in finished:
                 chunk, generation, alone = inflight.pop(future)
                 try:
@@ -560,6 +564,7 @@ def _run_parallel(scenario: Scenario, pending: list[tuple[int, RunSpec]], store:
         for future in inflight:
             future.cancel()
         backend.close()
+        interrupts.__exit__(None, None, None)
 
 
 def _lost(i: int, spec: RunSpec, scenario: Scenario, attempts: int, error: str) -> RunOutcome:

@@ -87,4 +87,7 @@ def format_hours(start: datetime, hours: float) -> str:
     """The calendar moment `hours` after `start`, ISO formatted to the minute."""
     from datetime import timedelta
 
-    return (start + timedelta(hours=float(hours))).isoformat(timespec="minutes")
+    try:
+        return (start + timedelta(hours=float(hours))).isoformat(timespec="minutes")
+    except OverflowError:  # a contract of 2^63 hours is valid input; no calendar holds its end
+        return "beyond the year 9999" if hours > 0 else "before the year 1"

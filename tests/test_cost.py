@@ -325,3 +325,27 @@ def test_prices_of_shortfalls_change_what_is_charged_never_what_happens() -> Non
     assert two["spend_total"] == one["spend_total"] == none["spend_total"]
     assert runs[0].jobs.start_h.equals(runs[1].jobs.start_h)
     assert none["cost_total"] == pytest.approx(none["spend_total"])
+
+
+def test_on_a_six_hour_step_every_cost_is_per_hour_times_six_and_penalties_per_step() -> None:
+    # The same shortfall as above on 6-hour steps over 60 hours (ten steps): value lost and
+    # spend scale with the hours (x 6 per step), the penalty stays one per step below target.
+    s = scenario(**{
+        "horizon": "60h", "step": "6h",
+        "providers": {"azure": {"pools": {
+            "gpu": {"accelerator": "gpu", "price_per_hour": 2.0,
+                    "capacity": [{"at": "2025-01-01", "units": 100}]},
+            "cpu": {"accelerator": "cpu", "price_per_hour": 0.01,
+                    "capacity": [{"at": "2025-01-01", "units": 50}]}}}},
+        "inference": {"chat": {"base_units": 120, "value_per_unit_hour": 5.0,
+                               "penalty_per_step_below_target": 100.0, "slo": 0.99}},
+        "agents": {"sandboxes": {"base_units": 60, "value_per_unit_hour": 0.1}},
+    })
+    s_ = sim.run(s).summary
+    chat = 20 * 60 * 5.0 + 10 * 100.0  # 6,000 of lost value + ten steps below target
+    agents = 10 * 60 * 0.1  # 60
+    assert s_["inference"]["shortfall_cost"] == pytest.approx(chat)
+    assert s_["agents"]["shortfall_cost"] == pytest.approx(agents)
+    spend = 100 * 60 * 2.0 + 50 * 60 * 0.01  # both pools fully busy all sixty hours
+    assert s_["spend_total"] == pytest.approx(spend)
+    assert s_["cost_total"] == pytest.approx(spend + chat + agents)

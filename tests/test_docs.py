@@ -43,3 +43,29 @@ def test_notebook_is_committed_with_its_outputs_and_small_images() -> None:
               if "image/png" in o.get("data", {})]
     assert len(images) >= 10
     assert max(map(len, images)) < 200_000 and NOTEBOOK.stat().st_size < 1_500_000
+
+
+def test_every_command_and_option_the_readme_names_exists() -> None:
+    """`capsim CMD ... --opt` in the README: CMD is a command and --opt one of its options."""
+    import argparse
+    import re
+
+    from sim.cli import build_parser
+
+    parser = build_parser()
+    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    named = [m.group(1) for m in re.finditer(r"`(capsim [^`]+)`", readme)]
+    assert len(named) > 10
+    for text in named:
+        words = text.split()
+        cmd = words[1]
+        if cmd.startswith("-"):
+            assert cmd in parser._option_string_actions, text
+            continue
+        assert cmd in sub.choices or cmd.isupper(), f"README names a command that does not exist: {text}"
+        if cmd not in sub.choices:
+            continue
+        options = sub.choices[cmd]._option_string_actions
+        for opt in re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", text):
+            assert opt in options, f"README: {text!r}: capsim {cmd} has no option {opt}"

@@ -447,3 +447,90 @@ def test_any_hostile_value_anywhere_runs_or_exits_2(tiny_data: dict[str, Any], t
         import shutil
 
         shutil.rmtree(out)
+
+
+# ---------------------------------------------------------------- whole numbers that reach tables
+
+BIG = 2**200
+
+
+@pytest.mark.parametrize(("old", "new", "field"), [
+    ("seed: 7", f"seed: {BIG}", "seed"),
+    ("priority: 5", f"priority: {BIG}", "training.jobs[0].priority"),
+    ("priority: 5", f"priority: -{BIG}", "training.jobs[0].priority"),
+    ("slo: 0.99", f"slo: 0.99\n    priority: {BIG}", "inference.chat.priority"),
+])
+def test_a_whole_number_too_big_for_a_table_is_refused_at_validate(
+        old: str, new: str, field: str, tmp_path: Path) -> None:
+    # Parquet stores these as int64: 2^200 used to pass validation and the run, then crash the
+    # write with an OverflowError traceback.
+    path = tiny_with(tmp_path, old, new)
+    refused(capsim("validate", str(path)), f"{path}:", f": {field}: must be at ")
+    out = tmp_path / "out"
+    refused(capsim("run", str(path), "--out", str(out)), f": {field}: ")
+    assert not out.exists()
+
+
+def test_a_seed_too_big_is_refused_on_the_command_line_and_in_set(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    refused(capsim("run", str(TINY), "--seed", str(BIG), "--out", str(out)), "--seed must be")
+    refused(capsim("sweep", str(TINY), "--set", f"seed=1,{BIG}", "--out", str(out)),
+            f"--set seed={BIG}: seed: must be at most 9,223,372,036,854,775,807")
+    assert not out.exists()
+
+
+def test_the_largest_seed_a_table_holds_runs_and_is_stored_exactly(tmp_path: Path) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "out"
+    done = capsim("run", str(TINY), "--seed", str(2**63 - 1), "--out", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((out / "summary.json").read_text())["seed"] == 2**63 - 1
+    for table in out.glob("*.parquet"):
+        assert set(pq.read_table(table, columns=["seed"]).column("seed").to_pylist()) == {2**63 - 1}
+
+
+def test_a_commitment_longer_than_the_calendar_does_not_crash_the_run(tmp_path: Path) -> None:
+    # 2^63 hours is a valid duration, but its end date has no calendar date to print.
+    path = tiny_with(tmp_path, "term: 3y}]", f"term: {2**63}}}]")
+    out = tmp_path / "out"
+    done = capsim("run", str(path), "--out", str(out))
+    assert "Traceback" not in done.stderr and done.returncode == 0, done.stderr[-2000:]
+
+
+# ---------------------------------------------------------------- files that hold too much
+
+
+def _many_providers(n: int, steps: int) -> str:
+    """tiny with `n` extra providers, each a pool with a capacity schedule of `steps` steps."""
+    data = yaml.safe_load(TINY.read_text())
+    for i in range(n):
+        data["providers"][f"p{i}"] = {"pools": {"tpu-v5": {
+            "accelerator": "tpu-v5", "price_per_hour": 2.0,
+            "capacity": [{"at": f"2025-01-06T{h % 24:02d}:00", "units": 600} for h in range(steps)]}}}
+    return yaml.safe_dump(data)
+
+
+def test_a_file_with_more_values_than_the_limit_is_refused_at_the_first_one_beyond(
+        tmp_path: Path) -> None:
+    # 3,000 providers with 20-step schedules (3.6 MB, ~360,000 values) took 13 s to validate;
+    # past the limit the file is refused once the parser has counted 250,000 values.
+    from sim.scenario.limits import YAML_VALUES_LIMIT
+
+    text = _many_providers(3000, 20)
+    assert len(text.encode()) < 5 << 20 and YAML_VALUES_LIMIT == 250_000
+    path = tmp_path / "big.yaml"
+    path.write_text(text)
+    err = refused(capsim("validate", str(path)), "more than 250,000 values")
+    [line] = err.splitlines()
+    where = int(line.split(":")[2])
+    assert 1000 < where < text.count("\n")  # located where the limit was passed, not at line 1
+
+
+def test_three_thousand_providers_within_the_limit_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "wide.yaml"
+    path.write_text(_many_providers(3000, 1))
+    done = capsim("validate", str(path))
+    assert done.returncode == 0 and "ok (3002 providers, 3003 pools" in done.stdout, done.stderr

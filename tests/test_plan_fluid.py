@@ -331,3 +331,23 @@ def test_latency_headroom(units: float, unserved: float) -> None:
     assert r.expected["spend_on_demand"] == pytest.approx((250 - unserved) * 3 * H)
     assert r.expected["shortfall_cost"] == pytest.approx(unserved * 1000 / (24 * 50) * H)
     assert r.unmet_share == (1.0 if unserved else 0.0)
+
+
+@pytest.mark.parametrize(("retry_h", "p"), [(24.0, 0.5), (168.0, 0.2), (6.0, 0.9)])
+def test_expected_wait_for_stock_is_the_mean_of_failed_asks_times_the_retry(
+        retry_h: float, p: float) -> None:
+    # Asks at 0, r, 2r, ...: the wait is r times the failures before the first success, a
+    # geometric count with mean sum_k k p (1-p)^k; summed here term by term, and checked by
+    # Monte Carlo (200,000 draws; 99.9 % interval of the mean).
+    import numpy as np
+
+    from sim.planning.fluid import expected_wait_for_stock
+
+    series = sum(k * p * (1 - p) ** k for k in range(20_000)) * retry_h
+    assert expected_wait_for_stock(retry_h, p) == pytest.approx(series, rel=1e-9)
+    rng = np.random.default_rng(2024)
+    waits = (rng.geometric(p, 200_000) - 1) * retry_h
+    half = 3.29 * waits.std() / np.sqrt(len(waits))
+    assert abs(expected_wait_for_stock(retry_h, p) - waits.mean()) < half
+    assert expected_wait_for_stock(retry_h, 1.0) == 0.0
+    assert expected_wait_for_stock(retry_h, 0.0) == float("inf")

@@ -254,12 +254,16 @@ def test_ctrl_c_stops_the_workers_and_keeps_finished_runs(scenario: Scenario,
     proc = subprocess.Popen([sys.executable, "-c", CTRL_C_SCRIPT, str(TINY), str(store)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        # States, not guesses: "started" follows the first saved run; then both workers exist.
         assert proc.stdout is not None and proc.stdout.readline().strip() == "started"
-        time.sleep(0.3)
-        workers = subprocess.run(["ps", "--ppid", str(proc.pid), "-o", "pid="],
-                                 capture_output=True, text=True).stdout.split()
+        workers: list[str] = []
+        give_up = time.monotonic() + 120  # a safety net only
+        while len(workers) < 2 and time.monotonic() < give_up:
+            workers = subprocess.run(["ps", "--ppid", str(proc.pid), "-o", "pid="],
+                                     capture_output=True, text=True).stdout.split()
+        assert len(workers) >= 2, workers
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -269,3 +273,47 @@ def test_ctrl_c_stops_the_workers_and_keeps_finished_runs(scenario: Scenario,
     assert 1 <= kept < 2000
     specs = [RunSpec("cheapest_first", r) for r in range(2000)]
     assert sum(RunStore(store, scenario).load(spec) is not None for spec in specs) == kept
+
+
+def test_ctrl_c_while_waiting_is_acted_on_outside_the_executor_and_leaves_no_thread_behind(
+        scenario: Scenario) -> None:
+    # A KeyboardInterrupt raised inside concurrent.futures (holding a future's lock) could
+    # leave the pool's manager thread blocked, and the interpreter joins it at exit without a
+    # timeout: the parent never exited. The interrupt must surface from run_many itself, and
+    # every thread the pool started must then end.
+    import os
+    import signal
+    import threading
+    from concurrent.futures import process
+
+    before = set(threading.enumerate())
+    previous = signal.getsignal(signal.SIGINT)
+    runs = run_many(scenario, [RunSpec("cheapest_first", r) for r in range(200)], workers=2)
+    next(runs)
+    os.kill(os.getpid(), signal.SIGINT)  # lands while the parent waits, or between runs
+    with pytest.raises(KeyboardInterrupt) as info:
+        for _ in runs:
+            pass
+    assert info.traceback[-1].frame.code.name == "_run_parallel"  # raised at its safe point
+    assert signal.getsignal(signal.SIGINT) is previous  # the parent's handler is back
+    for thread in set(threading.enumerate()) - before:
+        thread.join(timeout=60)  # a safety net; a blocked manager thread never ends
+        assert not thread.is_alive(), thread.name
+    assert not [t for t in process._threads_wakeups if t.is_alive()]
+
+
+def test_deferred_interrupts_set_the_event_then_raise_on_a_second_press() -> None:
+    import os
+    import signal
+
+    from sim.executors import deferred_interrupts
+
+    previous = signal.getsignal(signal.SIGINT)
+    with deferred_interrupts() as pressed:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert pressed.wait(10)
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # the handler runs between bytecodes of the main thread
+                pass
+    assert signal.getsignal(signal.SIGINT) is previous

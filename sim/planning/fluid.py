@@ -402,6 +402,14 @@ def headroom_price(penalty_rate: np.ndarray, value: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------- decisions
 
 
+def expected_wait_for_stock(retry_h: float, available: float) -> float:
+    """Mean hours until a block is had when each ask, the first at once and then one every
+    `retry_h`, succeeds with probability `available`: r(1 - p)/p (inf when p is 0)."""
+    if available <= 0:
+        return math.inf
+    return retry_h * (1 - available) / available
+
+
 def _decision_terms(d: Decision, fi: FluidInputs, pool_index: dict[str, int]
                     ) -> tuple[int, np.ndarray, float]:
     """Pool, share of each sub-slice the decision is in force, and its billed hours per unit
@@ -413,8 +421,7 @@ def _decision_terms(d: Decision, fi: FluidInputs, pool_index: dict[str, int]
     end = n * step
     online = d.online_h
     if d.kind == "blocks" and d.available < 1:
-        online = online + d.retry_h * (1 - d.available) / d.available if d.available > 0 \
-            else math.inf
+        online = online + expected_wait_for_stock(d.retry_h, d.available)
     def snap(h: float) -> float:
         return min(max(0.0, round(h / step) * step), end) if math.isfinite(h) else end
     k0 = round(snap(online) / step)

@@ -21,6 +21,10 @@ TRACE_MAX_BYTES = 1024 * MB
 """A trace (after decompression); parsing takes about 3 bytes of memory per byte of text."""
 ALIAS_EXPANSION_LIMIT = 20_000
 """YAML nodes that aliases (`*name`) and merges (`<<:`) may add beyond those written in the file."""
+YAML_VALUES_LIMIT = 250_000
+"""Values (keys, numbers, dates, lists, mappings) in one scenario file: a shipped scenario holds
+a few thousand; 250,000 (e.g. 3,000 providers with 12-step capacity schedules) keeps validation
+of any file under SCENARIO_MAX_BYTES to a few seconds."""
 SHOWN_CHARS = 80
 """Longest value echoed in a message."""
 

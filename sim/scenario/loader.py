@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from sim.scenario.limits import (
     ALIAS_EXPANSION_LIMIT,
     SCENARIO_MAX_BYTES,
+    YAML_VALUES_LIMIT,
     ReadError,
     escaped,
     read_capped,
@@ -65,8 +66,26 @@ class ScenarioError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps the node tree (for line numbers)."""
+_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """SafeLoader that keeps the node tree (for line numbers); libyaml's C parser where PyYAML
+    has it (the pure-Python scanner takes about 3 s a MB)."""
+
+
+_VALUE_EVENTS = (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent, yaml.AliasEvent)
+
+
+def _too_many_values(text: str) -> int | None:
+    """The line of the first value beyond YAML_VALUES_LIMIT, or None if the text holds fewer."""
+    count = 0
+    for event in yaml.parse(text, Loader=_BaseLoader):
+        if isinstance(event, _VALUE_EVENTS):
+            count += 1
+            if count > YAML_VALUES_LIMIT:
+                return event.start_mark.line + 1
+    return None
 
 
 @dataclass
@@ -233,6 +252,12 @@ def read_yaml(source: str | Path) -> tuple[dict[str, Any], dict[PathT, int]]:
     loader: _Loader | None = None
     try:
         loader = _Loader(text)  # checks for characters YAML does not allow
+        beyond = _too_many_values(text)
+        if beyond is not None:
+            raise ScenarioError([Problem(file, beyond, "", f"more than {YAML_VALUES_LIMIT:,} "
+                                         "values (keys, numbers, dates, lists) in one scenario "
+                                         "file; split it, or write long schedules as fewer "
+                                         "steps")])
         node = loader.get_single_node()
         if node is None or node.tag == "tag:yaml.org,2002:null":  # nothing, or only `---` / `~`
             raise ScenarioError([Problem(file, 1, "", "the file is empty, expected a scenario "
@@ -304,7 +329,7 @@ def _yaml_problem(exc: yaml.MarkedYAMLError, file: str) -> Problem:
                   "in with `key: value` lines)"
     elif "mapping values are not allowed" in problem:
         message = "unexpected ':' (check the indentation, or put a value containing ': ' in quotes)"
-    elif "'\\t'" in problem:
+    elif "'\\t'" in problem or "tab character" in problem:
         message = "a tab character; YAML needs spaces, not tabs, for indentation and after ':'"
     elif "cannot start any token" in problem:
         message = f"{problem.removeprefix('found ')}; put the value in quotes"
@@ -333,6 +358,8 @@ def _show(value: Any) -> str:
 
 
 def _number(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
         return f"{value:,.0f}"
     return f"{value:g}" if isinstance(value, float) else str(value)

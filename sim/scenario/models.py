@@ -26,6 +26,8 @@ MAX_UNITS = 1e9
 MAX_PRICE = 1e6
 MAX_SPEED = 1e3
 MAX_POWER_KW = 1e6
+MAX_INT = 2**63 - 1
+"""Largest whole number a results table stores (a Parquet int64 column): seeds and priorities."""
 
 
 class Strict(BaseModel):
@@ -153,7 +155,7 @@ class BlockOrder(Strict):
     """An order for `count` blocks on a date; they come online after the offer's lead time."""
 
     at: When = Field(description="date the order is placed")
-    count: int = Field(default=1, ge=1, description="blocks ordered")
+    count: int = Field(default=1, ge=1, le=int(MAX_UNITS), description="blocks ordered")
     term: Hours | None = Field(
         default=None, gt=0, description="contract length from online; default: the minimum term"
     )
@@ -398,7 +400,8 @@ class JobTraits(Strict):
         default=None, description="time between checkpoints; none means a restart loses all work"
     )
     restart_overhead: Hours = Field(default=0.0, description="time to reload after an interruption")
-    priority: int = Field(default=0, description="higher runs first and is preempted last")
+    priority: int = Field(default=0, ge=-MAX_INT, le=MAX_INT,
+                          description="higher runs first and is preempted last")
     max_wait: Hours | None = Field(
         default=None,
         description="a run not started this long after it asks gives up (0: start at once or "
@@ -604,7 +607,8 @@ class Service(Strict):
         description="dollars per step whose served share is below `slo` (SLA credits), on top "
         "of the value of what went unserved",
     )
-    priority: int = Field(default=10, description="against training; higher is served first")
+    priority: int = Field(default=10, ge=-MAX_INT, le=MAX_INT,
+                          description="against training; higher is served first")
     trace: Trace | None = Field(
         default=None, description="take demand from a request trace instead of `base_units`"
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from sim.scenario.models import (
+    MAX_INT,
     Accelerator,
     Hours,
     PolicySection,
@@ -37,7 +38,7 @@ class Scenario(Strict):
     start: When = Field(description="date of simulation hour 0")
     horizon: Hours = Field(gt=0, description="length of the run, e.g. 365d")
     step: Hours = Field(default=1.0, gt=0, description="time step for rate demand")
-    seed: int = Field(default=0, ge=0, description="root of every random stream")
+    seed: int = Field(default=0, ge=0, le=MAX_INT, description="root of every random stream")
     accelerators: dict[str, Accelerator] = Field(min_length=1)
     providers: dict[str, Provider] = Field(min_length=1)
     outages: list[ScheduledOutage] = Field(default_factory=list, description="scripted outages")
