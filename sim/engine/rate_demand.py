@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from sim.engine.compile import CompiledService
 from sim.engine.pools import PoolState
 from sim.engine.state import (
@@ -48,13 +50,17 @@ class RateDemand:
             p.infer, p.agents = new_infer[i], new_agents[i]
         self.infer_steps[k] = new_infer
         self.agent_steps[k] = new_agents
+        rate = self._rate_steps
+        row = rate[k]
+        np.add(self.infer_steps[k], self.agent_steps[k], out=row)
         lo = max(0, k - self.reserve_steps + 1)
-        window = self.infer_steps[lo:k + 1] + self.agent_steps[lo:k + 1]
-        peaks = window.max(axis=0)
-        means = window.mean(axis=0) if self._any_committed else peaks
-        for i, p in enumerate(pools):
-            p.reserve = float(peaks[i])
-            p.rate_mean = float(means[i])
+        window = rate[lo:k + 1]
+        peaks = self._window_peaks(k, lo, row, window)
+        # As window.mean(axis=0): the same sum, row by row, then divided.
+        means = (np.add.reduce(window, axis=0) / (k + 1 - lo)).tolist() if self._any_committed else peaks
+        for p, peak, mean in zip(pools, peaks, means, strict=True):
+            p.reserve = peak
+            p.rate_mean = mean
         if self.queue:
             if kept is not None and not self._room_changed:
                 self._room_changed = self._pass_could_differ(kept, drawn)
@@ -62,6 +68,17 @@ class RateDemand:
         if self.desk is not None:
             self.desk.recheck_rate()
             self.desk.recheck()
+
+    def _window_peaks(self, k: int, lo: int, row: np.ndarray, window: np.ndarray) -> list[float]:
+        """Each pool's peak rate use over the reserve window ending at step `k` (`window`): the
+        last peaks with the new `row` folded in, unless the step that left held a peak."""
+        last = self._peaks
+        if k and last is not None and (lo == 0 or (self._rate_steps[lo - 1] < last).all()):
+            peaks = np.maximum(last, row)
+        else:
+            peaks = window.max(axis=0)
+        self._peaks = peaks
+        return peaks.tolist()
 
     def _pass_could_differ(self, kept: list[tuple[float, float]], drawn: list[float]) -> bool:
         """Could a queue pass now give another answer than the last one, after this step's

@@ -126,6 +126,8 @@ class Simulation(SupplyEvents, TrainingQueue, RateDemand):
         ns = len(compiled.services)
         self.infer_steps = np.zeros((n, m))
         self.agent_steps = np.zeros((n, m))
+        self._rate_steps = np.zeros((n, m))  # rate demand in each pool and step: the two above
+        self._peaks: np.ndarray | None = None  # the last tick's peaks over the reserve window
         self.served = np.zeros((n, ns))
         self.unmet_reason = np.zeros((n, ns, 5))
         self.served_by = np.zeros((n, ns, len(self.providers)))
