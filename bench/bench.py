@@ -374,7 +374,7 @@ def bench_growth(quick: bool, timeout_s: float = 120.0) -> dict[str, Any]:
 def bench_parallel(quick: bool) -> dict[str, Any]:
     """Each set-up is timed `repeat` times, interleaved, and the best time kept: other load on
     the machine only ever slows a measurement down."""
-    from sim.executors import process_pool
+    from sim.runner.backends import process_pool
 
     s = load(TINY)
     reps = 10 if quick else 50

@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from sim.engine import Simulation, compile_scenario
 from sim.policies import make_policy
 from sim.results import RunResult
-from sim.scenario import Scenario, load_scenario, scenario_from_data
-from sim.scenario.paths import set_path
+from sim.scenario import Scenario, load_scenario
+from sim.scenario.changes import with_changes
 
 
 def load(source: str | Path | Scenario) -> Scenario:
     """A validated scenario from a YAML path (or the scenario itself)."""
     return source if isinstance(source, Scenario) else load_scenario(source)
-
-
-def with_changes(scenario: Scenario, changes: dict[str, Any]) -> Scenario:
-    """A copy of `scenario` with fields set by dotted path, validated like a file.
-
-    Example: `with_changes(s, {"providers.gcp.pools.tpu-v6.price_per_hour": 1.2, "seed": 3})`.
-    """
-    data = scenario.model_dump(mode="json")
-    for path, value in changes.items():
-        set_path(data, path, value)
-    return scenario_from_data(data, file=f"<{scenario.name} with changes>")
 
 
 def resolved_yaml(scenario: Scenario) -> str:
@@ -43,3 +31,6 @@ def run(scenario: str | Path | Scenario, policy: str | None = None, seed: int | 
     pol = make_policy(name, s.policy.params.get(name))
     raw = Simulation(compile_scenario(s, replication=replication, seed=seed), pol).run()
     return RunResult.from_raw(raw, resolved_yaml(s))
+
+
+__all__ = ["load", "resolved_yaml", "run", "with_changes"]

@@ -171,9 +171,9 @@ def _run_options(args: argparse.Namespace, scenario: Any) -> dict[str, Any]:
     """`run_many` options from --workers, --dask and --fresh; finished runs are kept in
     results/<scenario>/runs/ (or runs/ beside --out) so that the same command run again skips
     them."""
-    from sim.executors import DASK_HINT, default_workers
     from sim.results.atomic import UnsafeFolderError
     from sim.runner import check_runs_folder, default_store
+    from sim.runner.backends import DASK_HINT, default_workers
 
     if args.dask is not None:
         import importlib.util
@@ -202,7 +202,7 @@ def _run_options(args: argparse.Namespace, scenario: Any) -> dict[str, Any]:
 @contextlib.contextmanager
 def _interruptible(options: dict[str, Any]) -> Iterator[None]:
     """Ctrl-C says where the finished runs are kept; executor problems are user errors."""
-    from sim.executors import ExecutorError
+    from sim.runner.backends import ExecutorError
 
     try:
         yield
@@ -281,8 +281,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     except SettingError as exc:
         raise UserError(f"--set {exc}") from None
     if not args.force:  # a swept horizon or step can make one point too big
-        from sim.api import with_changes
         from sim.engine.compile import size_problems
+        from sim.scenario.changes import with_changes
 
         for combo in combos:
             for problem in size_problems(with_changes(scenario, combo)):

@@ -500,7 +500,7 @@ def test_sigterm_of_compare_exits_143_keeps_finished_runs_and_ends_workers(
 
 WATCHDOG_SCRIPT = """
 import os, sys, time
-import sim.executors as ex
+import sim.runner.backends as ex
 ex.PR_SET_PDEATHSIG = 0  # an invalid prctl option: only the watchdog thread is left
 pool = ex.process_pool(1)
 print(pool.submit(os.getpid).result(), flush=True)

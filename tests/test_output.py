@@ -83,21 +83,31 @@ def test_version_prints_version_and_digest(capsys: pytest.CaptureFixture[str]) -
     assert re.fullmatch(r"capsim \d+\.\d+\.\d+\S* \(code [0-9a-f]{12}\)\n", out)
 
 
-def test_digest_changes_with_the_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_digest_changes_with_the_model_code_only(tmp_path: Path) -> None:
     import shutil
 
-    import sim.runner as runner
+    import sim.about as about
 
     copy = tmp_path / "sim"
-    shutil.copytree(Path(runner.__file__).parent, copy,
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(runner, "__file__", str(copy / "runner.py"))
-    before = runner.code_digest()
-    (copy / "engine" / "pools.py").write_text((copy / "engine" / "pools.py").read_text() + "\n#")
-    changed = runner.code_digest()
-    assert changed != before  # model code: a different digest
-    (copy / "plots" / "style.py").write_text((copy / "plots" / "style.py").read_text() + "\n#")
-    assert runner.code_digest() == changed  # plots do not change a run's numbers
+    shutil.copytree(about.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = about.source_digest(copy)
+    assert before == about.source_digest(about.PACKAGE)  # the digest is of content, not place
+    for model in ("engine/pools.py", "policies/base.py", "runner/job.py", "scenario/models.py"):
+        (copy / model).write_text((copy / model).read_text() + "\n#")
+        changed = about.source_digest(copy)
+        assert changed != before, model  # model code: a different digest
+        before = changed
+    for other in ("plots/style.py", "planning/planner.py", "cli.py", "analysis/compare.py",
+                  "runner/schedule.py", "runner/backends.py"):
+        (copy / other).write_text((copy / other).read_text() + "\n#")
+        assert about.source_digest(copy) == before, other  # cannot change a run's numbers
+
+
+def test_every_module_named_in_the_digest_exists() -> None:
+    import sim.about as about
+
+    for name in about.RUN_CODE:
+        assert (about.PACKAGE / name).exists(), name
 
 
 def test_policies_lists_parameters_with_units(capsys: pytest.CaptureFixture[str]) -> None:

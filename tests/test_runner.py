@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import sim.runner
+import sim.runner.job
 from sim.api import load, with_changes
 from sim.runner import RunOutcome, RunSpec, RunStore, default_store, outcomes_frame, output_folder, run_many
 from sim.scenario import Scenario
@@ -167,7 +168,7 @@ def test_changes_and_seeds_follow_the_grid(scenario: Scenario) -> None:
 
 
 def _crash_on(replications: set[int], marker: Path | None) -> Any:
-    real = sim.runner.execute
+    real = sim.runner.job.execute
 
     def execute(scenario: Scenario, spec: RunSpec, index: int = -1, cache: Any = None) -> RunOutcome:
         if spec.replication in replications and (marker is None or not marker.exists()):
@@ -182,7 +183,7 @@ def _crash_on(replications: set[int], marker: Path | None) -> Any:
 def test_a_dead_worker_has_its_run_retried(scenario: Scenario, serial: pd.DataFrame,
                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     needs_fork()
-    monkeypatch.setattr(sim.runner, "execute", _crash_on({2}, tmp_path / "crashed"))
+    monkeypatch.setattr(sim.runner.job, "execute", _crash_on({2}, tmp_path / "crashed"))
     outcomes = list(run_many(scenario, grid(), workers=2))
     assert all(o.ok for o in outcomes)
     assert max(o.attempts for o in outcomes) == 2
@@ -192,7 +193,7 @@ def test_a_dead_worker_has_its_run_retried(scenario: Scenario, serial: pd.DataFr
 def test_a_worker_that_always_dies_is_reported(scenario: Scenario,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     needs_fork()
-    monkeypatch.setattr(sim.runner, "execute", _crash_on({3}, None))
+    monkeypatch.setattr(sim.runner.job, "execute", _crash_on({3}, None))
     outcomes = list(run_many(scenario, grid(), workers=2, retries=1))
     bad = [o for o in outcomes if not o.ok]
     assert len(outcomes) == len(grid())
@@ -217,7 +218,7 @@ def test_dask_local_cluster_same_numbers_and_resume(scenario: Scenario, serial: 
 def test_dask_missing_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     import builtins
 
-    from sim.executors import DaskMissingError, open_backend
+    from sim.runner.backends import DaskMissingError, open_backend
 
     real_import = builtins.__import__
 
@@ -306,7 +307,7 @@ def test_deferred_interrupts_set_the_event_then_raise_on_a_second_press() -> Non
     import os
     import signal
 
-    from sim.executors import deferred_interrupts
+    from sim.runner.backends import deferred_interrupts
 
     previous = signal.getsignal(signal.SIGINT)
     with deferred_interrupts() as pressed:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from sim.about import provenance
 from sim.analysis.collect import Failure, Progress, collect
 from sim.analysis.metrics import Metric, key_metrics
 from sim.analysis.report import metric_rows, render
@@ -165,7 +166,7 @@ class Comparison:
                 "representative_replication": 0, "representative": list(self.runs),
                 "representative_paths": paths,
                 "simulated": self.simulated, "reused": self.reused,
-                "failures": [str(f) for f in self.failures], **_provenance()}
+                "failures": [str(f) for f in self.failures], **provenance()}
 
     @classmethod
     def load(cls, directory: str | Path) -> Comparison:
@@ -191,12 +192,6 @@ class Comparison:
                 f"replications, baseline {self.baseline}>")
 
 
-def _provenance() -> dict[str, str]:
-    from sim.about import code_digest, version
-
-    return {"capsim_version": version(), "code_digest": code_digest()}
-
-
 _TASKS: list[Callable[[], object]] = []  # what forked writers run, by index
 
 
@@ -215,7 +210,7 @@ def run_tasks(tasks: list[Callable[[], object]], workers: int = 1,
     if workers > 1 and total > 1 and fork:
         _TASKS[:] = tasks
         try:
-            from sim.executors import init_worker  # writers end when this process ends
+            from sim.runner.backends import init_worker  # writers end when this process ends
 
             with multiprocessing.get_context("fork").Pool(
                     min(workers, total), initializer=init_worker, initargs=(os.getpid(),)) as pool:

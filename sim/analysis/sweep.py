@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import yaml
 
+from sim.about import provenance
 from sim.analysis.collect import Failure, Progress, collect
-from sim.analysis.compare import _provenance, check_policies, run_tasks, save_figures
+from sim.analysis.compare import check_policies, run_tasks, save_figures
 from sim.analysis.metrics import HEADLINE, Metric, key_metrics, short_path
 from sim.analysis.report import metric_rows, render
 from sim.analysis.tables import interval_table
@@ -88,7 +89,7 @@ def check_settings(scenario: Scenario, settings: Mapping[str, Sequence[Any]]
 
     Raises `SettingError` naming the first path or value (or combination) that does not fit.
     """
-    from sim.api import with_changes
+    from sim.scenario.changes import with_changes
 
     if not settings:
         raise SettingError("nothing to sweep: give at least one PATH=V1,V2,...")
@@ -192,7 +193,7 @@ class Sweep:
                     "baseline": self.baseline, "replications": self.replications,
                     "level": self.level, "elapsed_s": round(self.elapsed_s, 3),
                     "simulated": self.simulated, "reused": self.reused,
-                    "failures": [str(f) for f in self.failures], **_provenance()}
+                    "failures": [str(f) for f in self.failures], **provenance()}
             (tmp / "sweep.json").write_text(json.dumps(meta, indent=2) + "\n")
             if figures:
                 run_tasks([lambda: save_figures(self.figures(), tmp)], workers, progress)

@@ -161,7 +161,7 @@ def save_plan(result: PlanResult, directory: Path, figures: bool = True) -> Path
             write_plan_yaml(result.source, result.scenario, result.decisions, result.choice,
                             tmp / "plan.yaml", header)
         else:
-            from sim.api import with_changes
+            from sim.scenario.changes import with_changes
 
             chosen = with_changes(result.scenario, dict(choice_changes(
                 result.scenario, result.decisions, result.choice)))

@@ -265,7 +265,7 @@ def choice_changes(scenario: Scenario, decisions: list[Decision],
 def apply_choice(scenario: Scenario, decisions: list[Decision],
                  choice: dict[str, float]) -> Scenario:
     """The scenario that buys `choice` (choice_changes applied)."""
-    from sim.api import with_changes
+    from sim.scenario.changes import with_changes
 
     return with_changes(scenario, dict(choice_changes(scenario, decisions, choice)))
 

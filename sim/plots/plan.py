@@ -45,9 +45,9 @@ def plan_frontier(result: Any) -> Figure:
 def committed_dollars(result: Any, choice: dict[str, float]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Hours and committed dollars per hour per provider (every contract the plan holds: the
     scenario's own and the chosen purchases), over the run."""
-    from sim.api import with_changes
     from sim.engine import compile_scenario
     from sim.planning.space import choice_changes
+    from sim.scenario.changes import with_changes
 
     s = with_changes(result.scenario, dict(choice_changes(result.scenario, result.decisions,
                                                           choice)))

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from sim.about import provenance
 from sim.engine.procurement import value_by_provider
 from sim.engine.simulation import RawRun
 from sim.results import tables
@@ -53,7 +54,7 @@ class RunResult:
             "step_h": c.step, "events_processed": raw.event_count,
             "clipped": list(c.clipped),
             "committed_value_by_provider": value_by_provider(c.contracts),
-            **_provenance(),
+            **provenance(),
             "reference_accelerators": sorted(
                 name for name, a in c.scenario.accelerators.items()
                 if a.train_speed == 1.0 and a.infer_speed == 1.0 and a.family != "cpu"),
@@ -105,12 +106,6 @@ class RunResult:
         scenario = (d / "scenario.yaml").read_text() if (d / "scenario.yaml").exists() else ""
         return cls(**frames, summary=json.loads((d / "summary.json").read_text()),
                    meta=json.loads((d / "meta.json").read_text()), scenario_yaml=scenario)
-
-
-def _provenance() -> dict[str, str]:
-    from sim.about import code_digest, version
-
-    return {"capsim_version": version(), "code_digest": code_digest()}
 
 
 def has_tables(directory: str | Path) -> bool:
