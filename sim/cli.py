@@ -20,7 +20,6 @@ from typing import Any
 from sim.checks import add_check_options, load_checked, print_warnings
 from sim.errors import UserError
 from sim.outputs import output_path, save_results
-from sim.results.shares import format_share
 
 EXIT_USER_ERROR = 2
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process ended by SIGTERM
@@ -63,6 +62,8 @@ def _fmt(value: Any, unit: str = "") -> str:
 
 def summary_text(summary: dict[str, Any]) -> str:
     """The summary as a readable table, grouped by the planner's questions."""
+    from sim.results.shares import format_share  # here: sim.results loads pandas
+
     s = summary
     lines = [f"capsim · {s['scenario']} · policy {s['policy']} · seed {s['seed']} "
              f"· replication {s['replication']}", ""]

@@ -142,8 +142,11 @@ def _save(result: Any, out: Path, args: argparse.Namespace) -> None:
     extra: dict[str, Any] = {}
     if hasattr(args, "tables"):  # compare: full tables of replication 0 on request
         extra = {"tables": _tables(args.tables, result), "format": args.format}
+    from sim.plots import figure_makers
+
+    plots = {} if args.no_plots else figure_makers(result)
     with ProgressBar("write results", args.quiet, unit="files") as bar:
-        save_results(lambda: result.save(out, figures=not args.no_plots, workers=args.workers,
+        save_results(lambda: result.save(out, plots=plots, workers=args.workers,
                                           progress=bar, **extra), out)
 
 
@@ -353,10 +356,11 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         raise UserError(f"{folder}: no such folder")
     out = Path(args.out) if args.out else folder
-    if (folder / "compare.json").exists():
-        figures = Comparison.load(folder).figures()
-    elif (folder / "sweep.json").exists():
-        figures = Sweep.load(folder).figures()
+    if (folder / "compare.json").exists() or (folder / "sweep.json").exists():
+        from sim.plots import figure_makers
+
+        kind = Comparison if (folder / "compare.json").exists() else Sweep
+        figures = {name: make() for name, make in figure_makers(kind.load(folder)).items()}
     elif has_tables(folder):
         from sim.plots import run_figures
 

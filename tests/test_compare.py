@@ -172,7 +172,7 @@ def test_bad_policies_are_refused(scenario: sim.Scenario) -> None:
 
 
 def test_save_writes_full_tables_only_when_asked(tmp_path: Path, cmp: Comparison) -> None:
-    cmp.save(tmp_path / "plain", figures=False)
+    cmp.save(tmp_path / "plain")
     assert not list((tmp_path / "plain").rglob("steps.*"))  # summaries only
     assert Comparison.load(tmp_path / "plain").runs == {}  # no store: no time series to load
     with pytest.raises(ValueError, match="no full run of 'nope'"):
@@ -181,7 +181,7 @@ def test_save_writes_full_tables_only_when_asked(tmp_path: Path, cmp: Comparison
 
 
 def test_save_and_load_round_trip(tmp_path: Path, cmp: Comparison) -> None:
-    cmp.save(tmp_path / "c", figures=False, tables=POLICIES)
+    cmp.save(tmp_path / "c", tables=POLICIES)
     back = Comparison.load(tmp_path / "c")
     pd.testing.assert_frame_equal(back.metrics, cmp.metrics)
     assert back.policies == cmp.policies and list(back.runs) == POLICIES
@@ -276,7 +276,8 @@ def test_cli_plot_redraws_a_single_run(tmp_path: Path) -> None:
 def test_results_are_written_by_several_processes_with_progress(tmp_path: Path,
                                                                 cmp: Comparison) -> None:
     seen: list[tuple[int, int]] = []
-    cmp.save(tmp_path / "c", workers=2, progress=lambda d, t: seen.append((d, t)))
+    cmp.save(tmp_path / "c", plots=sim.plots.figure_makers(cmp), workers=2,
+             progress=lambda d, t: seen.append((d, t)))
     total = seen[-1][1]
     assert seen[0] == (0, total) and seen[-1] == (total, total)
     assert total == len(sim.plots.comparison_figure_makers(cmp))

@@ -272,4 +272,6 @@ def test_compare_reports_latency_per_policy_with_intervals() -> None:
             "inference.services.api.refused_share"} <= names
     rows = cmp.table[cmp.table["metric"] == "inference.services.chat.ttft_p99_s"]
     assert len(rows) == 2 and rows["ci_low"].notna().all()
-    assert "latency-chat" in cmp.figures()
+    from sim.plots import comparison_figures
+
+    assert "latency-chat" in comparison_figures(cmp)

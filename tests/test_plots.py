@@ -282,7 +282,7 @@ def test_sweep_lines_follow_the_table(swept: Sweep) -> None:
 
 
 def test_sweep_figure_has_a_panel_per_headline_metric(swept: Sweep) -> None:
-    fig = swept.figures()["sweep"]
+    fig = plots.figure_makers(swept)["sweep"]()
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
     assert "Spend, total" in titles and "Training wait, mean" in titles
     assert len(fig.legends) == 1
@@ -292,7 +292,7 @@ def test_sweep_figure_has_a_panel_per_headline_metric(swept: Sweep) -> None:
 
 
 def test_every_comparison_figure_is_drawn_and_titled(cmp: Comparison) -> None:
-    figs = cmp.figures()
+    figs = sim.plots.comparison_figures(cmp)
     assert {"cost", "spend", "differences", "waits", "capacity", "inference", "power",
             "training-microsoft_first", "first-refusal-microsoft_first"} <= set(figs)
     for name, fig in figs.items():

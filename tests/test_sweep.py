@@ -128,7 +128,7 @@ def test_table_means_match_the_tidy_rows(swept: Sweep) -> None:
 def test_report_and_round_trip(tmp_path: Path, swept: Sweep) -> None:
     text = swept.report()
     assert "tpu-v5.price_per_hour=1.5" in text and "Spend, total" in text
-    swept.save(tmp_path / "s", figures=False)
+    swept.save(tmp_path / "s")
     back = Sweep.load(tmp_path / "s")
     assert back.params == {PRICE: [1.5, 3.0]}
     assert back.report() == text

@@ -11,7 +11,7 @@ import json
 import multiprocessing
 import os
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -114,18 +114,14 @@ class Comparison:
         return pd.DataFrame([r[1:] for r in rows], index=[r[0] for r in rows],
                             columns=self.policies)
 
-    def figures(self) -> dict[str, Figure]:
-        """Every comparison plot, by file name stem."""
-        from sim.plots import comparison_figures
-
-        return comparison_figures(self)
-
-    def save(self, directory: str | Path, figures: bool = True, workers: int = 1,
-             progress: Progress | None = None, tables: Sequence[str] = (),
+    def save(self, directory: str | Path, plots: Mapping[str, Callable[[], Figure]] | None = None,
+             workers: int = 1, progress: Progress | None = None, tables: Sequence[str] = (),
              format: str = "parquet") -> Path:
         """Write metrics.csv (tidy: every run's summary figures), table.csv, table.txt,
-        compare.json and the plots; the full tables of replication 0 only for the policies in
-        `tables` (tables/<policy>/, loadable with `RunResult.load`, in `format`).
+        compare.json and the plots drawn by `plots` (file stem -> maker, e.g.
+        `sim.plots.figure_makers(cmp)`; analysis draws none itself); the full tables of
+        replication 0 only for the policies in `tables` (tables/<policy>/, loadable with
+        `RunResult.load`, in `format`).
 
         The full tables are what makes a results folder large (a year of the flagship
         scenario: 3 MB per run as Parquet, 36 MB as CSV), so they are written only on request;
@@ -146,11 +142,8 @@ class Comparison:
             tasks: list[Callable[[], object]] = [
                 lambda p=policy: self.runs[p].save(tmp / "tables" / p, format=format)
                 for policy in dict.fromkeys(tables)]
-            if figures:
-                from sim.plots import comparison_figure_makers
-
-                tasks += [lambda n=name, m=make: save_figures({n: m()}, tmp)
-                          for name, make in comparison_figure_makers(self).items()]
+            tasks += [lambda n=name, m=make: save_figures({n: m()}, tmp)
+                      for name, make in (plots or {}).items()]
             run_tasks(tasks, workers, progress)
         return target
 

@@ -11,7 +11,7 @@ import datetime as dt
 import itertools
 import json
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,16 +173,10 @@ class Sweep:
             f"the shipped scenarios).", 100))
         return "\n\n".join(blocks)
 
-    def figures(self) -> dict[str, Figure]:
-        """The sweep plot (one panel per key metric), by file name stem."""
-        from sim.plots import sweep_figure
-
-        return {"sweep": sweep_figure(self)}
-
-    def save(self, directory: str | Path, figures: bool = True, workers: int = 1,
-             progress: Progress | None = None) -> Path:
-        """Write metrics.csv (tidy), table.csv, table.txt, sweep.json and the plot
-        (`workers` and `progress` as in `Comparison.save`)."""
+    def save(self, directory: str | Path, plots: Mapping[str, Callable[[], Figure]] | None = None,
+             workers: int = 1, progress: Progress | None = None) -> Path:
+        """Write metrics.csv (tidy), table.csv, table.txt, sweep.json and the plots drawn by
+        `plots` (as in `Comparison.save`; `sim.plots.figure_makers(sweep)`)."""
         target = Path(directory)
         with atomic_folder(target) as tmp:
             self.metrics.to_csv(tmp / "metrics.csv", index=False)
@@ -195,8 +189,8 @@ class Sweep:
                     "simulated": self.simulated, "reused": self.reused,
                     "failures": [str(f) for f in self.failures], **provenance()}
             (tmp / "sweep.json").write_text(json.dumps(meta, indent=2) + "\n")
-            if figures:
-                run_tasks([lambda: save_figures(self.figures(), tmp)], workers, progress)
+            run_tasks([lambda n=name, m=make: save_figures({n: m()}, tmp)
+                       for name, make in (plots or {}).items()], workers, progress)
         return target
 
     @classmethod

@@ -109,9 +109,19 @@ def comparison_figures(cmp: Any) -> dict[str, Figure]:
     return {name: make() for name, make in comparison_figure_makers(cmp).items()}
 
 
+def figure_makers(result: Any) -> dict[str, Callable[[], Figure]]:
+    """How to draw each plot of a `Comparison` or a `Sweep` (file stem -> maker), for their
+    `save` and `capsim plot`."""
+    from sim.analysis import Sweep
+
+    if isinstance(result, Sweep):
+        return {"sweep": lambda: sweep_figure(result)}
+    return comparison_figure_makers(result)
+
+
 __all__ = [
     "agents_served", "capacity_by_family", "capacity_use", "comparison_figure_makers",
-    "comparison_figures", "cost_by_policy",
+    "comparison_figures", "cost_by_policy", "figure_makers",
     "first_refusal", "first_refusal_by_request", "first_refusal_delays", "first_refusal_offers",
     "inference_served", "latency_over_time", "latency_services", "per_policy", "policy_colors",
     "policy_differences", "power_use",
