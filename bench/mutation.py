@@ -83,7 +83,7 @@ TESTS = [
     "tests/test_summary_by_hand.py",
     "tests/test_results_io.py",
 ]
-EXTRA_TESTS = {"sim/engine/trace.py": ["tests/test_trace.py"],
+EXTRA_TESTS = {"sim/scenario/traces.py": ["tests/test_trace.py"],
                "sim/results/latency.py": ["tests/test_latency.py"]}
 """Tests run first for mutants of a file the common subset barely reaches."""
 SELECT = "not openai_2025 and not openai_2030 and not stargate_buildout"

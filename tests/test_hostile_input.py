@@ -167,7 +167,7 @@ def test_trace_values_that_used_to_crash_the_run_are_refused_at_validate(
 def test_a_trace_longer_than_the_horizon_counts_only_what_falls_inside(tmp_path: Path) -> None:
     # 3e9 s (95 years) is allowed; its second request falls far past the week, so demand is the
     # first request's alone, in step 0: 100/(5000*3600) + 10/(500*3600) units.
-    from sim.engine.trace import trace_steps
+    from sim.scenario.traces import trace_steps
 
     trace = tmp_path / "t.csv"
     trace.write_text(HEADER + "0,100,10\n3e9,10,5\n")

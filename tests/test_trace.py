@@ -22,8 +22,8 @@ import pytest
 
 import sim
 from sim.cli import main
-from sim.engine.trace import read_trace, replay, trace_steps
 from sim.scenario import ScenarioError, scenario_from_data
+from sim.scenario.traces import read_trace, replay, trace_steps
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL = ROOT.parent / "shared" / "traces"

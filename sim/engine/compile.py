@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from sim.engine import rng as streams
-from sim.engine.demand import demand_series
+from sim.engine.demand import demand_series, service_demand
 from sim.engine.procurement import (
     Contract,
     ask_for_block,
@@ -27,7 +27,6 @@ from sim.engine.procurement import (
     price_function,
     price_per_step,
 )
-from sim.engine.trace import service_demand
 from sim.latency.inputs import LatencyInputs, latency_inputs
 from sim.policies import PoolInfo
 from sim.scenario.models import Distribution, JobTraits, Pool

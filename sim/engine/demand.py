@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.scenario.models import Service
+from sim.scenario.traces import replay
 
 HOURS_PER_MONTH = 730.0
 
@@ -29,3 +30,15 @@ def demand_series(
         sigma = svc.noise
         level = level * rng.lognormal(-0.5 * sigma * sigma, sigma, size=times.shape)
     return level
+
+
+def service_demand(svc: Service, times: np.ndarray, step: float, start_hour_of_day: float,
+                   start_weekday: int, spike_hours: list[float],
+                   rng: np.random.Generator) -> np.ndarray:
+    """Demand per step of a service that replays a trace (alone, or on top of its own curve)."""
+    assert svc.trace is not None
+    demand = np.array(replay(svc.trace, step, len(times)).demand, dtype=np.float64)
+    if svc.trace.mode == "on_top":
+        shape = svc.model_copy(update={"base_units": 1.0})
+        demand *= demand_series(shape, times, start_hour_of_day, start_weekday, spike_hours, rng)
+    return demand

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.engine.trace import read_trace, replay
 from sim.scenario.models import Latency, Service
+from sim.scenario.traces import read_trace, replay
 
 PREFILL_POINTS = 8
 """Quantile points that stand for the distribution of a trace's prefill times."""

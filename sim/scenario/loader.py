@@ -25,7 +25,6 @@ from sim.scenario.limits import (
     SCENARIO_MAX_BYTES,
     YAML_VALUES_LIMIT,
     ReadError,
-    escaped,
     read_capped,
     shorten,
     shown,
@@ -33,39 +32,12 @@ from sim.scenario.limits import (
 from sim.scenario.models import Service
 from sim.scenario.paths import set_path
 from sim.scenario.plan import purchase_keys
+from sim.scenario.problems import Problem, ScenarioError
 from sim.scenario.scenario import Scenario
+from sim.scenario.traces import period_problem, read_trace
 from sim.timeparse import format_hours, hours_between, parse_datetime
 
 PathT = tuple[str | int, ...]
-MESSAGE_CHARS = 600
-"""Longest message printed for one problem."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a scenario file."""
-
-    file: str
-    line: int | None
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        # Escaped and bounded: a file name, key or value can hold anything (escape codes, 10 MB).
-        where = f"{escaped(shorten(self.file, 200))}:{self.line}" if self.line else \
-            escaped(shorten(self.file, 200))
-        field = f" {escaped(shorten(self.path, 200))}:" if self.path else ""
-        return f"{where}:{field} {escaped(shorten(self.message, MESSAGE_CHARS))}"
-
-
-class ScenarioError(Exception):
-    """A scenario file that cannot be used; carries every problem found."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
-
-
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -974,8 +946,6 @@ def _trace_checks(s: Scenario, base: PathT, svc: Service) -> Iterator[tuple[Path
 def _resolve_traces(s: Scenario, file: str, lines: dict[PathT, int], base_dir: Path) -> Scenario:
     """`s` with absolute trace paths, after reading each trace; ScenarioError for a bad one."""
     import os
-
-    from sim.engine.trace import period_problem, read_trace
 
     problems: list[Problem] = []
     changed: dict[str, dict[str, Service]] = {}

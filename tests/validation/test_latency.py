@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.engine.trace import read_trace, replay
 from sim.latency.inputs import latency_inputs
 from sim.latency.model import step_latency, ttft_quantiles, year_quantiles
 from sim.latency.reference import fifo_ttft, per_step
 from sim.scenario.models import Latency, Service, Trace
+from sim.scenario.traces import read_trace, replay
 from validation.queueing import report
 
 UTILISATIONS = (0.5, 0.7, 0.8, 0.9, 0.95)

@@ -37,10 +37,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sim.engine.demand import demand_series
 from sim.scenario.limits import TRACE_MAX_BYTES, ReadError, gunzip_capped, read_capped, shown
-from sim.scenario.loader import Problem, ScenarioError
-from sim.scenario.models import Service, Trace, TraceColumns
+from sim.scenario.models import Trace, TraceColumns
+from sim.scenario.problems import Problem, ScenarioError
 from sim.scenario.scenario import Scenario
 
 if TYPE_CHECKING:
@@ -383,18 +382,6 @@ def _replay_cached(trace: Trace, step: float, n_steps: int, data: TraceData) -> 
     for array in (requests, prompt, output, demand):
         array.setflags(write=False)
     return TraceSteps(requests, prompt, output, demand, len(starts), period_h)
-
-
-def service_demand(svc: Service, times: np.ndarray, step: float, start_hour_of_day: float,
-                   start_weekday: int, spike_hours: list[float],
-                   rng: np.random.Generator) -> np.ndarray:
-    """Demand per step of a service that replays a trace (alone, or on top of its own curve)."""
-    assert svc.trace is not None
-    demand = np.array(replay(svc.trace, step, len(times)).demand, dtype=np.float64)
-    if svc.trace.mode == "on_top":
-        shape = svc.model_copy(update={"base_units": 1.0})
-        demand *= demand_series(shape, times, start_hour_of_day, start_weekday, spike_hours, rng)
-    return demand
 
 
 def trace_steps(scenario: Scenario | str | Path, service: str) -> pd.DataFrame:
