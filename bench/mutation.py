@@ -68,9 +68,11 @@ TESTS = [
     # fastest and most telling first: with -x a killed mutant usually stops within seconds
     "tests/test_engine.py",
     "tests/test_model_rules.py",
-    "tests/test_mutants_engine.py",
-    "tests/test_mutants_more.py",
     "tests/test_first_refusal.py",
+    "tests/test_training_queue.py",
+    "tests/test_rate_demand.py",
+    "tests/test_policy_view.py",
+    "tests/test_size_check.py",
     "tests/test_power.py",
     "tests/test_cost.py",
     "tests/test_procurement.py",
@@ -441,8 +443,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     files = [ROOT / f for f in args.only] if args.only else sorted(
-        p for pkg in PACKAGES for p in (ROOT / pkg).glob("*.py") if p.name != "__init__.py"
-        or p.stat().st_size > 400)
+        [p for pkg in PACKAGES for p in (ROOT / pkg).glob("*.py") if p.name != "__init__.py"
+         or p.stat().st_size > 400]
+        + [ROOT / f for f in EXTRA_TESTS if not f.startswith(tuple(p + "/" for p in PACKAGES))])
     everything = [m for f in files for m in find_mutants(f)]
     chosen = shuffled(sample(everything, args.max))
     if args.filter:

@@ -13,29 +13,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scenario_edit import build
+from scenario_edit import FIRST_REFUSAL, build
+from scenario_edit import job as hours_job
 
 import sim
 
 DAY = 24.0
 
-BASE: dict[str, Any] = {
-    "name": "rofr",
-    "start": "2025-01-01",
-    "horizon": "40d",
-    "step": "1h",
-    "accelerators": {"gpu": {"family": "gpu", "power_kw": 1.0}},
-    "providers": {
-        "azure": {"pools": {"gpu": {"accelerator": "gpu", "price_per_hour": 3.0,
-                                    "capacity": [{"at": "2025-01-01", "units": 100}]}}},
-        "other": {"pools": {"gpu": {"accelerator": "gpu", "price_per_hour": 2.0,
-                                    "capacity": [{"at": "2025-01-01", "units": 300}]}}},
-    },
-    "policy": {"default": "microsoft_first",
-               "params": {"microsoft_first": {"decision_window": "48h", "answer_delay": 0,
-                                              "release": "30d"}}},
-    "scheduling": {"inference_reserve": "1h"},
-}
+BASE = FIRST_REFUSAL
 
 
 def scenario(**changes: Any) -> sim.Scenario:
@@ -347,3 +332,54 @@ def test_diversified_spreads_rate_demand_under_its_share_cap() -> None:
     per = st.groupby(["hour", "provider"]).inference.sum().unstack()
     assert (per.max(axis=1) <= 0.4 * per.sum(axis=1) + 1e-6).all()
     assert per.sum(axis=1).to_numpy() == pytest.approx(300.0)
+
+
+# ---------------------------------------------------------------- the desk's records
+
+
+def test_holder_free_units_at_a_placement_elsewhere_is_its_largest_pool_room() -> None:
+    """Azure (the holder) has pools of 100 and 30 units; a grandfathered run of 90 holds the
+    first from hour 0, leaving rooms of 10 and 30. A gang run of 40 needs one pool: Azure
+    cannot supply it, declines after the 48 h window, and it starts at the other provider.
+    The holder's free units recorded then are its largest room, 30 (not 10 + 30, not 10).
+    Catches training._holder_free: `max` -> `min`."""
+    second = {"accelerator": "gpu", "price_per_hour": 3.0,
+              "capacity": [{"at": "2025-01-01", "units": 30}]}
+    s = build(FIRST_REFUSAL, **{"providers.azure.pools.gpu2": second, "training.jobs": [
+        hours_job("big", 0, 90, 30 * 24), hours_job("b", 24, 40, 10)]})
+    j = sim.run(s).jobs.set_index("job")
+    assert (j.loc["big", "provider"], j.loc["big", "rofr_offer"]) == ("azure", "grandfathered")
+    assert (j.loc["b", "provider"], j.loc["b", "rofr_offer"]) == ("other", "declined")
+    assert j.loc["b", "start_h"] == pytest.approx(24 + 48)
+    assert j.loc["b", "rofr_holder_free_units"] == pytest.approx(30.0)
+
+
+def test_a_run_whose_offer_is_still_open_at_the_end_waits_for_first_refusal() -> None:
+    """A grandfathered run holds all of Azure past the 40-day horizon; b arrives on day 39 and
+    is offered to Azure, which cannot supply it: the 48 h window ends after the horizon, so b
+    is still waiting at the end, for the holder's answer (README: waiting_for first_refusal).
+    Catches training._waiting_for: `job.claim < 0` -> `> 0` (b, with no claim, reported as
+    waiting for capacity)."""
+    s = build(FIRST_REFUSAL, **{"training.jobs": [hours_job("big", 0, 100, 45 * 24),
+                                                  hours_job("b", 39 * 24, 40, 10)]})
+    b = sim.run(s).jobs.set_index("job").loc["b"]
+    assert (b.status, b.rofr_offer, b.waiting_for) == ("waiting", "pending", "first_refusal")
+
+
+def test_an_answer_given_after_its_delay_is_logged_when_given() -> None:
+    """Run a (60 units) is offered to Azure on day 1, which has room; the answer delay (mean
+    1000 h) is cut at the 10 h window, so Azure accepts 10 h later and a starts then. The event
+    log holds that one answer, `accepted`, its delay the 10 h a waited.
+    Catches first_refusal: dropping the `rofr_answer` log line of a delayed acceptance."""
+    s = build(FIRST_REFUSAL, **{
+        "training.jobs": [{"name": "a", "arrival": "2025-01-02", "units": 60,
+                           "duration": "100h"}],
+        "policy.params.microsoft_first.answer_delay": "1000h",
+        "policy.params.microsoft_first.decision_window": "10h"})
+    r = sim.run(s)
+    a = r.jobs.set_index("job").loc["a"]
+    answers = r.events[r.events.kind == "rofr_answer"]
+    assert len(answers) == 1
+    assert answers.iloc[0].delay_h == pytest.approx(a.start_h - 24.0)
+    assert 0 < answers.iloc[0].delay_h <= 10.0 + 1e-9
+    assert "accepted" in answers.iloc[0].to_string()

@@ -6,43 +6,13 @@ Each test names the plausible one-line modelling bug it is there to catch.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-import pandas as pd
 import pytest
+from scenario_edit import at, job, scenario
 from scipy import stats
 
 import sim
 from sim.scenario import scenario_from_data
-
-START = pd.Timestamp("2025-01-01")
-
-
-def at(hours: float) -> str:
-    """ISO date-time of a simulation hour (scenario start 2025-01-01)."""
-    return (START + pd.Timedelta(hours=hours)).isoformat(timespec="minutes")
-
-
-def scenario(units: float, *, train_speed: float = 1.0, horizon: float = 100.0,
-             jobs: list[dict[str, Any]] | None = None, pool: dict[str, Any] | None = None,
-             **extra: Any) -> sim.Scenario:
-    """One provider, one pool of `units` accelerators (no power), the given jobs."""
-    data: dict[str, Any] = {
-        "name": "rule", "start": "2025-01-01", "horizon": horizon, "seed": 1,
-        "accelerators": {"acc": {"family": "gpu", "train_speed": train_speed, "power_kw": 0}},
-        "providers": {"cloud": {"pools": {"pool": {
-            "accelerator": "acc", "price_per_hour": 1.0,
-            "capacity": [{"at": "2025-01-01", "units": units}], **(pool or {})}}}},
-        "training": {"jobs": jobs or []},
-        "policy": {"default": "cheapest_first"},
-        **extra,
-    }
-    return scenario_from_data(data)
-
-
-def job(name: str, arrival: float, units: int, duration: float, **traits: Any) -> dict[str, Any]:
-    return {"name": name, "arrival": at(arrival), "units": units, "duration": duration, **traits}
 
 
 def test_checkpointed_work_counts_at_the_accelerators_speed() -> None:

@@ -8,6 +8,7 @@ import copy
 import math
 from pathlib import Path
 from statistics import NormalDist
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ import pytest
 
 import sim
 from sim.engine import compile_scenario
+from sim.engine.procurement import ask_for_block, caps_with_availability
 from sim.scenario import ScenarioError, scenario_from_data
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -338,3 +340,49 @@ def test_unknown_programme_and_availability_without_a_kind_are_reported() -> Non
     pool["availability"] = {}
     with pytest.raises(ScenarioError, match="give either `series` or `random`"):
         scenario_from_data(data)
+
+
+# ---------------------------------------------------------------- caps and asks, by hand
+
+
+def test_availability_caps_change_only_when_a_level_does() -> None:
+    """100 shared units from hour 0; the open share is 0.5 at hours 0 and 10, 0.8 at 20 and
+    0.5 again at 30; no tenant cap, no blocks. The customer may hold 0.5 x 100 = 50 (50
+    withheld) from hour 0, 80 (20 withheld) from hour 20 and 50 again from 30; hour 10 changes
+    no level, so no row.
+    Catches procurement.caps_with_availability: comparing whole rows, hour included
+    (`out[-1][1:]` -> `out[-1][0:]`), which repeats unchanged levels; comparing with the first
+    row (`out[-1]` -> `out[0]`), which drops the return to 50."""
+    rows = caps_with_availability([(0.0, 100.0)], [], None,
+                                  [(0.0, 0.5), (10.0, 0.5), (20.0, 0.8), (30.0, 0.5)])
+    assert rows == [pytest.approx((0.0, 50.0, 50.0)), pytest.approx((20.0, 80.0, 20.0)),
+                    pytest.approx((30.0, 50.0, 50.0))]
+
+
+def test_a_block_still_asked_for_at_the_horizon_is_not_refused() -> None:
+    """A block that never finds stock (available 0), asked for at hour 0 and every 24 h: with
+    the horizon at 100 it is asked for at 0, 24, 48, 72 and 96 and is neither had nor refused
+    (MODEL/docstring: refused only once max_wait runs out); with a max_wait of 50 the ask due
+    at 72 would be too late, so after 0, 24 and 48 it is refused.
+    Catches procurement.ask_for_block: the final `False` (still asking) -> `True`."""
+    never = SimpleNamespace(available=0.0, retry=24.0, max_wait=None)
+    open_ended = ask_for_block(never, 0.0, 100.0, np.random.default_rng(1))  # type: ignore[arg-type]
+    assert math.isnan(open_ended.had) and not open_ended.refused
+    assert open_ended.asks_out_of_stock == (0.0, 24.0, 48.0, 72.0, 96.0)
+    never.max_wait = 50.0
+    capped = ask_for_block(never, 0.0, 100.0, np.random.default_rng(1))  # type: ignore[arg-type]
+    assert math.isnan(capped.had) and capped.refused
+    assert capped.asks_out_of_stock == (0.0, 24.0, 48.0)
+
+
+def test_each_ask_for_a_block_out_of_stock_is_logged() -> None:
+    """A block that is never in stock (available 0), asked for again every day from its order
+    on 2025-01-02: every ask until it is refused is a `block_stockout` note, the first on the
+    order day (hour 24) and then one a day.
+    Catches compile._blocks: dropping the `block_stockout` note."""
+    s = scenario({"blocks": {
+        "size": 1, "lead_time": 0, "min_term": "1d", "price_per_hour": 1.0, "available": 0.0,
+        "retry": "1d", "max_wait": "3d", "orders": [{"at": "2025-01-02"}]}})
+    hours = [n[0] for n in compile_scenario(s).notes if n[1] == "block_stockout"]
+    assert hours and hours[0] == 24.0
+    assert np.diff(hours).tolist() == [24.0] * (len(hours) - 1)
