@@ -340,7 +340,10 @@ def _cmd_plan(args: argparse.Namespace) -> int:
                       replications=args.replications, check_replications=args.check_replications,
                       candidates=args.candidates, progress=bar, log=log, **options)
     elapsed = time.perf_counter() - t0
-    save_results(lambda: result.save(out, figures=not args.no_plots), out)
+    from sim.plots import figure_makers
+
+    plots = {} if args.no_plots else figure_makers(result)
+    save_results(lambda: result.save(out, plots), out)
     print(result.report())
     print(f"\n{result.simulated} engine runs simulated, {result.reused} reused, in "
           f"{elapsed:.1f} s; plan.yaml, plan.json and tables written to {out}/")

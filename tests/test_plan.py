@@ -132,7 +132,7 @@ def test_plan_beats_no_commitment_and_full_commitment_on_unseen_seeds(
 
 
 def test_plan_outputs_reproduce(small: Path, planned: sim.PlanResult, tmp_path: Path) -> None:
-    out = planned.save(tmp_path / "plan", figures=True)
+    out = planned.save(tmp_path / "plan", sim.plots.figure_makers(planned))
     for name in ("plan.yaml", "plan.json", "candidates.csv", "runs.csv", "frontier.png",
                  "commitments.png", "report.txt"):
         assert (out / name).is_file(), name

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,15 +124,13 @@ class PlanResult:
 
         return plan_report(self)
 
-    def figures(self) -> dict[str, Any]:
-        from sim.plots.plan import commitments_over_time, plan_frontier
-
-        return {"frontier": plan_frontier(self), "commitments": commitments_over_time(self)}
-
-    def save(self, directory: str | Path, figures: bool = True) -> Path:
+    def save(self, directory: str | Path,
+             plots: Mapping[str, Callable[[], Any]] | None = None) -> Path:
+        """Write the plan's files and the plots drawn by `plots` (file stem -> maker, e.g.
+        `sim.plots.figure_makers(plan)`; the planner draws none itself)."""
         from sim.planning.report import save_plan
 
-        return save_plan(self, Path(directory), figures=figures)
+        return save_plan(self, Path(directory), plots)
 
 
 # ---------------------------------------------------------------- the steps

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -147,9 +148,10 @@ def plan_json(result: PlanResult) -> dict[str, Any]:
     }
 
 
-def save_plan(result: PlanResult, directory: Path, figures: bool = True) -> Path:
+def save_plan(result: PlanResult, directory: Path,
+              plots: Mapping[str, Callable[[], Any]] | None = None) -> Path:
     """Write plan.yaml, plan.json, candidates.csv, decisions.csv, runs.csv, report.txt and the
-    plots to `directory`, atomically (a half-written plan never looks complete)."""
+    plots `plots` draws to `directory`, atomically (a half-written plan never looks complete)."""
     from sim.planning.space import choice_changes
 
     with atomic_folder(directory) as tmp:
@@ -173,7 +175,6 @@ def save_plan(result: PlanResult, directory: Path, figures: bool = True) -> Path
         result.runs.to_csv(tmp / "runs.csv", index=False)
         result.evaluation.to_csv(tmp / "evaluation.csv", index=False)
         (tmp / "report.txt").write_text(plan_report(result) + "\n")
-        if figures:
-            for name, fig in result.figures().items():
-                fig.savefig(tmp / f"{name}.png", dpi=110, bbox_inches="tight")
+        for name, make in (plots or {}).items():
+            make().savefig(tmp / f"{name}.png", dpi=110, bbox_inches="tight")
     return directory

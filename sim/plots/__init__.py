@@ -110,12 +110,18 @@ def comparison_figures(cmp: Any) -> dict[str, Figure]:
 
 
 def figure_makers(result: Any) -> dict[str, Callable[[], Figure]]:
-    """How to draw each plot of a `Comparison` or a `Sweep` (file stem -> maker), for their
-    `save` and `capsim plot`."""
+    """How to draw each plot of a `Comparison`, a `Sweep` or a `PlanResult` (file stem -> maker),
+    for their `save` and `capsim plot`."""
     from sim.analysis import Sweep
+    from sim.planning.planner import PlanResult
 
     if isinstance(result, Sweep):
         return {"sweep": lambda: sweep_figure(result)}
+    if isinstance(result, PlanResult):
+        from sim.plots.plan import commitments_over_time, plan_frontier
+
+        return {"frontier": lambda: plan_frontier(result),
+                "commitments": lambda: commitments_over_time(result)}
     return comparison_figure_makers(result)
 
 
