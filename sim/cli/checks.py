@@ -46,7 +46,7 @@ def check_runs(args: argparse.Namespace, scenario: Any, runs: int) -> None:
 def refuse_problems(file: str, lines: dict[Any, int], problems: list[Any]) -> None:
     """Raise the problems found after loading as a ScenarioError located in the file."""
     from sim.scenario import Problem, ScenarioError
-    from sim.scenario.loader import dotted, line_for
+    from sim.scenario.yaml_lines import dotted, line_for
 
     if problems:
         raise ScenarioError([Problem(file, line_for(p.path, lines), dotted(p.path), p.message)

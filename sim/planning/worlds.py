@@ -41,7 +41,8 @@ def plan_worlds(scenario: Scenario, source_path: Path | None,
     from, and problems are located in it. Without a `plan:` section or worlds: one world `base`.
     WorldError (a UserError and ScenarioError) for a world that cannot be built.
     """
-    from sim.scenario.loader import dotted, line_for, world_problems
+    from sim.scenario.cross_checks import world_problems
+    from sim.scenario.yaml_lines import dotted, line_for
 
     if portfolio is not None:
         worlds, file, lines, base = _portfolio(scenario, Path(portfolio))
@@ -76,14 +77,15 @@ def _without_plan(scenario: Scenario) -> Scenario:
 
 def _portfolio(scenario: Scenario, path: Path) -> tuple[dict[str, PlanWorld], str, Any, Any]:
     """The worlds of a portfolio file, validated (problems located in that file)."""
-    from sim.scenario.loader import _friendly, _line_for, dotted
+    from sim.scenario.messages import friendly
+    from sim.scenario.yaml_lines import dotted, line_for
 
     data, lines = read_yaml(path)
     try:
         parsed = Portfolio.model_validate(data)
     except ValidationError as exc:
-        raise WorldError([Problem(str(path), _line_for(tuple(e["loc"]), lines),
-                                  dotted(tuple(e["loc"])), _friendly(e, Portfolio))
+        raise WorldError([Problem(str(path), line_for(tuple(e["loc"]), lines),
+                                  dotted(tuple(e["loc"])), friendly(e, Portfolio))
                           for e in exc.errors(include_url=False)]) from None
     return dict(parsed.worlds), str(path), lines, ("worlds",)
 
@@ -91,8 +93,8 @@ def _portfolio(scenario: Scenario, path: Path) -> tuple[dict[str, PlanWorld], st
 def _changed_world(plain: Scenario, world: PlanWorld, file: str, lines: Any,
                    at: tuple[str | int, ...]) -> Scenario:
     """The scenario with the world's changes set and its outages added."""
-    from sim.scenario.loader import dotted, line_for
     from sim.scenario.paths import set_path
+    from sim.scenario.yaml_lines import dotted, line_for
 
     if not world.changes and not world.outages:
         return plain
@@ -115,7 +117,7 @@ def _file_world(scenario: Scenario, name: str, folder: Path | None, file: str, l
     """The scenario in a world's `file`, which must have the pools the plan buys in."""
     from sim.planning.space import decision_space
     from sim.scenario import load_scenario
-    from sim.scenario.loader import dotted, line_for
+    from sim.scenario.yaml_lines import dotted, line_for
 
     where = (*at, "file")
 

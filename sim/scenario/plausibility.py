@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sim.scenario.loader import PathT, Problem, dotted, line_for, read_yaml, scenario_from_data
+from sim.scenario.loader import scenario_from_data
+from sim.scenario.problems import Problem
 from sim.scenario.scenario import Scenario
+from sim.scenario.yaml_lines import PathT, dotted, line_for, read_yaml
 from sim.timeparse import hours_between
 
 POWER_KW_RANGE = (0.001, 5.0)
