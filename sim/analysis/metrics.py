@@ -168,7 +168,7 @@ def _num(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
-def _short(x: float, digits: int = 3) -> str:
+def short_number(x: float, digits: int = 3) -> str:
     """1234567 -> '1.23M' (`digits` significant figures, k/M/B/T suffixes)."""
     a = abs(x)
     for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
@@ -186,7 +186,7 @@ def format_value(metric: Metric, value: float | None, start: datetime | None = N
     k = metric.kind
     u = f" {metric.unit}" if unit else ""
     if k == "money":
-        return f"${_short(value)}"
+        return f"${short_number(value)}"
     if k == "share":
         return f"{value * 100:.1f}%"
     if k == "hours":
@@ -198,7 +198,7 @@ def format_value(metric: Metric, value: float | None, start: datetime | None = N
     if k == "mw":
         return f"{value:,.0f}{u}" if abs(value) >= 100 else f"{_num(value)}{u}"
     if k in ("unit_hours", "cpu_hours"):
-        return f"{_short(value)}{u}"
+        return f"{short_number(value)}{u}"
     if k == "index":
         return f"{value:.3f}"
     return f"{value:,.0f}" if abs(value) >= 100 else _num(value)
@@ -216,13 +216,13 @@ def format_delta(metric: Metric, value: float | None, unit: bool = True, digits:
     if a == 0:
         return "0"
     if k == "money":
-        return f"{sign}${_short(a, digits)}"
+        return f"{sign}${short_number(a, digits)}"
     if k == "share":
         return f"{sign}{_num(a * 100, digits)} pp"
     if k == "date":
         return f"{sign}{_num(a / 24, digits)} d"
     if k in ("unit_hours", "cpu_hours"):
-        return f"{sign}{_short(a, digits)}{u}"
+        return f"{sign}{short_number(a, digits)}{u}"
     if k in ("hours", "mw", "seconds"):
         return f"{sign}{_num(a, digits)}{u}"
     return f"{sign}{_num(a, digits)}"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from sim.analysis.metrics import _short
+from sim.analysis.metrics import short_number
 from sim.results.atomic import atomic_folder
 from sim.scenario.risk import risk_measure
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 def _money(x: float) -> str:
     """Dollars in the project's short form, four significant figures: candidates differ by
     less than 1 % of their cost."""
-    return f"${_short(x, 4)}" if math.isfinite(x) else "–"
+    return f"${short_number(x, 4)}" if math.isfinite(x) else "–"
 
 
 def _num(x: Any) -> Any:

@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from sim.analysis.metrics import _short
+from sim.analysis.metrics import short_number
 from sim.plots.style import UNMET, legend_outside, new_axes, provider_colors, si_axis
 
 SPEND_PARTS: tuple[tuple[str, str, float, str | None], ...] = (
@@ -57,7 +57,7 @@ def _total_with_interval(ax: Axes, table: pd.DataFrame, policies: list[str], met
     tops = (total["ci_high"] if has_ci else total["mean"]).fillna(total["mean"]).to_numpy(float)
     for xi, m, t in zip(x, total["mean"], tops, strict=True):
         if np.isfinite(m):
-            ax.annotate(f"${_short(m)}", (xi, t), xytext=(0, 4), textcoords="offset points",
+            ax.annotate(f"${short_number(m)}", (xi, t), xytext=(0, 4), textcoords="offset points",
                         ha="center", va="bottom", fontsize=9)
     top = float(np.nanmax(tops)) if np.isfinite(tops).any() else 1.0
     ax.set_ylim(min(0.0, floor * 1.12), max(top, 1.0) * 1.12)
