@@ -1,5 +1,6 @@
-"""The fluid model of `capsim plan` (sim/plan/fluid.py), read a second time: capacity exactly as
-the engine's steps table has it, and small plans whose best choice and cost are worked by hand."""
+"""The fluid model of `capsim plan` (sim/planning/fluid_inputs.py and fluid.py), read a second time:
+capacity exactly as the engine's steps table has it, and small plans whose best choice and cost are
+worked by hand."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from scenario_edit import build
 
 import sim.api as api
 from sim.engine import compile_scenario
-from sim.planning.fluid import RiskSpec, Sample, cvar, evaluate, fluid_inputs, pool_capacity, propose
+from sim.planning.fluid import RiskSpec, evaluate, propose
+from sim.planning.fluid_inputs import Sample, fluid_inputs, pool_capacity
 from sim.planning.space import Decision
+from sim.planning.stats import cvar
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -341,7 +344,7 @@ def test_expected_wait_for_stock_is_the_mean_of_failed_asks_times_the_retry(
     # Monte Carlo (200,000 draws; 99.9 % interval of the mean).
     import numpy as np
 
-    from sim.planning.fluid import expected_wait_for_stock
+    from sim.planning.fluid_inputs import expected_wait_for_stock
 
     series = sum(k * p * (1 - p) ** k for k in range(20_000)) * retry_h
     assert expected_wait_for_stock(retry_h, p) == pytest.approx(series, rel=1e-9)

@@ -139,7 +139,7 @@ class PlanResult:
 def _samples(decisions: list[Decision], worlds: list[World], replications: int) -> list[Any]:
     """Every world × replication compiled with no decision bought, for the fast model."""
     from sim.engine import compile_scenario
-    from sim.planning.fluid import Sample
+    from sim.planning.fluid_inputs import Sample
     from sim.scenario.changes import with_changes
 
     out = []
