@@ -13,12 +13,12 @@ import yaml
 from sim.api import run, with_changes
 from sim.cli import EXIT_USER_ERROR, main
 from sim.errors import UserError
+from sim.planning.report import write_plan_yaml
 from sim.planning.space import (
     apply_choice,
     choice_changes,
     decision_space,
     hand_choice,
-    write_plan_yaml,
     zeroed,
 )
 from sim.planning.worlds import WorldError, plan_worlds

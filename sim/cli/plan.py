@@ -50,7 +50,7 @@ def command(args: argparse.Namespace) -> int:
 
     with ProgressBar(f"plan {scenario.name}: engine checks", args.quiet) as bar, \
             interruptible(options):
-        result = plan(args.file, portfolio=args.portfolio, risk=risk, policy=args.policy,
+        result = plan(scenario, source=args.file, portfolio=args.portfolio, risk=risk, policy=args.policy,
                       replications=args.replications, check_replications=args.check_replications,
                       candidates=args.candidates, progress=bar, log=log, **options)
     elapsed = time.perf_counter() - t0

@@ -264,7 +264,55 @@ def plan_section(s: Scenario, where: str | Path) -> Any:
     return s.plan
 
 
-def plan(scenario: str | Path | Scenario, *, portfolio: str | Path | None = None,
+@dataclass
+class _Planning:
+    """What every phase of one `plan()` call reads: the scenario, its decisions and worlds, the
+    settings in force, where runs go, and the running counts and timings."""
+
+    s: Scenario
+    source: Path | None
+    decisions: list[Decision]
+    worlds: list[World]
+    risk: Risk
+    policy: str
+    reps: int
+    check_reps: int
+    n_candidates: int
+    step_h: float
+    levels: int
+    run_options: dict[str, Any]
+    progress: Progress | None
+    say: Callable[[str], None]
+    counts: dict[str, int] = field(default_factory=lambda: {"simulated": 0, "reused": 0})
+    timings: dict[str, float] = field(default_factory=dict)
+    samples: list[Any] = field(default_factory=list)
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {w.name: w.weight for w in self.worlds}
+
+    @property
+    def alpha(self) -> float:
+        """The CVaR level the fast model trades off (0.95 when the risk is not a CVaR)."""
+        return self.risk.level if self.risk.kind == "cvar" else 0.95
+
+    def predict(self, choice: dict[str, float]) -> Any:
+        """The fast model's figures for `choice` over the proposal samples."""
+        from sim.planning.fluid import RiskSpec, evaluate
+
+        return evaluate(self.decisions, self.samples, choice, step_h=self.step_h,
+                        risk=RiskSpec(alpha=self.alpha), levels=self.levels)
+
+    def engine(self, candidates: list[Candidate], phase: int, offset: int,
+               total: int) -> list[dict[str, Any]]:
+        """Engine runs of `candidates` in `phase` (rows of runs.csv), progress from `offset`."""
+        return _engine_runs(self.worlds, self.decisions, candidates, self.policy, phase,
+                            self.check_reps, self.run_options, self.progress, offset, total,
+                            self.counts)
+
+
+def plan(scenario: str | Path | Scenario, *, source: str | Path | None = None,
+         portfolio: str | Path | None = None,
          risk: str | Risk | None = None, policy: str | None = None,
          replications: int | None = None, check_replications: int | None = None,
          candidates: int | None = None, workers: int | None = None,
@@ -277,76 +325,114 @@ def plan(scenario: str | Path | Scenario, *, portfolio: str | Path | None = None
     `risk`: "none", "cvar:0.95" (bound: the hand plan's CVaR), "cvar:0.95<=2.1e10" or
     "shortfall:0.01"; default the section's. Other arguments override the section's settings;
     `store_dir` keeps finished engine runs so that a second call resumes (default
-    results/<scenario>/runs).
+    results/<scenario>/runs). A scenario already loaded is given with the file it came from as
+    `source` (for plan.yaml and the worlds' line numbers), so it is not read twice.
     """
+    ctx = _setup(scenario, source, portfolio, risk, policy, replications, check_replications,
+                 candidates, workers, store_dir, fresh, dask, progress, on_skip, log)
+    t0 = time.perf_counter()
+    proposed = _propose(ctx)
+    moves = _moves(ctx, proposed)
+    chosen_set = _dedupe([*proposed[:ctx.n_candidates + 1], *moves])  # hand, proposals, moves
+    rows = _check(ctx, chosen_set, moves)
+    runs = pd.DataFrame(rows)
+    table, chosen, bound = _choose_plan(ctx, runs, chosen_set)
+    eval_runs = _evaluate(ctx, [c for c in chosen_set if c.label in {chosen, "hand"}], len(rows))
+    evaluation = _evaluation(eval_runs, chosen, ctx.risk, ctx.weights)
+    runs = pd.concat([runs, eval_runs], ignore_index=True)
+    ctx.timings["total_s"] = time.perf_counter() - t0
+    settings = {"replications": ctx.reps, "check_replications": ctx.check_reps,
+                "candidates": ctx.n_candidates, "proposal_step_h": ctx.step_h,
+                "proposal_levels": ctx.levels,
+                "check_seeds": {w.name: phase_seed(w.scenario.seed, PHASE_CHECK)
+                                for w in ctx.worlds},
+                "evaluation_seeds": {w.name: phase_seed(w.scenario.seed, PHASE_EVALUATE)
+                                     for w in ctx.worlds},
+                "proposal_seeds": {w.name: w.scenario.seed for w in ctx.worlds}}
+    return PlanResult(ctx.s, ctx.source, ctx.decisions, ctx.worlds, ctx.risk, ctx.policy,
+                      chosen_set, runs, table, chosen, bound, evaluation, ctx.timings, settings,
+                      ctx.counts["simulated"], ctx.counts["reused"])
+
+
+def _setup(scenario: str | Path | Scenario, source: str | Path | None,
+           portfolio: str | Path | None, risk: str | Risk | None, policy: str | None,
+           replications: int | None, check_replications: int | None, candidates: int | None,
+           workers: int | None, store_dir: str | Path | None, fresh: bool, dask: str | None,
+           progress: Progress | None, on_skip: Callable[[int], None] | None,
+           log: Callable[[str], None] | None) -> _Planning:
+    """The scenario loaded once, its section's settings overridden by the arguments, the
+    decisions and worlds built."""
     from sim.api import load
-    from sim.planning.fluid import RiskSpec, evaluate, propose
     from sim.policies import policy_names
     from sim.runner import default_store
 
-    source = None if isinstance(scenario, Scenario) else Path(scenario)
+    where = Path(source) if source is not None else (
+        None if isinstance(scenario, Scenario) else Path(scenario))
     s = load(scenario)
-    section = plan_section(s, source or s.name)
-    say = log or (lambda _msg: None)
+    section = plan_section(s, where or s.name)
     risk_spec = parse_risk(risk) if isinstance(risk, str) else (risk or section.parsed_risk)
     policy = policy or section.policy or s.policy.default
     if policy not in policy_names():
         raise UserError(f"--policy: unknown policy {policy!r} (known: {', '.join(policy_names())})")
-    reps = replications or section.replications
-    check_reps = check_replications or section.check_replications
-    n_candidates = candidates or section.candidates
-    step_h = section.proposal.step if section.proposal is not None else 24.0
-    levels = section.proposal.levels if section.proposal is not None else 1
-
-    decisions = decision_space(s)
-    worlds = plan_worlds(s, source, Path(portfolio) if portfolio else None)
-    weights = {w.name: w.weight for w in worlds}
-    timings: dict[str, float] = {}
-
-    # 1. propose
-    t0 = time.perf_counter()
-    samples = _samples(decisions, worlds, reps)
-    timings["proposal_compile_s"] = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    alpha = risk_spec.level if risk_spec.kind == "cvar" else 0.95
-    proposals = propose(decisions, samples, risk=RiskSpec(alpha=alpha), step_h=step_h,
-                        levels=levels)
-    hand = hand_choice(decisions)
-    hand_pred = evaluate(decisions, samples, hand, step_h=step_h, risk=RiskSpec(alpha=alpha),
-                         levels=levels)
-    timings["proposal_solve_s"] = time.perf_counter() - t1
-    say(f"proposal: {len(proposals)} plan(s) from the fast model over {len(samples)} samples "
-        f"in {timings['proposal_compile_s'] + timings['proposal_solve_s']:.1f} s")
-    proposed = _dedupe([Candidate("hand", hand, hand_pred, note="what the file buys"),
-                        *(Candidate(f"fluid-{i + 1}", p.choice, p,
-                                    note=f"fast model, {p.label}")
-                          for i, p in enumerate(sorted(proposals,
-                                                       key=lambda p: p.expected["cost_total"])))])
-    # The best proposal's changes to the hand plan, one decision at a time: the fast model
-    # knows nothing of gangs, queues or the policy's rankings, so the engine says which of its
-    # directions hold (and step 3 combines those that do).
-    best = next((c for c in proposed if c.label != "hand"), None)
-    moves: list[Candidate] = []
-    for d in decisions if best is not None else []:
-        if best is not None and best.choice[d.key] != hand[d.key]:
-            moves.append(Candidate(f"move-{len(moves) + 1}", {**hand, d.key: best.choice[d.key]},
-                                   note=f"{d.key}: {hand[d.key]:g} -> {best.choice[d.key]:g}"))
-    chosen_set = _dedupe([*proposed[:n_candidates + 1], *moves])  # hand, proposals, moves
-
-    # 2. check
     run_options: dict[str, Any] = {"workers": workers, "fresh": fresh, "dask": dask,
                                    "on_skip": on_skip,
                                    "store_dir": store_dir if store_dir is not None
                                    else default_store(s)}
-    total = len(worlds) * check_reps * (len(chosen_set) + 2)
-    counts = {"simulated": 0, "reused": 0}
-    t2 = time.perf_counter()
-    rows = _engine_runs(worlds, decisions, chosen_set, policy, PHASE_CHECK, check_reps,
-                        run_options, progress, 0, total, counts)
+    return _Planning(
+        s, where, decision_space(s), plan_worlds(s, where, Path(portfolio) if portfolio else None),
+        risk_spec, policy, replications or section.replications,
+        check_replications or section.check_replications, candidates or section.candidates,
+        section.proposal.step if section.proposal is not None else 24.0,
+        section.proposal.levels if section.proposal is not None else 1,
+        run_options, progress, log or (lambda _msg: None))
+
+
+def _propose(ctx: _Planning) -> list[Candidate]:
+    """Phase 1: the hand plan and the fast model's proposals, cheapest expected cost first."""
+    from sim.planning.fluid import RiskSpec, propose
+
+    t0 = time.perf_counter()
+    ctx.samples = _samples(ctx.decisions, ctx.worlds, ctx.reps)
+    ctx.timings["proposal_compile_s"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    proposals = propose(ctx.decisions, ctx.samples, risk=RiskSpec(alpha=ctx.alpha),
+                        step_h=ctx.step_h, levels=ctx.levels)
+    hand = hand_choice(ctx.decisions)
+    hand_pred = ctx.predict(hand)
+    ctx.timings["proposal_solve_s"] = time.perf_counter() - t1
+    ctx.say(f"proposal: {len(proposals)} plan(s) from the fast model over {len(ctx.samples)} "
+            f"samples in {ctx.timings['proposal_compile_s'] + ctx.timings['proposal_solve_s']:.1f} s")
+    ranked = sorted(proposals, key=lambda p: p.expected["cost_total"])
+    return _dedupe([Candidate("hand", hand, hand_pred, note="what the file buys"),
+                    *(Candidate(f"fluid-{i + 1}", p.choice, p, note=f"fast model, {p.label}")
+                      for i, p in enumerate(ranked))])
+
+
+def _moves(ctx: _Planning, proposed: list[Candidate]) -> list[Candidate]:
+    """The best proposal's changes to the hand plan, one decision at a time: the fast model
+    knows nothing of gangs, queues or the policy's rankings, so the engine says which of its
+    directions hold (and the check combines those that do)."""
+    hand = proposed[0].choice
+    best = next((c for c in proposed if c.label != "hand"), None)
+    moves: list[Candidate] = []
+    for d in ctx.decisions if best is not None else []:
+        if best is not None and best.choice[d.key] != hand[d.key]:
+            moves.append(Candidate(f"move-{len(moves) + 1}", {**hand, d.key: best.choice[d.key]},
+                                   note=f"{d.key}: {hand[d.key]:g} -> {best.choice[d.key]:g}"))
+    return moves
+
+
+def _check(ctx: _Planning, chosen_set: list[Candidate], moves: list[Candidate]
+           ) -> list[dict[str, Any]]:
+    """Phase 2: every candidate through the engine on the check seed; then the moves that
+    lowered cost_total against the hand plan (paired), all together (added to `chosen_set`)."""
+    hand = chosen_set[0].choice
+    total = len(ctx.worlds) * ctx.check_reps * (len(chosen_set) + 2)
+    t0 = time.perf_counter()
+    rows = ctx.engine(chosen_set, PHASE_CHECK, 0, total)
     runs = pd.DataFrame(rows)
-    # 3. the moves that lowered cost_total against the hand plan (paired), all together
     better = [m for m in moves if m in chosen_set
-              and _paired(runs, m.label, "hand", "cost_total", weights).mean < 0]
+              and _paired(runs, m.label, "hand", "cost_total", ctx.weights).mean < 0]
     if len(better) > 1:
         combined = Candidate("moves", {**hand, **{k: v for m in better for k, v in m.choice.items()
                                                  if v != hand[k]}},
@@ -354,53 +440,45 @@ def plan(scenario: str | Path | Scenario, *, portfolio: str | Path | None = None
                                   ", ".join(m.label for m in better))
         if _dedupe([*chosen_set, combined])[-1] is combined:
             chosen_set.append(combined)
-            total += len(worlds) * check_reps
-            rows += _engine_runs(worlds, decisions, [combined], policy, PHASE_CHECK, check_reps,
-                                 run_options, progress, len(rows), total, counts)
-            runs = pd.DataFrame(rows)
-    timings["engine_check_s"] = time.perf_counter() - t2
-    table = _summarise(runs, chosen_set, risk_spec, weights)
+            total += len(ctx.worlds) * ctx.check_reps
+            rows += ctx.engine([combined], PHASE_CHECK, len(rows), total)
+    ctx.timings["engine_check_s"] = time.perf_counter() - t0
+    return rows
+
+
+def _choose_plan(ctx: _Planning, runs: pd.DataFrame, chosen_set: list[Candidate]
+                 ) -> tuple[pd.DataFrame, str, float]:
+    """Phase 3: the candidates' table, the lowest expected cost within the risk bound, and each
+    candidate's paired difference to it."""
+    table = _summarise(runs, chosen_set, ctx.risk, ctx.weights)
     hand_risk = float(table.loc[table["candidate"] == "hand", "risk"].iloc[0])
-    bound = risk_spec.bound if risk_spec.bound is not None else (
-        hand_risk if risk_spec.kind != "none" else math.inf)
+    bound = ctx.risk.bound if ctx.risk.bound is not None else (
+        hand_risk if ctx.risk.kind != "none" else math.inf)
     chosen, within = _choose(table, bound)
     table["within_bound"] = within.to_numpy()
     for label in table["candidate"]:
-        ci = _paired(runs, str(label), chosen, "cost_total", weights)
+        ci = _paired(runs, str(label), chosen, "cost_total", ctx.weights)
         table.loc[table["candidate"] == label, ["vs_chosen", "vs_chosen_low", "vs_chosen_high"]] = \
             [ci.mean, ci.low, ci.high]
     if not within.any():
-        say(f"no candidate is within the risk bound {bound:.4g}; kept the least risky")
+        ctx.say(f"no candidate is within the risk bound {bound:.4g}; kept the least risky")
     pick = next(c for c in chosen_set if c.label == chosen)
     if pick.predicted is None:  # a move: the fast model's figure, for its error on the choice
-        t4 = time.perf_counter()
-        pick.predicted = evaluate(decisions, samples, pick.choice, step_h=step_h,
-                                  risk=RiskSpec(alpha=alpha), levels=levels)
-        timings["proposal_solve_s"] += time.perf_counter() - t4
+        t0 = time.perf_counter()
+        pick.predicted = ctx.predict(pick.choice)
+        ctx.timings["proposal_solve_s"] += time.perf_counter() - t0
         table.loc[table["candidate"] == chosen, "predicted_cost_total"] = \
             pick.predicted.expected["cost_total"]
+    return table, chosen, bound
 
-    # 4. evaluate the choice against the hand plan on seeds nobody has seen
-    t3 = time.perf_counter()
-    final = [c for c in chosen_set if c.label in {chosen, "hand"}]
-    total = len(rows) + len(worlds) * check_reps * len(final)
-    eval_rows = _engine_runs(worlds, decisions, final, policy, PHASE_EVALUATE, check_reps,
-                             run_options, progress, len(rows), total, counts)
-    timings["engine_evaluate_s"] = time.perf_counter() - t3
-    eval_runs = pd.DataFrame(eval_rows)
-    evaluation = _evaluation(eval_runs, chosen, risk_spec, weights)
-    runs = pd.concat([runs, eval_runs], ignore_index=True)
-    timings["total_s"] = time.perf_counter() - t0
-    settings = {"replications": reps, "check_replications": check_reps,
-                "candidates": n_candidates, "proposal_step_h": step_h,
-                "proposal_levels": levels,
-                "check_seeds": {w.name: phase_seed(w.scenario.seed, PHASE_CHECK) for w in worlds},
-                "evaluation_seeds": {w.name: phase_seed(w.scenario.seed, PHASE_EVALUATE)
-                                     for w in worlds},
-                "proposal_seeds": {w.name: w.scenario.seed for w in worlds}}
-    return PlanResult(s, source, decisions, worlds, risk_spec, policy, chosen_set, runs, table,
-                      chosen, bound, evaluation, timings, settings, counts["simulated"],
-                      counts["reused"])
+
+def _evaluate(ctx: _Planning, final: list[Candidate], done: int) -> pd.DataFrame:
+    """Phase 4: the chosen and the hand plan again, on seeds neither proposal nor choice saw."""
+    t0 = time.perf_counter()
+    total = done + len(ctx.worlds) * ctx.check_reps * len(final)
+    rows = ctx.engine(final, PHASE_EVALUATE, done, total)
+    ctx.timings["engine_evaluate_s"] = time.perf_counter() - t0
+    return pd.DataFrame(rows)
 
 
 def _evaluation(runs: pd.DataFrame, chosen: str, risk: Risk,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,11 +12,13 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from sim.analysis.metrics import short_number
+from sim.planning.space import Decision, file_with_choice
 from sim.results.atomic import atomic_folder
 from sim.scenario.risk import risk_measure
 
 if TYPE_CHECKING:
     from sim.planning.planner import PlanResult
+    from sim.scenario import Scenario
 
 
 def _money(x: float) -> str:
@@ -158,8 +161,6 @@ def save_plan(result: PlanResult, directory: Path,
         header = (f"capsim plan of {result.scenario.name}: chosen plan {result.chosen!r} "
                   f"(policy {result.policy}; see plan.json for its figures)")
         if result.source is not None:
-            from sim.planning.space import write_plan_yaml
-
             write_plan_yaml(result.source, result.scenario, result.decisions, result.choice,
                             tmp / "plan.yaml", header)
         else:
@@ -178,3 +179,59 @@ def save_plan(result: PlanResult, directory: Path,
         for name, make in (plots or {}).items():
             make().savefig(tmp / f"{name}.png", dpi=110, bbox_inches="tight")
     return directory
+
+
+def write_plan_yaml(source: Path, scenario: Scenario, decisions: list[Decision],
+                    choice: dict[str, float], dest: Path, header: str) -> None:
+    """Write `dest`: the scenario file `source` with `choice` bought (`file_with_choice`), under
+    a `# header`; comments are not kept. Relative paths (world files, traces) are rewritten to
+    hold from `dest`'s folder. The file is written whole or not at all. `scenario` is the one
+    the choice was made for; the file's own scenario decides which items match, so the two
+    should be the same.
+    """
+    del scenario  # the file's own scenario decides which items match
+    source, dest = Path(source), Path(dest)
+    data = file_with_choice(source, decisions, choice)
+    _move_relative_paths(data, source.parent, dest.parent)
+    lines = [f"# {line}".rstrip() for line in (header.splitlines() or [""])]
+    text = "\n".join(lines) + "\n" + yaml.safe_dump(
+        data, sort_keys=False, allow_unicode=True, default_flow_style=None, width=100)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _move_relative_paths(data: dict[str, Any], old: Path, new: Path) -> None:
+    """Relative world files and trace files of `data` (read from folder `old`) rewritten to be
+    read from folder `new`."""
+    if Path(os.path.abspath(old)) == Path(os.path.abspath(new)):
+        return
+
+    def moved(name: str) -> str:
+        path = Path(name).expanduser()
+        if path.is_absolute():
+            return name
+        target = os.path.abspath(old / path)
+        try:
+            return os.path.relpath(target, os.path.abspath(new))
+        except ValueError:  # another drive: no relative path
+            return target
+
+    plan = data.get("plan")
+    worlds = plan.get("worlds") if isinstance(plan, dict) else None
+    for world in worlds.values() if isinstance(worlds, dict) else []:
+        if isinstance(world, dict) and isinstance(world.get("file"), str):
+            world["file"] = moved(world["file"])
+    for section in ("inference", "agents"):
+        services = data.get(section)
+        for svc in services.values() if isinstance(services, dict) else []:
+            trace = svc.get("trace") if isinstance(svc, dict) else None
+            if isinstance(trace, dict) and isinstance(trace.get("file"), str):
+                trace["file"] = moved(trace["file"])

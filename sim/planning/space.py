@@ -9,14 +9,12 @@ if none), so the hand-written plan is one point of the space.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import yaml
 
 from sim.scenario.models import BlockOrder, Blocks, Commitment
 from sim.scenario.plan import blocks_key, commitment_key, duration_label, moment_label
@@ -270,26 +268,19 @@ def apply_choice(scenario: Scenario, decisions: list[Decision],
     return with_changes(scenario, dict(choice_changes(scenario, decisions, choice)))
 
 
-# ---------------------------------------------------------------- plan.yaml
+# ---------------------------------------------------------------- the file's own data
 
 
-def write_plan_yaml(source: Path, scenario: Scenario, decisions: list[Decision],
-                    choice: dict[str, float], dest: Path, header: str) -> None:
-    """Write `dest`: the scenario file `source` with `choice` bought, under a `# header`.
-
-    The same edit as choice_changes, made on the file's own data (its values as written, the
-    `plan:` section kept; `commitments:` or `orders:` added where a pool had none); comments
-    are not kept. Relative paths (world files, traces) are rewritten to hold from `dest`'s
-    folder. The file is written whole or not at all. `scenario` is the one the choice was made
-    for; the edit is matched against `source` as it is on disk (load_scenario), so the two
-    should be the same.
-    """
+def file_with_choice(source: Path, decisions: list[Decision],
+                     choice: dict[str, float]) -> dict[str, Any]:
+    """The scenario file `source` as data (its values as written, the `plan:` section kept) with
+    `choice` bought: the same edit as choice_changes, made on the file's own data
+    (`commitments:` or `orders:` added where a pool had none). The edit is matched against
+    `source` as it is on disk."""
     from sim.scenario import load_scenario, read_yaml
 
-    source, dest = Path(source), Path(dest)
     data, _ = read_yaml(source)
     on_disk = load_scenario(source)
-    del scenario  # the file's own scenario decides which items match
 
     def raw(provider: str, pool: str, field: str) -> list[Any]:
         node = data["providers"][provider]["pools"][pool]
@@ -299,46 +290,4 @@ def write_plan_yaml(source: Path, scenario: Scenario, decisions: list[Decision],
     for provider, pool, field, new in _pool_edits(on_disk, decisions, choice, raw, True):
         node = data["providers"][provider]["pools"][pool]
         (node if field == "commitments" else node["blocks"])[field] = new
-    _move_relative_paths(data, source.parent, dest.parent)
-    lines = [f"# {line}".rstrip() for line in (header.splitlines() or [""])]
-    text = "\n".join(lines) + "\n" + yaml.safe_dump(
-        data, sort_keys=False, allow_unicode=True, default_flow_style=None, width=100)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _move_relative_paths(data: dict[str, Any], old: Path, new: Path) -> None:
-    """Relative world files and trace files of `data` (read from folder `old`) rewritten to be
-    read from folder `new`."""
-    if Path(os.path.abspath(old)) == Path(os.path.abspath(new)):
-        return
-
-    def moved(name: str) -> str:
-        path = Path(name).expanduser()
-        if path.is_absolute():
-            return name
-        target = os.path.abspath(old / path)
-        try:
-            return os.path.relpath(target, os.path.abspath(new))
-        except ValueError:  # another drive: no relative path
-            return target
-
-    plan = data.get("plan")
-    worlds = plan.get("worlds") if isinstance(plan, dict) else None
-    for world in worlds.values() if isinstance(worlds, dict) else []:
-        if isinstance(world, dict) and isinstance(world.get("file"), str):
-            world["file"] = moved(world["file"])
-    for section in ("inference", "agents"):
-        services = data.get(section)
-        for svc in services.values() if isinstance(services, dict) else []:
-            trace = svc.get("trace") if isinstance(svc, dict) else None
-            if isinstance(trace, dict) and isinstance(trace.get("file"), str):
-                trace["file"] = moved(trace["file"])
+    return data
