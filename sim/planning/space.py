@@ -291,3 +291,26 @@ def file_with_choice(source: Path, decisions: list[Decision],
         node = data["providers"][provider]["pools"][pool]
         (node if field == "commitments" else node["blocks"])[field] = new
     return data
+
+
+def committed_dollars(scenario: Scenario, decisions: list[Decision], choice: dict[str, float]
+                      ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Hours and committed dollars per hour per provider (every contract the plan holds: the
+    scenario's own and the chosen purchases), over the run: what the plan's commitments plot shows."""
+    from sim.engine import compile_scenario
+    from sim.scenario.changes import with_changes
+
+    s = with_changes(scenario, dict(choice_changes(scenario, decisions, choice)))
+    compiled = compile_scenario(s)
+    hours = np.arange(compiled.n_steps + 1) * compiled.step
+    out: dict[str, np.ndarray] = {}
+    for pool in compiled.pools:
+        if not pool.commits:
+            continue
+        t = np.array([c[0] for c in pool.commits])
+        dollars = np.array([c[2] for c in pool.commits])
+        idx = np.searchsorted(t, hours, side="right")
+        level = np.concatenate([[0.0], np.cumsum(dollars)])[idx]
+        name = pool.info.provider
+        out[name] = out.get(name, 0.0) + level
+    return hours, out

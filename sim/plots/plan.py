@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from sim.planning.space import committed_dollars
 from sim.plots.style import provider_colors
 from sim.scenario.risk import risk_measure
 
@@ -42,37 +43,14 @@ def plan_frontier(result: Any) -> Figure:
     return fig
 
 
-def committed_dollars(result: Any, choice: dict[str, float]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Hours and committed dollars per hour per provider (every contract the plan holds: the
-    scenario's own and the chosen purchases), over the run."""
-    from sim.engine import compile_scenario
-    from sim.planning.space import choice_changes
-    from sim.scenario.changes import with_changes
-
-    s = with_changes(result.scenario, dict(choice_changes(result.scenario, result.decisions,
-                                                          choice)))
-    compiled = compile_scenario(s)
-    hours = np.arange(compiled.n_steps + 1) * compiled.step
-    out: dict[str, np.ndarray] = {}
-    for pool in compiled.pools:
-        if not pool.commits:
-            continue
-        t = np.array([c[0] for c in pool.commits])
-        dollars = np.array([c[2] for c in pool.commits])
-        idx = np.searchsorted(t, hours, side="right")
-        level = np.concatenate([[0.0], np.cumsum(dollars)])[idx]
-        name = pool.info.provider
-        out[name] = out.get(name, 0.0) + level
-    return hours, out
-
-
 def commitments_over_time(result: Any) -> Figure:
     """Committed dollars per hour by provider over the run: the hand-written plan above, the
     chosen one below (stacked; what is paid whether used or not)."""
     fig = Figure(figsize=(11, 6.5), layout="constrained")
     axes = fig.subplots(2, 1, sharex=True, sharey=True)
     plans = {"hand-written plan": result.hand, f"chosen plan ({result.chosen})": result.choice}
-    series = {name: committed_dollars(result, choice) for name, choice in plans.items()}
+    series = {name: committed_dollars(result.scenario, result.decisions, choice)
+              for name, choice in plans.items()}
     providers = sorted({p for _, per in series.values() for p in per})
     colors = provider_colors(providers)
     start = result.scenario.start
