@@ -156,7 +156,7 @@ def describe(name: str) -> Metric:
     return Metric(name, name, "count")
 
 
-def _num(x: float, digits: int = 3) -> str:
+def _figures(x: float, digits: int = 3) -> str:
     """`digits` significant figures without exponents for |x| >= 1 (12.3, 123, 1234)."""
     a = abs(x)
     if a == 0:
@@ -173,8 +173,8 @@ def short_number(x: float, digits: int = 3) -> str:
     a = abs(x)
     for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
         if a >= div * 0.9995:
-            return f"{_num(x / div, digits)}{suffix}"
-    return _num(x, digits)
+            return f"{_figures(x / div, digits)}{suffix}"
+    return _figures(x, digits)
 
 
 def format_value(metric: Metric, value: float | None, start: datetime | None = None,
@@ -192,16 +192,16 @@ def format_value(metric: Metric, value: float | None, start: datetime | None = N
     if k == "hours":
         return f"{value:.1f}{u}"
     if k == "seconds":
-        return f"{_num(value)}{u}"
+        return f"{_figures(value)}{u}"
     if k == "date":
         return (start + timedelta(hours=value)).strftime("%Y-%m-%d") if start else f"{value:.0f} h"
     if k == "mw":
-        return f"{value:,.0f}{u}" if abs(value) >= 100 else f"{_num(value)}{u}"
+        return f"{value:,.0f}{u}" if abs(value) >= 100 else f"{_figures(value)}{u}"
     if k in ("unit_hours", "cpu_hours"):
         return f"{short_number(value)}{u}"
     if k == "index":
         return f"{value:.3f}"
-    return f"{value:,.0f}" if abs(value) >= 100 else _num(value)
+    return f"{value:,.0f}" if abs(value) >= 100 else _figures(value)
 
 
 def format_delta(metric: Metric, value: float | None, unit: bool = True, digits: int = 3,
@@ -218,14 +218,14 @@ def format_delta(metric: Metric, value: float | None, unit: bool = True, digits:
     if k == "money":
         return f"{sign}${short_number(a, digits)}"
     if k == "share":
-        return f"{sign}{_num(a * 100, digits)} pp"
+        return f"{sign}{_figures(a * 100, digits)} pp"
     if k == "date":
-        return f"{sign}{_num(a / 24, digits)} d"
+        return f"{sign}{_figures(a / 24, digits)} d"
     if k in ("unit_hours", "cpu_hours"):
         return f"{sign}{short_number(a, digits)}{u}"
     if k in ("hours", "mw", "seconds"):
-        return f"{sign}{_num(a, digits)}{u}"
-    return f"{sign}{_num(a, digits)}"
+        return f"{sign}{_figures(a, digits)}{u}"
+    return f"{sign}{_figures(a, digits)}"
 
 
 def format_half_width(metric: Metric, half: float | None, unit: bool = True) -> str:

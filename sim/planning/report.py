@@ -27,12 +27,12 @@ def _money(x: float) -> str:
     return f"${short_number(x, 4)}" if math.isfinite(x) else "–"
 
 
-def _num(x: Any) -> Any:
+def _json_number(x: Any) -> Any:
     """JSON-safe number: NaN and infinities become null."""
     if isinstance(x, float) and not math.isfinite(x):
         return None
     if hasattr(x, "item"):
-        return _num(x.item())
+        return _json_number(x.item())
     return x
 
 
@@ -118,7 +118,7 @@ def plan_json(result: PlanResult) -> dict[str, Any]:
         if row.empty:
             return {}
         r = row.iloc[0]
-        return {"mean": _num(r["mean"]), "low": _num(r["low"]), "high": _num(r["high"])}
+        return {key: _json_number(r[key]) for key in ("mean", "low", "high")}
 
     figures = [*dict.fromkeys(result.evaluation["figure"])]
     return {
@@ -128,7 +128,7 @@ def plan_json(result: PlanResult) -> dict[str, Any]:
         "worlds": [{"name": w.name, "weight": w.weight, "seed": w.scenario.seed}
                    for w in result.worlds],
         "risk": {"kind": result.risk.kind, "level": result.risk.level,
-                 "bound": _num(result.bound), "measure": risk_name(result),
+                 "bound": _json_number(result.bound), "measure": risk_name(result),
                  "bound_from": "given" if result.risk.bound is not None else "hand plan"},
         "decision": [{"decision": d.key, "provider": d.provider, "pool": d.pool,
                       "kind": d.kind, "hand": d.hand, "chosen": result.choice[d.key],
@@ -136,13 +136,13 @@ def plan_json(result: PlanResult) -> dict[str, Any]:
                       "online_h": d.online_h, "term_h": d.term_h}
                      for d in result.decisions],
         "chosen": result.chosen,
-        "expected": {c: _num(chosen_row[c]) for c in table.columns
+        "expected": {c: _json_number(chosen_row[c]) for c in table.columns
                      if c not in {"candidate", "note", "within_bound"}},
-        "runner_up": [{k: _num(v) for k, v in row.items()} for _, row in runners.iterrows()],
+        "runner_up": [{k: _json_number(v) for k, v in row.items()} for _, row in runners.iterrows()],
         "evaluation": {f: {p: ev(f, p) for p in ("hand", "chosen", "chosen - hand")}
                        for f in figures},
-        "fast_model_error": {"cost_total": _num(model_error(result, result.chosen)),
-                             "hand_cost_total": _num(model_error(result, "hand"))},
+        "fast_model_error": {"cost_total": _json_number(model_error(result, result.chosen)),
+                             "hand_cost_total": _json_number(model_error(result, "hand"))},
         "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
         "settings": result.settings,
         "runs": {"simulated": result.simulated, "reused": result.reused},
