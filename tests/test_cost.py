@@ -48,10 +48,10 @@ def job(name: str, units: int = 100, duration: str = "10h", arrival: str = "2025
 # ---------------------------------------------------------------- shortfall
 
 
-def test_shortfall_cost_is_unmet_unit_hours_times_value_plus_penalty_per_step() -> None:
-    # One provider, 100 GPUs; chat asks for 120 every hour for 10 hours: 20 unmet per hour.
-    # Agents ask for 60 vCPUs of a 50-vCPU pool: 10 unmet per hour, no penalty.
-    s = scenario(**{
+def _short_of_capacity(**clock: Any) -> sim.Scenario:
+    """100 GPUs at $2/h for chat asking 120 (20 unmet each hour, $5 a unit-hour, a $100 penalty a
+    step below target) and 50 vCPUs at $0.01/h for agents asking 60 (10 unmet, $0.1)."""
+    return scenario(**clock, **{
         "providers": {"azure": {"pools": {
             "gpu": {"accelerator": "gpu", "price_per_hour": 2.0,
                     "capacity": [{"at": "2025-01-01", "units": 100}]},
@@ -61,6 +61,12 @@ def test_shortfall_cost_is_unmet_unit_hours_times_value_plus_penalty_per_step() 
                                "penalty_per_step_below_target": 100.0, "slo": 0.99}},
         "agents": {"sandboxes": {"base_units": 60, "value_per_unit_hour": 0.1}},
     })
+
+
+def test_shortfall_cost_is_unmet_unit_hours_times_value_plus_penalty_per_step() -> None:
+    # One provider, 100 GPUs; chat asks for 120 every hour for 10 hours: 20 unmet per hour.
+    # Agents ask for 60 vCPUs of a 50-vCPU pool: 10 unmet per hour, no penalty.
+    s = _short_of_capacity()
     s_ = sim.run(s).summary
     chat = 20 * 10 * 5.0 + 10 * 100.0  # 1,000 of lost value + ten steps below target
     agents = 10 * 10 * 0.1  # 10
@@ -330,17 +336,7 @@ def test_prices_of_shortfalls_change_what_is_charged_never_what_happens() -> Non
 def test_on_a_six_hour_step_every_cost_is_per_hour_times_six_and_penalties_per_step() -> None:
     # The same shortfall as above on 6-hour steps over 60 hours (ten steps): value lost and
     # spend scale with the hours (x 6 per step), the penalty stays one per step below target.
-    s = scenario(**{
-        "horizon": "60h", "step": "6h",
-        "providers": {"azure": {"pools": {
-            "gpu": {"accelerator": "gpu", "price_per_hour": 2.0,
-                    "capacity": [{"at": "2025-01-01", "units": 100}]},
-            "cpu": {"accelerator": "cpu", "price_per_hour": 0.01,
-                    "capacity": [{"at": "2025-01-01", "units": 50}]}}}},
-        "inference": {"chat": {"base_units": 120, "value_per_unit_hour": 5.0,
-                               "penalty_per_step_below_target": 100.0, "slo": 0.99}},
-        "agents": {"sandboxes": {"base_units": 60, "value_per_unit_hour": 0.1}},
-    })
+    s = _short_of_capacity(horizon="60h", step="6h")
     s_ = sim.run(s).summary
     chat = 20 * 60 * 5.0 + 10 * 100.0  # 6,000 of lost value + ten steps below target
     agents = 10 * 60 * 0.1  # 60
