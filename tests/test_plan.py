@@ -230,3 +230,52 @@ def test_risk_texts() -> None:
     for bad in ("cvar", "cvar:1", "shortfall:2", "p99:0.1", "cvar:0.9<=x"):
         with pytest.raises(RiskError):
             parse_risk(bad)
+
+
+def _per_world_costs(small: Path, seed: int, reps: int) -> dict[str, dict[float, float]]:
+    """Mean cost_total of every grid value in each world alone, by the engine at `seed`."""
+    base = sim.load(small)
+    out: dict[str, dict[float, float]] = {}
+    for world, change in (("base", {}), ("busy", {"inference.chat.base_units": 1000})):
+        out[world] = {}
+        for units in range(0, 1601, 200):
+            commitments = ([{"units": units, "price_per_hour": 2.0, "start": "2025-01-06",
+                             "term": 336.0}] if units else [])
+            s = sim.with_changes(base, {"seed": seed, **change,
+                                        "providers.azure.pools.h100.commitments": commitments})
+            out[world][float(units)] = float(np.mean([
+                sim.run(s, policy="open_market", replication=r).summary["cost_total"]
+                for r in range(reps)]))
+    return out
+
+
+def test_wait_and_see_is_bounded_by_hindsight_found_by_brute_force(
+        small: Path, planned: sim.PlanResult) -> None:
+    """WS (each world planned knowing it comes) can be no cheaper than the best grid value of
+    each world found by running every value there (brute force, a seed the planner never saw),
+    and no dearer than the chosen plan (it is one of the plans each world may keep): so
+    best-by-brute-force <= WS <= RP, each within its interval, and EVPI's lower bound RP − WS
+    lies between 0 and the brute-force EVPI."""
+    grid = _per_world_costs(small, seed=5151, reps=4)
+    ws_true = 0.5 * min(grid["base"].values()) + 0.5 * min(grid["busy"].values())
+    ev = planned.evaluation[planned.evaluation["figure"] == "cost_total"].set_index("plan")
+    ws, rp, evpi = (ev.loc[p] for p in ("wait-and-see", "chosen", "chosen - wait-and-see"))
+    slack = 0.01 * ws_true  # different seeds: the costs move by well under 1 % (see intervals)
+    assert ws["high"] >= ws_true - slack, (ws, ws_true)
+    assert ws["low"] <= rp["high"]
+    assert evpi["high"] >= -1e-6 * rp["mean"]
+    rp_true = 0.5 * grid["base"][planned.choice[_decision_key(planned)]] \
+        + 0.5 * grid["busy"][planned.choice[_decision_key(planned)]]
+    assert evpi["low"] <= rp_true - ws_true + slack
+    assert set(planned.hindsight) == {"base", "busy"}
+
+
+def test_fast_model_wait_and_see_is_no_dearer_than_its_own_best_plan(
+        planned: sim.PlanResult) -> None:
+    """On the fast model's own problem WS <= RP: planning each world apart can only lower the
+    expected cost of its risk-neutral optimum (the lambda=0 proposal), up to HiGHS's 0.1 % gap."""
+    fluid = [c.predicted for c in planned.candidates if c.label.startswith("fluid")
+             and "lambda=0" in [part.strip() for part in c.predicted.label.split(",")]]
+    assert fluid
+    best = min(p.expected["cost_total"] for p in fluid)
+    assert planned.hindsight_predicted <= best * (1 + 1e-3)

@@ -95,6 +95,8 @@ class PlanResult:
     settings: dict[str, Any] = field(default_factory=dict)
     simulated: int = 0
     reused: int = 0
+    hindsight: dict[str, dict[str, float]] = field(default_factory=dict)  # world -> its own plan
+    hindsight_predicted: float = math.nan  # the fast model's WS: sum of weight x own-plan cost
 
     @property
     def choice(self) -> dict[str, float]:
@@ -338,8 +340,11 @@ def plan(scenario: str | Path | Scenario, *, source: str | Path | None = None,
     runs = pd.DataFrame(rows)
     table, chosen, bound = _choose_plan(ctx, runs, chosen_set)
     eval_runs = _evaluate(ctx, [c for c in chosen_set if c.label in {chosen, "hand"}], len(rows))
-    evaluation = _evaluation(eval_runs, chosen, ctx.risk, ctx.weights)
-    runs = pd.concat([runs, eval_runs], ignore_index=True)
+    hindsight, ws_predicted, ws_runs = _hindsight(ctx, runs, chosen_set,
+                                                  len(rows) + len(eval_runs))
+    evaluation = _evaluation(pd.concat([eval_runs, ws_runs], ignore_index=True), chosen,
+                             ctx.risk, ctx.weights)
+    runs = pd.concat([runs, eval_runs, ws_runs], ignore_index=True)
     ctx.timings["total_s"] = time.perf_counter() - t0
     settings = {"replications": ctx.reps, "check_replications": ctx.check_reps,
                 "candidates": ctx.n_candidates, "proposal_step_h": ctx.step_h,
@@ -351,7 +356,7 @@ def plan(scenario: str | Path | Scenario, *, source: str | Path | None = None,
                 "proposal_seeds": {w.name: w.scenario.seed for w in ctx.worlds}}
     return PlanResult(ctx.s, ctx.source, ctx.decisions, ctx.worlds, ctx.risk, ctx.policy,
                       chosen_set, runs, table, chosen, bound, evaluation, ctx.timings, settings,
-                      ctx.counts["simulated"], ctx.counts["reused"])
+                      ctx.counts["simulated"], ctx.counts["reused"], hindsight, ws_predicted)
 
 
 def _setup(scenario: str | Path | Scenario, source: str | Path | None,
@@ -481,10 +486,56 @@ def _evaluate(ctx: _Planning, final: list[Candidate], done: int) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
+WAIT_AND_SEE = "wait-and-see"
+"""The label of the runs where each world holds the plan made for it with hindsight."""
+
+
+def _hindsight(ctx: _Planning, checked: pd.DataFrame, candidates: list[Candidate], done: int
+               ) -> tuple[dict[str, dict[str, float]], float, pd.DataFrame]:
+    """Phase 5, wait-and-see: each world planned as if it were known to come. The fast model
+    plans it from its own samples (expected cost, no risk term); that plan runs in the world on
+    the check seeds beside every checked candidate, and the cheapest there becomes the world's
+    plan, run again on the evaluation seeds. So WS is an engine figure paired with the chosen
+    plan's, and (the best plan per world being at least this good) RP − WS is a lower bound
+    on EVPI. Returns the per-world plans, the fast model's own WS and the engine rows."""
+    from sim.planning.fluid import propose
+    from sim.planning.fluid_inputs import Sample
+
+    t0 = time.perf_counter()
+    plans: dict[str, dict[str, float]] = {}
+    predicted = 0.0
+    rows: list[dict[str, Any]] = []
+    total = done + 2 * len(ctx.worlds) * ctx.check_reps
+    for w in ctx.worlds:
+        own = [Sample(x.compiled, x.weight / w.weight, x.world) for x in ctx.samples
+               if x.world == w.name]
+        best = min(propose(ctx.decisions, own, lambdas=(0.0,), shortfall_weights=(1.0,),
+                           step_h=ctx.step_h, levels=ctx.levels),
+                   key=lambda r: r.expected["cost_total"])
+        predicted += w.weight * best.expected["cost_total"]
+        fast = Candidate("hindsight", best.choice)
+        trial = pd.DataFrame(_engine_runs([w], ctx.decisions, [fast], ctx.policy, PHASE_CHECK,
+                                          ctx.check_reps, ctx.run_options, ctx.progress,
+                                          done, total, ctx.counts))
+        done += ctx.check_reps
+        mine = pd.concat([checked[checked["world"] == w.name], trial], ignore_index=True)
+        means = mine.groupby("candidate")["cost_total"].mean()
+        by_label = {c.label: c for c in [*candidates, fast]}
+        pick = by_label[str(means.idxmin())]
+        plans[w.name] = pick.choice
+        rows += _engine_runs([w], ctx.decisions, [Candidate(WAIT_AND_SEE, pick.choice)],
+                             ctx.policy, PHASE_EVALUATE, ctx.check_reps, ctx.run_options,
+                             ctx.progress, done, total, ctx.counts)
+        done += ctx.check_reps
+    ctx.timings["hindsight_s"] = time.perf_counter() - t0
+    return plans, predicted, pd.DataFrame(rows)
+
+
 def _evaluation(runs: pd.DataFrame, chosen: str, risk: Risk,
                 weights: dict[str, float]) -> pd.DataFrame:
     """Chosen vs hand on the evaluation seeds: each figure's expected value per plan and the
-    paired difference chosen − hand, with 95% intervals."""
+    paired difference chosen − hand, with 95% intervals; and, where the runs hold them, the
+    wait-and-see plans' expected cost (WS) and EVPI = chosen − wait-and-see (paired)."""
     rows = []
     for part in (*COST_PARTS, "miss_share"):
         for plan_name, label in (("hand", "hand"), ("chosen", chosen)):
@@ -495,6 +546,14 @@ def _evaluation(runs: pd.DataFrame, chosen: str, risk: Risk,
             d = _paired(runs, chosen, "hand", part, weights)
             rows.append({"figure": part, "plan": "chosen - hand", "mean": d.mean, "low": d.low,
                          "high": d.high})
+    if (runs["candidate"] == WAIT_AND_SEE).any():
+        ws = weighted_mean_ci(_by_world(runs[runs["candidate"] == WAIT_AND_SEE], "cost_total"),
+                              weights)
+        rows.append({"figure": "cost_total", "plan": WAIT_AND_SEE, "mean": ws.mean,
+                     "low": ws.low, "high": ws.high})
+        d = _paired(runs, chosen, WAIT_AND_SEE, "cost_total", weights)
+        rows.append({"figure": "cost_total", "plan": f"chosen - {WAIT_AND_SEE}", "mean": d.mean,
+                     "low": d.low, "high": d.high})
     for plan_name, label in (("hand", "hand"), ("chosen", chosen)):
         rows.append({"figure": "risk", "plan": plan_name,
                      "mean": _risk_of(runs[runs["candidate"] == label], risk),

@@ -96,6 +96,24 @@ def plan_report(result: PlanResult) -> str:
 
         lines.append(f"  {part:<15} hand {cell('hand')}   chosen {cell('chosen')}   "
                      f"chosen − hand {cell('chosen - hand')}")
+    ws = ev[(ev["figure"] == "cost_total") & (ev["plan"] == "wait-and-see")]
+    if not ws.empty:
+        sub = ev[ev["figure"] == "cost_total"].set_index("plan")
+
+        def value(plan: str) -> str:
+            r = sub.loc[plan]
+            return f"{_money(r['mean'])} [{_money(r['low'])}, {_money(r['high'])}]"
+
+        lines.append("")
+        lines.append("value of knowing the world in advance (fresh seeds; 95% intervals):")
+        lines.append(f"  RP  expected cost of the chosen plan          {value('chosen')}")
+        lines.append(f"  WS  each world planned with hindsight         {value('wait-and-see')}")
+        lines.append(f"  EVPI >= RP − WS (paired)                      "
+                     f"{value('chosen - wait-and-see')}")
+        lines.append("  (a world's hindsight plan is the cheapest there of the checked plans and the "
+                     "fast model's plan for it alone, so WS is an upper bound on perfect foresight's "
+                     f"cost; the fast model's own WS: {_money(result.hindsight_predicted)}; the plans "
+                     "in plan.json)")
     err = model_error(result, result.chosen)
     lines.append("")
     lines.append(f"fast model error on the chosen plan's expected cost_total: {err:+.1%}")
@@ -141,6 +159,11 @@ def plan_json(result: PlanResult) -> dict[str, Any]:
         "runner_up": [{k: _json_number(v) for k, v in row.items()} for _, row in runners.iterrows()],
         "evaluation": {f: {p: ev(f, p) for p in ("hand", "chosen", "chosen - hand")}
                        for f in figures},
+        "value_of_information": {
+            "RP": ev("cost_total", "chosen"), "WS": ev("cost_total", "wait-and-see"),
+            "EVPI": ev("cost_total", "chosen - wait-and-see"),
+            "WS_fast_model": _json_number(result.hindsight_predicted),
+            "hindsight_plans": result.hindsight},
         "fast_model_error": {"cost_total": _json_number(model_error(result, result.chosen)),
                              "hand_cost_total": _json_number(model_error(result, "hand"))},
         "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
