@@ -354,3 +354,26 @@ def test_expected_wait_for_stock_is_the_mean_of_failed_asks_times_the_retry(
     assert abs(expected_wait_for_stock(retry_h, p) - waits.mean()) < half
     assert expected_wait_for_stock(retry_h, 1.0) == 0.0
     assert expected_wait_for_stock(retry_h, 0.0) == float("inf")
+
+
+def test_mean_world_wait_and_see_and_recourse_on_the_newsvendor_by_hand() -> None:
+    """The newsvendor above (worlds of demand 100 and 300, commitment at 2 against 3 on
+    demand). Its mean world needs 200 every hour, where every committed unit is used: the
+    expected-value plan commits 200, whose expected cost over the real worlds is
+    ½·(200·2 + 0) + ½·(200·2 + 100·3) = 550 $/h (EEV). The recourse plan commits 100: 500 $/h
+    (RP), so VSS = 50 $/h. With hindsight each world commits its own demand: ½·200 + ½·600 =
+    400 $/h (WS), so EVPI = 100 $/h; WS <= RP <= EEV as theory has it."""
+    from sim.planning.fluid_inputs import fluid_inputs, mean_inputs
+
+    smp = samples(build(BASE, **{"inference.svc.base_units": 100}),
+                  build(BASE, **{"inference.svc.base_units": 300}))
+    dec = [commitment(2.0)]
+    mean = mean_inputs([fluid_inputs(x) for x in smp], np.array([0.5, 0.5]))
+    assert mean.demand == pytest.approx(np.full_like(mean.demand, 200.0))
+    [ev] = propose(dec, smp, lambdas=(0.0,), shortfall_weights=(1.0,), mean_world=True)
+    assert ev.choice == {"cloud/g commitment": 200}
+    eev = evaluate(dec, smp, ev.choice).expected["cost_total"]
+    [rp] = propose(dec, smp, lambdas=(0.0,), shortfall_weights=(1.0,))
+    ws = sum(0.5 * propose(dec, [Sample(x.compiled, 1.0, x.world)], lambdas=(0.0,),
+                           shortfall_weights=(1.0,))[0].expected["cost_total"] for x in smp)
+    assert (eev, rp.expected["cost_total"], ws) == pytest.approx((550 * H, 500 * H, 400 * H))

@@ -51,6 +51,7 @@ from sim.planning.fluid_inputs import (
     expected_wait_for_stock,
     fluid_inputs,
     headroom_price,
+    mean_inputs,
 )
 from sim.planning.space import Decision
 from sim.planning.stats import cvar
@@ -475,7 +476,7 @@ def propose(decisions: list[Decision], samples: list[Sample], *, risk: RiskSpec 
             lambdas: Sequence[float] = (0.0, 0.5, 1.0),
             shortfall_weights: Sequence[float] = (1.0, 4.0), step_h: float = 24.0,
             integer: bool = True, levels: int = 1, mip_gap: float = 1e-3,
-            time_limit: float = 120.0) -> list[FluidResult]:
+            time_limit: float = 120.0, mean_world: bool = False) -> list[FluidResult]:
     """Candidate plans: one solve per (λ, shortfall weight), minimising
     (1 − λ)·E[C] + λ·CVaR_alpha(C) with unserved demand priced × the weight; each reported at
     its true (weight 1) cost by `evaluate`, deduplicated by choice (the first label kept, the
@@ -485,8 +486,12 @@ def propose(decisions: list[Decision], samples: list[Sample], *, risk: RiskSpec 
     `levels` > 1 splits each slice into that many load levels (hours sorted by demand);
     `mip_gap` is HiGHS's relative gap. Size and time (openai_2025, 3 worlds × 2 replications,
     4 decisions): daily slices 88k columns, 51k rows, ~10 s a solve on a busy 2-core machine;
-    weekly (`step_h=168`) 13k columns, 7.5k rows, ~1-2 s."""
+    weekly (`step_h=168`) 13k columns, 7.5k rows, ~1-2 s. `mean_world`: solve the
+    expected-value problem instead, one sample of the samples' mean inputs (`mean_inputs`); each
+    plan is still reported at its cost over the mean sample."""
     inputs, weights = _prepare(samples, step_h, levels)
+    if mean_world:
+        inputs, weights = [mean_inputs(inputs, weights)], np.ones(1)
     out: list[FluidResult] = []
     seen: dict[tuple[float, ...], FluidResult] = {}
     for w in shortfall_weights:

@@ -5,6 +5,7 @@ compiled form. The MILP over them is in fluid.py."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -349,3 +350,34 @@ def expected_wait_for_stock(retry_h: float, available: float) -> float:
     if available <= 0:
         return math.inf
     return retry_h * (1 - available) / available
+
+
+def mean_inputs(inputs: Sequence[FluidInputs], weights: np.ndarray) -> FluidInputs:
+    """The expected-value sample: every random input replaced by its weighted mean (capacity,
+    outage losses, prices, commitments, demand, power ceilings), each sample's training classes
+    kept with their work scaled by its weight (the backlog is linear in arrivals, so their sum
+    is the expected work). What "the plan chosen for the mean world" is planned on (EEV).
+    Samples must share their slices (one load level) and services; ValueError otherwise."""
+    first = inputs[0]
+    for fi in inputs[1:]:
+        if (not np.array_equal(fi.group, first.group) or fi.pool_keys != first.pool_keys
+                or [x.name for x in fi.services] != [x.name for x in first.services]
+                or len(fi.power) != len(first.power)):
+            raise ValueError("samples differ in their slices, pools, services or power zones: "
+                             "no mean sample (use one load level)")
+    w = np.asarray(weights, dtype=float) / float(np.sum(weights))
+
+    def avg(name: str) -> np.ndarray:
+        return np.tensordot(w, np.stack([getattr(fi, name) for fi in inputs]), axes=1)
+
+    classes = [TrainClass(tc.candidates, tc.arrivals * wk, tc.rate, tc.jobs, tc.work * wk,
+                          tc.port_cost)
+               for wk, fi in zip(w, inputs, strict=True) for tc in fi.classes]
+    power = [(np.tensordot(w, np.stack([fi.power[z][0] for fi in inputs]), axes=1),
+              first.power[z][1]) for z in range(len(first.power))]
+    return FluidInputs(
+        first.step, first.n_steps, first.group, first.counts, first.hours, first.slice_of,
+        first.slice_hours, avg("capacity"), avg("lost_share"), avg("price"), avg("committed"),
+        float(np.dot(w, [fi.committed_cost for fi in inputs])), avg("demand"),
+        first.services, classes, first.pool_keys, first.infer_speed, first.train_speed, power,
+        first.kw_busy, first.kw_idle)

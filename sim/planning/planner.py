@@ -97,6 +97,7 @@ class PlanResult:
     reused: int = 0
     hindsight: dict[str, dict[str, float]] = field(default_factory=dict)  # world -> its own plan
     hindsight_predicted: float = math.nan  # the fast model's WS: sum of weight x own-plan cost
+    mean_world_plan: dict[str, float] = field(default_factory=dict)  # planned for the mean world
 
     @property
     def choice(self) -> dict[str, float]:
@@ -342,9 +343,10 @@ def plan(scenario: str | Path | Scenario, *, source: str | Path | None = None,
     eval_runs = _evaluate(ctx, [c for c in chosen_set if c.label in {chosen, "hand"}], len(rows))
     hindsight, ws_predicted, ws_runs = _hindsight(ctx, runs, chosen_set,
                                                   len(rows) + len(eval_runs))
-    evaluation = _evaluation(pd.concat([eval_runs, ws_runs], ignore_index=True), chosen,
+    mean_plan, ev_runs = _mean_world(ctx, len(rows) + len(eval_runs) + len(ws_runs))
+    evaluation = _evaluation(pd.concat([eval_runs, ws_runs, ev_runs], ignore_index=True), chosen,
                              ctx.risk, ctx.weights)
-    runs = pd.concat([runs, eval_runs, ws_runs], ignore_index=True)
+    runs = pd.concat([runs, eval_runs, ws_runs, ev_runs], ignore_index=True)
     ctx.timings["total_s"] = time.perf_counter() - t0
     settings = {"replications": ctx.reps, "check_replications": ctx.check_reps,
                 "candidates": ctx.n_candidates, "proposal_step_h": ctx.step_h,
@@ -356,7 +358,8 @@ def plan(scenario: str | Path | Scenario, *, source: str | Path | None = None,
                 "proposal_seeds": {w.name: w.scenario.seed for w in ctx.worlds}}
     return PlanResult(ctx.s, ctx.source, ctx.decisions, ctx.worlds, ctx.risk, ctx.policy,
                       chosen_set, runs, table, chosen, bound, evaluation, ctx.timings, settings,
-                      ctx.counts["simulated"], ctx.counts["reused"], hindsight, ws_predicted)
+                      ctx.counts["simulated"], ctx.counts["reused"], hindsight, ws_predicted,
+                      mean_plan)
 
 
 def _setup(scenario: str | Path | Scenario, source: str | Path | None,
@@ -531,6 +534,32 @@ def _hindsight(ctx: _Planning, checked: pd.DataFrame, candidates: list[Candidate
     return plans, predicted, pd.DataFrame(rows)
 
 
+MEAN_WORLD = "mean-world"
+"""The label of the runs of the plan made for the mean world (EEV)."""
+
+
+def _mean_world(ctx: _Planning, done: int) -> tuple[dict[str, float], pd.DataFrame]:
+    """Phase 6, the expected-value plan: the fast model plans for one mean world (every random
+    input at its weighted mean over the worlds' samples, `mean_inputs`), and that plan runs in
+    every world on the evaluation seeds: EEV, and VSS = EEV − RP (paired), what planning for
+    the spread of worlds rather than their average is worth."""
+    from sim.planning.fluid import propose
+
+    t0 = time.perf_counter()
+    levels = ctx.levels
+    try:
+        found = propose(ctx.decisions, ctx.samples, lambdas=(0.0,), shortfall_weights=(1.0,),
+                        step_h=ctx.step_h, levels=levels, mean_world=True)
+    except ValueError:  # load levels differ between samples: the mean sample needs one level
+        found = propose(ctx.decisions, ctx.samples, lambdas=(0.0,), shortfall_weights=(1.0,),
+                        step_h=ctx.step_h, levels=1, mean_world=True)
+    plan = min(found, key=lambda r: r.expected["cost_total"]).choice
+    total = done + len(ctx.worlds) * ctx.check_reps
+    rows = ctx.engine([Candidate(MEAN_WORLD, plan)], PHASE_EVALUATE, done, total)
+    ctx.timings["mean_world_s"] = time.perf_counter() - t0
+    return plan, pd.DataFrame(rows)
+
+
 def _evaluation(runs: pd.DataFrame, chosen: str, risk: Risk,
                 weights: dict[str, float]) -> pd.DataFrame:
     """Chosen vs hand on the evaluation seeds: each figure's expected value per plan and the
@@ -553,6 +582,14 @@ def _evaluation(runs: pd.DataFrame, chosen: str, risk: Risk,
                      "low": ws.low, "high": ws.high})
         d = _paired(runs, chosen, WAIT_AND_SEE, "cost_total", weights)
         rows.append({"figure": "cost_total", "plan": f"chosen - {WAIT_AND_SEE}", "mean": d.mean,
+                     "low": d.low, "high": d.high})
+    if (runs["candidate"] == MEAN_WORLD).any():
+        eev = weighted_mean_ci(_by_world(runs[runs["candidate"] == MEAN_WORLD], "cost_total"),
+                               weights)
+        rows.append({"figure": "cost_total", "plan": MEAN_WORLD, "mean": eev.mean,
+                     "low": eev.low, "high": eev.high})
+        d = _paired(runs, MEAN_WORLD, chosen, "cost_total", weights)
+        rows.append({"figure": "cost_total", "plan": f"{MEAN_WORLD} - chosen", "mean": d.mean,
                      "low": d.low, "high": d.high})
     for plan_name, label in (("hand", "hand"), ("chosen", chosen)):
         rows.append({"figure": "risk", "plan": plan_name,

@@ -105,8 +105,13 @@ def plan_report(result: PlanResult) -> str:
             return f"{_money(r['mean'])} [{_money(r['low'])}, {_money(r['high'])}]"
 
         lines.append("")
-        lines.append("value of knowing the world in advance (fresh seeds; 95% intervals):")
+        lines.append("value of planning for uncertainty and of knowing the world in advance "
+                     "(fresh seeds; 95% intervals):")
         lines.append(f"  RP  expected cost of the chosen plan          {value('chosen')}")
+        if "mean-world" in sub.index:
+            lines.append(f"  EEV the plan made for the mean world          {value('mean-world')}")
+            lines.append(f"  VSS = EEV − RP (paired)                       "
+                         f"{value('mean-world - chosen')}")
         lines.append(f"  WS  each world planned with hindsight         {value('wait-and-see')}")
         lines.append(f"  EVPI >= RP − WS (paired)                      "
                      f"{value('chosen - wait-and-see')}")
@@ -162,6 +167,8 @@ def plan_json(result: PlanResult) -> dict[str, Any]:
         "value_of_information": {
             "RP": ev("cost_total", "chosen"), "WS": ev("cost_total", "wait-and-see"),
             "EVPI": ev("cost_total", "chosen - wait-and-see"),
+            "EEV": ev("cost_total", "mean-world"), "VSS": ev("cost_total", "mean-world - chosen"),
+            "mean_world_plan": result.mean_world_plan,
             "WS_fast_model": _json_number(result.hindsight_predicted),
             "hindsight_plans": result.hindsight},
         "fast_model_error": {"cost_total": _json_number(model_error(result, result.chosen)),
