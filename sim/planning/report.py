@@ -125,7 +125,9 @@ def plan_report(result: PlanResult) -> str:
     t = result.timings
     lines.append(f"time: proposal {t.get('proposal_compile_s', 0) + t.get('proposal_solve_s', 0):.1f} s, "
                  f"engine checks {t.get('engine_check_s', 0):.1f} s, evaluation "
-                 f"{t.get('engine_evaluate_s', 0):.1f} s, total {t.get('total_s', 0):.1f} s")
+                 f"{t.get('engine_evaluate_s', 0):.1f} s, hindsight "
+                 f"{t.get('hindsight_s', 0):.1f} s, mean world {t.get('mean_world_s', 0):.1f} s, "
+                 f"total {t.get('total_s', 0):.1f} s")
     return "\n".join(lines)
 
 
