@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from sim.about import provenance
 from sim.analysis.metrics import short_number
 from sim.results.atomic import atomic_folder
 from sim.scenario.risk import risk_measure
@@ -145,6 +146,7 @@ def plan_json(result: PlanResult) -> dict[str, Any]:
         "runs": {"simulated": result.simulated, "reused": result.reused},
         "candidates": [{"candidate": c.label, "note": c.note, "choice": c.choice}
                        for c in result.candidates],
+        **provenance(),
     }
 
 

@@ -283,14 +283,28 @@ def _money(x: object) -> str:
     return "—" if value is None else format_value(describe("cost_total"), value)
 
 
+def _plan_value(name: str, value: object, risk_kind: str) -> str:
+    """A plan figure as text: risk in its measure's unit, the rest by the metric's kind."""
+    figure = _figure(value)
+    if figure is None:
+        return "—" if value is None else str(value)
+    if name.endswith(("risk", "risk_low", "risk_high")):
+        return format_share(figure) if risk_kind == "shortfall" else _money(figure)
+    if name.startswith("vs_chosen"):
+        return _money(figure)
+    m = describe(name.removesuffix("_low").removesuffix("_high"))
+    return value_text(m, figure, None) if m.kind != "count" else f"{figure:,.0f}"
+
+
 def plan_page(folder: Path) -> str:
     plan = _json(folder / "plan.json")
+    risk_kind = plan["risk"]["kind"]
     decisions = [[esc(d["decision"]), esc(d["kind"]), cell(d["hand"], num=True),
                   cell(d["chosen"], {"data-decision": d["decision"], "data-chosen": d["chosen"]},
                        True),
                   cell(f"{d['units']:,}", num=True), cell(d["price_per_hour"], num=True)]
                  for d in plan["decision"]]
-    expected = [[esc(k), cell(_money(v) if "cost" in k or "spend" in k or "cvar" in k else v,
+    expected = [[esc(k), cell(_plan_value(k, v, risk_kind),
                               {"data-expected": k, "data-value": repr(v)}, True)]
                 for k, v in plan["expected"].items()]
     evaluation = []
@@ -298,8 +312,9 @@ def plan_page(folder: Path) -> str:
         row = [esc(figure)]
         for who in ("hand", "chosen", "chosen - hand"):
             e = plans.get(who) or {}
-            text = (f"{_money(e.get('mean'))} [{_money(e.get('low'))}, {_money(e.get('high'))}]"
-                    if e else "—")
+            text = (f"{_plan_value(figure, e.get('mean'), risk_kind)} "
+                    f"[{_plan_value(figure, e.get('low'), risk_kind)}, "
+                    f"{_plan_value(figure, e.get('high'), risk_kind)}]" if e else "—")
             row.append(cell(text, {"data-figure": figure, "data-plan": who,
                                    "data-mean": repr(e.get("mean"))}, True))
         evaluation.append(row)
@@ -309,7 +324,11 @@ def plan_page(folder: Path) -> str:
                     ("source", plan.get("source") or "—"), ("policy", plan["policy"]),
                     ("worlds", worlds), ("risk", plan["risk"]["measure"]),
                     ("chosen candidate", plan["chosen"]),
-                    ("capsim version", plan.get("settings", {}).get("capsim_version", "—"))])
+                    ("seeds", "; ".join(f"{k.removesuffix('_seeds')}: {v}"
+                                        for k, v in plan["settings"].items()
+                                        if k.endswith("_seeds"))),
+                    ("capsim version", plan.get("capsim_version", "—")),
+                    ("code digest", plan.get("code_digest", "—"))])
     body = (table(["decision", "kind", "hand plan", "chosen", "units", "price per hour"],
                   decisions, "decisions-table") +
             "<h3>Expected figures of the chosen plan</h3>" +
