@@ -13,6 +13,7 @@ import yaml
 from sim.about import provenance
 from sim.analysis.metrics import short_number
 from sim.results.atomic import atomic_folder
+from sim.results.shares import format_share
 from sim.scenario.risk import risk_measure
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def risk_name(result: PlanResult) -> str:
 
 def _risk_text(result: PlanResult, value: float) -> str:
     if result.risk.kind == "shortfall":
-        return f"{value:.4%}"
+        return format_share(value)
     return _money(value) if result.risk.kind == "cvar" else "–"
 
 
@@ -84,7 +85,7 @@ def plan_report(result: PlanResult) -> str:
     ev = result.evaluation
     for part in ("cost_total", "spend_total", "shortfall_cost", "delay_cost", "miss_share"):
         sub = ev[ev["figure"] == part].set_index("plan")
-        fmt = (lambda v: f"{v:.4%}") if part == "miss_share" else _money
+        fmt = format_share if part == "miss_share" else _money
 
         def cell(plan: str, sub: Any = sub, fmt: Any = fmt) -> str:
             if plan not in sub.index:
