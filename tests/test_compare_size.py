@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 FLAGSHIP_RUNS = 40  # default compare: 4 policies x 10 replications
 FLAGSHIP_METRICS = 4 * 126  # figures per run: 126 in 2026-12 (5 providers, 3 services); 4x room
-FLAGSHIP_PLOTS = 30  # 17 in 2026-12: a fixed set, one per policy (training) and latency service
+FLAGSHIP_PLOTS = 30  # 15 in 2026-12: a fixed set, one per policy (training) and latency service
 BYTES_PER_METRIC_ROW = 100  # metrics.csv: scenario, policy, replication, seed, metric, value
 BYTES_PER_TABLE_ROW = 400  # table.csv + table.txt: one row per policy x metric
 BYTES_PER_PLOT = 390_000  # a PNG of fixed pixel size; the flagship's largest was 304 kB
