@@ -121,15 +121,24 @@ def test_plan_decisions_and_figures_are_plan_json(folders: dict[str, Path]) -> N
                 strict=True)] == [True] * 3
 
 
-def test_report_of_no_results_folder_is_a_one_line_error(tmp_path: Path) -> None:
+def test_report_of_no_results_folder_is_a_one_line_error(folders: dict[str, Path],
+                                                         tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "compare.json").write_text("{not json")
+    shutil.copy(folders["compare"] / ".capsim-result", tmp_path / "broken")
+    (tmp_path / "mine").mkdir()  # the user's own folder with a file of that name: not touched
+    (tmp_path / "mine" / "summary.json").write_text("{}")
+    store = folders["compare"].parent / "runs"
+    record = next(p for p in store.iterdir() if p.is_dir())
     for folder, message in (("missing", "missing: no such folder"),
                             ("empty", "empty: not a capsim results folder"),
+                            ("mine", "mine: not a capsim results folder"),
+                            (str(record), "is inside the runs cache"),
                             ("broken", "compare.json: cannot be read as JSON")):
         r = capsim("report", folder, cwd=tmp_path)
         assert r.returncode == 2, r.stderr
         assert r.stderr.startswith("error: ") and message in r.stderr, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert not (tmp_path / "empty" / "report.html").exists()
+    assert not (tmp_path / "mine" / "report.html").exists() and not (record / "report.html").exists()

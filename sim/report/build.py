@@ -33,13 +33,20 @@ class ReportError(UserError):
 
 def folder_kind(folder: Path) -> str:
     """'run', 'compare', 'sweep' or 'plan', from the file that command writes."""
+    from sim.results.atomic import RUNS_MARKER, is_result
+
     if not folder.is_dir():
         raise ReportError(f"{folder}: no such folder")
+    resolved = folder.resolve()
+    if any((f / RUNS_MARKER).is_file() for f in (resolved, *resolved.parents)):
+        raise ReportError(f"{folder}: is inside the runs cache (records capsim reuses, never "
+                          f"edited); give the folder of a run, compare, sweep or plan")
     for name, kind in KINDS.items():
-        if (folder / name).is_file():
+        if (folder / name).is_file() and is_result(folder):
             return kind
-    raise ReportError(f"{folder}: not a capsim results folder (expected compare.json, sweep.json, "
-                      f"plan.json or summary.json, written by capsim compare, sweep, plan or run)")
+    raise ReportError(f"{folder}: not a capsim results folder (expected compare.json, "
+                      f"sweep.json, plan.json or summary.json with capsim's .capsim-result "
+                      f"mark, as capsim compare, sweep, plan or run write them)")
 
 
 def _json(path: Path) -> Any:
