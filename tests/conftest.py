@@ -40,6 +40,15 @@ ALLOWED_SKIPS = [
 ]
 
 
+@pytest.fixture(scope="session")
+def report_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A run, a compare, a sweep and a plan written with --report, shared by the report tests
+    (parsed and in a browser), made once."""
+    from report_pages import make_folders
+
+    return make_folders(tmp_path_factory.mktemp("report"))
+
+
 def _browser_missing() -> bool:
     from report_pages import browser_missing
 

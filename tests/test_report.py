@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from report_pages import agrees, capsim, make_folders, png_size, read_page
+from report_pages import agrees, capsim, png_size, read_page
 
 
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return make_folders(tmp_path_factory.mktemp("report"))
+def folders(report_folders: dict[str, Path]) -> dict[str, Path]:
+    return report_folders
 
 
 def _parts(text: str) -> list[str]:

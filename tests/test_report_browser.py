@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from report_pages import BROWSER_MISSING, agrees, browser_missing, make_folders, system_chromium
+from report_pages import BROWSER_MISSING, agrees, browser_missing, system_chromium
 
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -30,8 +30,8 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> dict[str, Path]:
-    return make_folders(tmp_path_factory.mktemp("browser"))
+def folders(report_folders: dict[str, Path], browser: Any) -> dict[str, Path]:
+    return report_folders
 
 
 def _open(browser: Any, path: Path) -> tuple[Any, list[str], list[str]]:
