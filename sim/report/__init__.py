@@ -8,9 +8,22 @@ import os
 import tempfile
 from pathlib import Path
 
-from sim.report.build import ReportError, folder_kind, report_html
+from sim.report.build import ReportError, compare_page, folder_kind, run_page, sweep_page
+from sim.report.plan_page import plan_page
 
 REPORT_NAME = "report.html"
+PAGES = {"compare": compare_page, "sweep": sweep_page, "run": run_page, "plan": plan_page}
+
+
+def report_html(folder: str | Path) -> str:
+    """The report of the results folder `folder` as one self-contained HTML page."""
+    d = Path(folder)
+    kind = folder_kind(d)
+    try:
+        return PAGES[kind](d)
+    except KeyError as exc:
+        raise ReportError(f"{d}: its {kind} files lack {exc} (written by another capsim "
+                          f"version?)") from None
 
 
 def write_report(folder: str | Path) -> Path:

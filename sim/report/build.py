@@ -1,5 +1,5 @@
-"""The report of one results folder (run, compare, sweep or plan) as one HTML page, read from the
-files the command wrote."""
+"""The report of a run, compare or sweep folder as one HTML page, read from the files the command
+wrote; what every page shares (the folder's kind, figures as text, plots, the scenario)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ from typing import Any
 
 import pandas as pd
 
-from sim.analysis.metrics import HEADLINE, Metric, describe, format_delta, format_value
+from sim.analysis.metrics import (
+    HEADLINE,
+    Metric,
+    describe,
+    format_delta,
+    format_value,
+    key_metrics,
+)
 from sim.analysis.report import metric_rows
 from sim.errors import UserError
 from sim.report.html import cell, esc, image, page, pre, table
@@ -49,14 +56,16 @@ def folder_kind(folder: Path) -> str:
                       f"mark, as capsim compare, sweep, plan or run write them)")
 
 
-def _json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
+    """A JSON file of the folder; unreadable is a ReportError naming it."""
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ReportError(f"{path}: cannot be read as JSON ({exc})") from None
 
 
-def _csv(path: Path) -> pd.DataFrame:
+def read_csv(path: Path) -> pd.DataFrame:
+    """A CSV file of the folder; unreadable is a ReportError naming it."""
     try:
         return pd.read_csv(path)
     except (OSError, ValueError) as exc:
@@ -80,7 +89,8 @@ def interval_text(metric: Metric, mean: float, low: float, high: float,
             f"{format_value(metric, high, start)}]")
 
 
-def _figure(x: object) -> float | None:
+def finite(x: object) -> float | None:
+    """`x` as a finite float, else None."""
     try:
         f = float(x)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -88,11 +98,13 @@ def _figure(x: object) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def _about(rows: list[tuple[str, object]]) -> str:
+def about_table(rows: list[tuple[str, object]]) -> str:
+    """The 'what was run' table, each value cell tagged data-about with its name."""
     return table(["", ""], [[esc(k), cell(v, {"data-about": k})] for k, v in rows], "about-table")
 
 
-def _plots(folder: Path, extra: dict[str, bytes] | None = None) -> str:
+def plots_html(folder: Path, extra: dict[str, bytes] | None = None) -> str:
+    """Every PNG of the folder (and `extra`), embedded as data: URIs."""
     pngs = {p.stem: p.read_bytes() for p in sorted(folder.glob("*.png"))}
     pngs.update(extra or {})
     if not pngs:
@@ -100,7 +112,8 @@ def _plots(folder: Path, extra: dict[str, bytes] | None = None) -> str:
     return "".join(image(name, data) for name, data in pngs.items())
 
 
-def _scenario_text(folder: Path, meta: dict[str, Any], names: tuple[str, ...]) -> str:
+def scenario_text(folder: Path, meta: dict[str, Any], names: tuple[str, ...]) -> str:
+    """The first of `names` in the folder, else a compare's stored run's scenario.yaml."""
     for name in names:
         if (folder / name).is_file():
             return (folder / name).read_text()
@@ -110,7 +123,8 @@ def _scenario_text(folder: Path, meta: dict[str, Any], names: tuple[str, ...]) -
     return ""
 
 
-def _scenario_section(text: str) -> tuple[str, str, str]:
+def scenario_section(text: str) -> tuple[str, str, str]:
+    """The scenario file as escaped preformatted text, or a note that it was not saved."""
     body = pre(text, "scenario-file") if text else \
         '<p class="note">The scenario file was not saved with this result.</p>'
     return ("scenario", "Scenario file", body)
@@ -137,7 +151,7 @@ def _interval_tables(tab: pd.DataFrame, policies: list[str], baseline: str | Non
             row.append(cell(interval_text(m, r.mean, r.ci_low, r.ci_high, start), data, True))
             if baseline is None or p == baseline:
                 continue
-            diff = _figure(r.diff)
+            diff = finite(r.diff)
             if diff is None:
                 drow.append(cell("—"))
                 continue
@@ -164,8 +178,7 @@ def _interval_tables(tab: pd.DataFrame, policies: list[str], baseline: str | Non
 
 def _full_table(tab: pd.DataFrame, metrics: pd.DataFrame, policies: list[str],
                 baseline: str | None, start: datetime | None, replications: int) -> str:
-    from sim.analysis.metrics import key_metrics
-
+    """Every figure of the compare, as the text table prints it (mean ± half-width, Δ)."""
     nonzero = set(metrics.loc[metrics["value"].fillna(0) != 0, "metric"])
     chosen = key_metrics(set(metrics["metric"]), nonzero)
     rows = metric_rows(tab, chosen, policies, baseline, start, replications)
@@ -173,12 +186,13 @@ def _full_table(tab: pd.DataFrame, metrics: pd.DataFrame, policies: list[str],
 
 
 def compare_page(folder: Path) -> str:
-    meta = _json(folder / "compare.json")
-    tab, metrics = _csv(folder / "table.csv"), _csv(folder / "metrics.csv")
+    """A compare folder: headline intervals, paired differences, the whole table, plots."""
+    meta = read_json(folder / "compare.json")
+    tab, metrics = read_csv(folder / "table.csv"), read_csv(folder / "metrics.csv")
     start = datetime.fromisoformat(meta["start"])
     policies, baseline = meta["policies"], meta["baseline"]
     head, diffs = _interval_tables(tab, policies, baseline, start, meta["level"])
-    about = _about([("command", "capsim compare"), ("scenario", meta["scenario"]),
+    about = about_table([("command", "capsim compare"), ("scenario", meta["scenario"]),
                     ("start", meta["start"]), ("policies", ", ".join(policies)),
                     ("baseline", baseline), ("replications", meta["replications"]),
                     ("seeds", f"scenario seed {meta['seed']}, replications 0 to "
@@ -191,14 +205,15 @@ def compare_page(folder: Path) -> str:
         sections.append(("differences", f"Paired differences to {baseline}", diffs))
     sections += [("table", "Every figure",
                   _full_table(tab, metrics, policies, baseline, start, meta["replications"])),
-                 ("plots", "Plots", _plots(folder)),
-                 _scenario_section(_scenario_text(folder, meta, ("scenario.yaml",)))]
+                 ("plots", "Plots", plots_html(folder)),
+                 scenario_section(scenario_text(folder, meta, ("scenario.yaml",)))]
     return page(f"capsim compare · {meta['scenario']}", sections)
 
 
 def sweep_page(folder: Path) -> str:
-    meta = _json(folder / "sweep.json")
-    tab = _csv(folder / "table.csv")
+    """A sweep folder: a headline table per swept point, the plot."""
+    meta = read_json(folder / "sweep.json")
+    tab = read_csv(folder / "table.csv")
     start = datetime.fromisoformat(meta["start"])
     params = list(meta["params"])
     policies = meta["policies"]
@@ -208,7 +223,7 @@ def sweep_page(folder: Path) -> str:
         point = ", ".join(f"{p}={v}" for p, v in zip(params, key, strict=True))
         head, _ = _interval_tables(group, policies, None, start, meta["level"])
         parts.append(f"<h3>{esc(point)}</h3>{head}")
-    about = _about([("command", "capsim sweep"), ("scenario", meta["scenario"]),
+    about = about_table([("command", "capsim sweep"), ("scenario", meta["scenario"]),
                     ("swept", "; ".join(f"{p} = {', '.join(map(str, v))}"
                                         for p, v in meta["params"].items())),
                     ("policies", ", ".join(policies)), ("replications", meta["replications"]),
@@ -218,8 +233,8 @@ def sweep_page(folder: Path) -> str:
                     ("code digest", meta.get("code_digest", "—"))])
     return page(f"capsim sweep · {meta['scenario']}",
                 [("about", "What was run", about), ("headline", "Headline figures", "".join(parts)),
-                 ("plots", "Plots", _plots(folder)),
-                 _scenario_section(_scenario_text(folder, meta, ("scenario.yaml",)))])
+                 ("plots", "Plots", plots_html(folder)),
+                 scenario_section(scenario_text(folder, meta, ("scenario.yaml",)))])
 
 
 def _flat(summary: dict[str, Any], name: str) -> Any:
@@ -252,12 +267,13 @@ def _run_figures(folder: Path) -> dict[str, bytes]:
 
 
 def run_page(folder: Path) -> str:
-    summary = _json(folder / "summary.json")
-    meta = _json(folder / "meta.json") if (folder / "meta.json").is_file() else {}
+    """A run folder: its summary figures, spend by provider and the single-run plots."""
+    summary = read_json(folder / "summary.json")
+    meta = read_json(folder / "meta.json") if (folder / "meta.json").is_file() else {}
     start = datetime.fromisoformat(summary["start"])
     rows = []
     for name in RUN_HEADLINE:
-        value = _figure(_flat(summary, name))
+        value = finite(_flat(summary, name))
         if value is None:
             continue
         m = describe(name)
@@ -274,93 +290,12 @@ def run_page(folder: Path) -> str:
             '<p class="note">One run: no intervals (capsim compare gives them over '
             "replications).</p>" + table(["provider", "spend", "share of spend"], by_provider,
                                          "provider-table"))
-    about = _about([("command", "capsim run"), ("scenario", summary["scenario"]),
+    about = about_table([("command", "capsim run"), ("scenario", summary["scenario"]),
                     ("start", summary["start"]), ("policy", summary["policy"]),
                     ("seed", summary["seed"]), ("replication", summary["replication"]),
                     ("capsim version", meta.get("capsim_version", "—")),
                     ("code digest", meta.get("code_digest", "—"))])
     return page(f"capsim run · {summary['scenario']} · {summary['policy']}",
                 [("about", "What was run", about), ("headline", "Headline figures", head),
-                 ("plots", "Plots", _plots(folder, _run_figures(folder))),
-                 _scenario_section(_scenario_text(folder, meta, ("scenario.yaml",)))])
-
-
-def _money(x: object) -> str:
-    value = _figure(x)
-    return "—" if value is None else format_value(describe("cost_total"), value)
-
-
-def _plan_value(name: str, value: object, risk_kind: str) -> str:
-    """A plan figure as text: risk in its measure's unit, the rest by the metric's kind."""
-    figure = _figure(value)
-    if figure is None:
-        return "—" if value is None else str(value)
-    if name.endswith(("risk", "risk_low", "risk_high")):
-        return format_share(figure) if risk_kind == "shortfall" else _money(figure)
-    if name.startswith("vs_chosen"):
-        return _money(figure)
-    m = describe(name.removesuffix("_low").removesuffix("_high"))
-    return value_text(m, figure, None) if m.kind != "count" else f"{figure:,.0f}"
-
-
-def plan_page(folder: Path) -> str:
-    plan = _json(folder / "plan.json")
-    risk_kind = plan["risk"]["kind"]
-    decisions = [[esc(d["decision"]), esc(d["kind"]), cell(d["hand"], num=True),
-                  cell(d["chosen"], {"data-decision": d["decision"], "data-chosen": d["chosen"]},
-                       True),
-                  cell(f"{d['units']:,}", num=True), cell(d["price_per_hour"], num=True)]
-                 for d in plan["decision"]]
-    expected = [[esc(k), cell(_plan_value(k, v, risk_kind),
-                              {"data-expected": k, "data-value": repr(v)}, True)]
-                for k, v in plan["expected"].items()]
-    evaluation = []
-    for figure, plans in plan["evaluation"].items():
-        row = [esc(figure)]
-        for who in ("hand", "chosen", "chosen - hand"):
-            e = plans.get(who) or {}
-            text = (f"{_plan_value(figure, e.get('mean'), risk_kind)} "
-                    f"[{_plan_value(figure, e.get('low'), risk_kind)}, "
-                    f"{_plan_value(figure, e.get('high'), risk_kind)}]" if e else "—")
-            row.append(cell(text, {"data-figure": figure, "data-plan": who,
-                                   "data-mean": repr(e.get("mean"))}, True))
-        evaluation.append(row)
-    worlds = ", ".join(f"{w['name']} ({w['weight']:.0%}, seed {w['seed']})"
-                       for w in plan["worlds"])
-    about = _about([("command", "capsim plan"), ("scenario", plan["scenario"]),
-                    ("source", plan.get("source") or "—"), ("policy", plan["policy"]),
-                    ("worlds", worlds), ("risk", plan["risk"]["measure"]),
-                    ("chosen candidate", plan["chosen"]),
-                    ("seeds", "; ".join(f"{k.removesuffix('_seeds')}: {v}"
-                                        for k, v in plan["settings"].items()
-                                        if k.endswith("_seeds"))),
-                    ("capsim version", plan.get("capsim_version", "—")),
-                    ("code digest", plan.get("code_digest", "—"))])
-    body = (table(["decision", "kind", "hand plan", "chosen", "units", "price per hour"],
-                  decisions, "decisions-table") +
-            "<h3>Expected figures of the chosen plan</h3>" +
-            table(["figure", "value"], expected, "expected-table") +
-            "<h3>Evaluation on fresh seeds (mean [low, high])</h3>" +
-            table(["figure", "hand", "chosen", "chosen − hand"], evaluation, "evaluation-table"))
-    report = (folder / "report.txt").read_text() if (folder / "report.txt").is_file() else ""
-    sections = [("about", "What was run", about), ("plan", "The plan's decisions", body)]
-    if report:
-        sections.append(("plan-report", "The planner's report", pre(report)))
-    sections += [("plots", "Plots", _plots(folder)),
-                 ("scenario", "Scenario file (plan.yaml: the scenario with the chosen purchases)",
-                  pre(_scenario_text(folder, {}, ("plan.yaml",)), "scenario-file"))]
-    return page(f"capsim plan · {plan['scenario']}", sections)
-
-
-PAGES = {"compare": compare_page, "sweep": sweep_page, "run": run_page, "plan": plan_page}
-
-
-def report_html(folder: str | Path) -> str:
-    """The report of the results folder `folder` as one self-contained HTML page."""
-    d = Path(folder)
-    kind = folder_kind(d)
-    try:
-        return PAGES[kind](d)
-    except KeyError as exc:
-        raise ReportError(f"{d}: its {kind} files lack {exc} (written by another capsim "
-                          f"version?)") from None
+                 ("plots", "Plots", plots_html(folder, _run_figures(folder))),
+                 scenario_section(scenario_text(folder, meta, ("scenario.yaml",)))])

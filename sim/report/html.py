@@ -53,6 +53,7 @@ def image(name: str, png: bytes) -> str:
 
 
 def pre(text: str, ident: str = "") -> str:
+    """Preformatted text, escaped (a scenario file, a text report)."""
     id_attr = f' id="{esc(ident)}"' if ident else ""
     return f"<pre{id_attr}>{esc(text)}</pre>"
 
