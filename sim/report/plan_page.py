@@ -29,14 +29,21 @@ def _plan_value(name: str, value: object, risk_kind: str) -> str:
     return value_text(m, figure, None) if m.kind != "count" else f"{figure:,.0f}"
 
 
+def _amount(x: float) -> str:
+    """A decision's size: whole numbers without decimals, with thousands separators."""
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,}"
+
+
 def plan_page(folder: Path) -> str:
     """A plan folder: the decisions, expected figures, the evaluation and the planner's text."""
     plan = read_json(folder / "plan.json")
     risk_kind = plan["risk"]["kind"]
-    decisions = [[esc(d["decision"]), esc(d["kind"]), cell(d["hand"], num=True),
-                  cell(d["chosen"], {"data-decision": d["decision"], "data-chosen": d["chosen"]},
+    decisions = [[esc(d["decision"]), esc(d["kind"]), cell(_amount(d["hand"]), num=True),
+                  cell(_amount(d["chosen"]),
+                       {"data-decision": d["decision"], "data-chosen": d["chosen"]},
                        True),
-                  cell(f"{d['units']:,}", num=True), cell(d["price_per_hour"], num=True)]
+                  cell(_amount(d["units"]), num=True),
+                  cell(f"${d['price_per_hour']:,.2f}", num=True)]
                  for d in plan["decision"]]
     expected = [[esc(k), cell(_plan_value(k, v, risk_kind),
                               {"data-expected": k, "data-value": repr(v)}, True)]
