@@ -32,7 +32,27 @@ ALLOWED_SKIPS = [
                 "the real traces live beside the checkout (../shared/traces/) and are never "
                 "copied into the repository; a CI checkout does not have them",
                 lambda: not all((TRACES / name).is_file() for name in REAL_TRACES)),
+    AllowedSkip("no headless browser for the report test",
+                "the browser test needs the system Chromium, which .ci/run installs where it "
+                "can (apt-get); where it cannot, the report's HTML is still parsed and checked "
+                "by tests/test_report.py",
+                lambda: _browser_missing()),
 ]
+
+
+@pytest.fixture(scope="session")
+def report_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A run, a compare, a sweep and a plan written with --report, shared by the report tests
+    (parsed and in a browser), made once."""
+    from report_pages import make_folders
+
+    return make_folders(tmp_path_factory.mktemp("report"))
+
+
+def _browser_missing() -> bool:
+    from report_pages import browser_missing
+
+    return browser_missing()
 
 _skipped: list[tuple[str, str]] = []
 

@@ -345,3 +345,50 @@ def test_on_a_six_hour_step_every_cost_is_per_hour_times_six_and_penalties_per_s
     spend = 100 * 60 * 2.0 + 50 * 60 * 0.01  # both pools fully busy all sixty hours
     assert s_["spend_total"] == pytest.approx(spend)
     assert s_["cost_total"] == pytest.approx(spend + chat + agents)
+
+
+def test_on_a_six_hour_step_spend_parts_spot_and_power_are_per_hour_figures() -> None:
+    # The spend split above on 6-hour steps over 60 hours (ten steps). azure: 40 of 60 committed
+    # units used, 20 idle, at 1.5 $/h; coreweave: 30 on demand at 2 $/h; spotco: one 10-unit run
+    # of 10 h at 0.5 $/h, i.e. all of step 0 and 4 of the 6 hours of step 1.
+    s = scenario(**{
+        "horizon": "60h", "step": "6h",
+        "preemption": {"spot_reclaim": False},
+        "providers": {
+            "azure": {"pools": {"gpu": {
+                "accelerator": "gpu", "price_per_hour": 3.0,
+                "capacity": [{"at": "2025-01-01", "units": 100}],
+                "commitments": [{"units": 60, "price_per_hour": 1.5, "start": "2025-01-01",
+                                 "term": "1y"}]}}},
+            "coreweave": {"pools": {"gpu": {
+                "accelerator": "gpu", "price_per_hour": 2.0,
+                "capacity": [{"at": "2025-01-01", "units": 100}]}}},
+            "spotco": {"pools": {"gpu": {
+                "accelerator": "gpu", "price_per_hour": 0.5,
+                "capacity": [{"at": "2025-01-01", "units": 10}],
+                "spot": {"reclaim_mtbf": "30d", "reclaim_duration": "1h"}}}},
+        },
+        "inference": {"api": {"base_units": 40, "providers": ["azure"]},
+                      "chat": {"base_units": 30, "providers": ["coreweave"]}},
+        "training.jobs": [job("run", units=10, providers=["spotco"])],
+    })
+    result = sim.run(s)
+    sm = result.summary
+    assert sm["spend_committed_used"] == pytest.approx(40 * 1.5 * 60)  # 3,600
+    assert sm["committed_idle_cost"] == pytest.approx(20 * 1.5 * 60)  # 1,800
+    assert sm["spend_on_demand"] == pytest.approx(30 * 2.0 * 60)  # 3,600
+    assert sm["spend_spot"] == pytest.approx(10 * 10 * 0.5)  # 50: ten hours, not two steps
+    # Power is a rate (MW averaged over the step), never multiplied by the step's length: every
+    # available unit draws idle_power_share (0.3) of its 1 kW, one in use all of it.
+    frame = result.steps.sort_values(["provider", "step"])
+    per_step = frame.groupby("provider")["power_mw"].apply(list).to_dict()
+    assert per_step["azure"] == pytest.approx([(40 + 60 * 0.3) / 1000] * 10)  # 0.058 MW
+    assert per_step["coreweave"] == pytest.approx([(30 + 70 * 0.3) / 1000] * 10)  # 0.051 MW
+    in_use_step1 = 10 * 4 / 6  # the run's last 4 hours of the step's 6
+    assert per_step["spotco"] == pytest.approx(
+        [10 / 1000, (in_use_step1 + (10 - in_use_step1) * 0.3) / 1000] + [3 / 1000] * 8)
+    assert sm["peak_power_mw"] == pytest.approx((58 + 51 + 10) / 1000)
+    # energy, MWh (power x 6 h a step): azure 0.058 x 60 h + coreweave 0.051 x 60 h + spotco
+    # (10 kW x 6 h + 7.667 kW x 6 h + 3 kW x 48 h) / 1000
+    energy = (frame["power_mw"] * 6.0).sum()
+    assert energy == pytest.approx(3.48 + 3.06 + (60 + (in_use_step1 + 1) * 6 + 144) / 1000)

@@ -42,3 +42,50 @@ def test_the_run_summary_shows_unmet_agents_as_short_of_100(tmp_path) -> None:
     text = summary_text(one)
     line = next(x for x in text.splitlines() if "served share" in x and "99.99" in x)
     assert "100 %" not in line and "100.0" not in line
+
+
+NEAR = [1 - 1e-6, 1 - 1e-9, 0.99996, 1e-7, 4e-6]
+
+
+def _percentages(text: str) -> list[float]:
+    import re
+
+    return [float(x.replace(",", "")) for x in re.findall(r"([\d,]*\.?\d+)\s?%", text)]
+
+
+@pytest.mark.parametrize("share", NEAR)
+def test_no_report_table_plan_or_plot_label_shows_a_near_share_as_100_or_0(share: float) -> None:
+    """Every place a share is shown: compare/sweep tables (with and without a cut interval),
+    the HTML report, the plan's shortfall risk and the plots' unmet label."""
+    import pandas as pd
+
+    from sim.analysis.metrics import describe, format_value
+    from sim.analysis.report import metric_rows
+    from sim.plots.inference import _share
+    from sim.report.build import interval_text, value_text
+
+    m = describe("inference.served_share")
+    low, high = max(0.0, share - 1e-9), min(1.0, share + 1e-9)
+    rows = []
+    for cut in (False, True):
+        table = pd.DataFrame([{"policy": "p", "metric": m.name, "n": 5, "mean": share,
+                               "ci_low": low, "ci_high": high, "ci_cut": cut, "min": low,
+                               "p95": high, "max": high, "diff": None, "diff_ci_low": None,
+                               "diff_ci_high": None, "excludes_zero": False}])
+        rows += metric_rows(table, [m], ["p"], None, None, 5)
+    texts = [format_value(m, share), value_text(m, share, None),
+             interval_text(m, share, low, high, None), _share(share),
+             *(c for r in rows for c in r[1:])]
+    for text in texts:
+        shown = _percentages(text)
+        assert shown, text
+        assert shown[0] not in (0.0, 100.0), text
+
+
+def test_the_plan_report_shows_shortfall_risk_in_the_share_format() -> None:
+    from types import SimpleNamespace
+
+    from sim.planning.report import _risk_text
+
+    result = SimpleNamespace(risk=SimpleNamespace(kind="shortfall"))
+    assert _risk_text(result, 1 - 1e-7) == format_share(1 - 1e-7)  # type: ignore[arg-type]

@@ -79,6 +79,7 @@ class Comparison:
     simulated: int = 0  # runs simulated to make this comparison
     reused: int = 0  # runs read back from the store
     run_paths: dict[str, str] = field(default_factory=dict)  # policy -> stored tables folder
+    scenario_yaml: str = ""  # the compared scenario, resolved (saved as scenario.yaml)
 
     def key_metrics(self) -> list[Metric]:
         """The catalogue metrics this comparison has, in report order."""
@@ -118,8 +119,8 @@ class Comparison:
              workers: int = 1, progress: Progress | None = None, tables: Sequence[str] = (),
              format: str = "parquet") -> Path:
         """Write metrics.csv (tidy: every run's summary figures), table.csv, table.txt,
-        compare.json and the plots drawn by `plots` (file stem -> maker, e.g.
-        `sim.plots.figure_makers(cmp)`; analysis draws none itself); the full tables of
+        compare.json, scenario.yaml (resolved) and the plots drawn by `plots` (file stem ->
+        maker, e.g. `sim.plots.figure_makers(cmp)`; analysis draws none itself); the tables of
         replication 0 only for the policies in `tables` (tables/<policy>/, loadable with
         `RunResult.load`, in `format`).
 
@@ -139,6 +140,8 @@ class Comparison:
             self.table.to_csv(tmp / "table.csv", index=False)
             (tmp / "table.txt").write_text(self.report() + "\n")
             (tmp / "compare.json").write_text(json.dumps(self._meta(target), indent=2) + "\n")
+            if self.scenario_yaml:
+                (tmp / "scenario.yaml").write_text(self.scenario_yaml)
             tasks: list[Callable[[], object]] = [
                 lambda p=policy: self.runs[p].save(tmp / "tables" / p, format=format)
                 for policy in dict.fromkeys(tables)]
@@ -178,7 +181,9 @@ class Comparison:
                    meta["baseline"], meta["replications"], pd.read_csv(d / "metrics.csv"),
                    pd.read_csv(d / "table.csv"), runs, meta["level"], meta["elapsed_s"],
                    simulated=meta.get("simulated", 0), reused=meta.get("reused", 0),
-                   run_paths={p: str(d / rel) for p, rel in paths.items()})
+                   run_paths={p: str(d / rel) for p, rel in paths.items()},
+                   scenario_yaml=(d / "scenario.yaml").read_text()
+                   if (d / "scenario.yaml").is_file() else "")
 
     def __repr__(self) -> str:
         return (f"<Comparison {self.scenario}: {', '.join(self.policies)} × {self.replications} "
@@ -241,7 +246,7 @@ def compare(scenario: str | Path | Scenario, policies: Sequence[str] = DEFAULT_P
     run contributes only its metrics. Runs go to `run_many` (`workers` processes, or
     `executor`; other `run_many_options` such as `dask`, `store_dir`, `fresh` are passed on).
     """
-    from sim.api import load
+    from sim.api import load, resolved_yaml
 
     s = load(scenario)
     names, baseline = check_policies(policies, baseline)
@@ -256,4 +261,4 @@ def compare(scenario: str | Path | Scenario, policies: Sequence[str] = DEFAULT_P
     paths = {specs[i].policy: path for i, path in done.kept_paths.items()}
     return Comparison(s.name, s.start.isoformat(), s.seed, names, baseline, replications,
                       done.metrics, table, runs, level, done.elapsed_s, done.failures,
-                      done.simulated, done.reused, paths)
+                      done.simulated, done.reused, paths, resolved_yaml(s))

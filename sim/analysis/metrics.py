@@ -188,7 +188,9 @@ def format_value(metric: Metric, value: float | None, start: datetime | None = N
     if k == "money":
         return f"${short_number(value)}"
     if k == "share":
-        return f"{value * 100:.1f}%"
+        from sim.results.shares import format_share
+
+        return format_share(value)
     if k == "hours":
         return f"{value:.1f}{u}"
     if k == "seconds":

@@ -8,6 +8,7 @@ from datetime import datetime
 import pandas as pd
 
 from sim.analysis.metrics import Metric, format_delta, format_half_width, format_value
+from sim.results.shares import format_share
 
 
 def _cell(metric: Metric, mean: float, low: float, high: float, start: datetime | None,
@@ -29,7 +30,18 @@ def _texts(metric: Metric, values: list[float], width: float,
     if metric.kind != "share" or not math.isfinite(width) or width <= 0:
         return [format_value(metric, v, start, unit=False) for v in values]
     decimals = min(6, max(1, math.ceil(-math.log10(width * 100)) + 1))
-    return [f"{v * 100:.{decimals}f}%" if math.isfinite(v) else "—" for v in values]
+    return [_share_text(v, decimals) for v in values]
+
+
+def _share_text(v: float, decimals: int) -> str:
+    """A share to `decimals` decimals, or more (format_share) where that would round it to
+    100 % or 0 % when it is not exactly that."""
+    if not math.isfinite(v):
+        return "—"
+    text = f"{v * 100:.{decimals}f}"
+    if float(text) in (0.0, 100.0) and v not in (0.0, 1.0):
+        return format_share(v)
+    return f"{text} %"
 
 
 def _spread_cell(metric: Metric, row: object, start: datetime | None) -> str:

@@ -136,6 +136,7 @@ class Sweep:
     failures: list[Failure] = field(default_factory=list)
     simulated: int = 0  # runs simulated to make this sweep
     reused: int = 0  # runs read back from the store
+    scenario_yaml: str = ""  # the swept scenario, resolved (saved as scenario.yaml)
 
     def key_metrics(self) -> list[Metric]:
         """The catalogue metrics this sweep has, in report order."""
@@ -175,8 +176,8 @@ class Sweep:
 
     def save(self, directory: str | Path, plots: Mapping[str, Callable[[], Figure]] | None = None,
              workers: int = 1, progress: Progress | None = None) -> Path:
-        """Write metrics.csv (tidy), table.csv, table.txt, sweep.json and the plots drawn by
-        `plots` (as in `Comparison.save`; `sim.plots.figure_makers(sweep)`)."""
+        """Write metrics.csv (tidy), table.csv, table.txt, sweep.json, scenario.yaml and the
+        plots drawn by `plots` (as in `Comparison.save`; `sim.plots.figure_makers(sweep)`)."""
         target = Path(directory)
         with atomic_folder(target) as tmp:
             self.metrics.to_csv(tmp / "metrics.csv", index=False)
@@ -189,6 +190,8 @@ class Sweep:
                     "simulated": self.simulated, "reused": self.reused,
                     "failures": [str(f) for f in self.failures], **provenance()}
             (tmp / "sweep.json").write_text(json.dumps(meta, indent=2) + "\n")
+            if self.scenario_yaml:
+                (tmp / "scenario.yaml").write_text(self.scenario_yaml)
             run_tasks([lambda n=name, m=make: save_figures({n: m()}, tmp)
                        for name, make in (plots or {}).items()], workers, progress)
         return target
@@ -202,12 +205,17 @@ class Sweep:
                    meta["policies"], meta["baseline"], meta["replications"],
                    pd.read_csv(d / "metrics.csv"), pd.read_csv(d / "table.csv"), meta["level"],
                    meta["elapsed_s"], simulated=meta.get("simulated", 0),
-                   reused=meta.get("reused", 0))
+                   reused=meta.get("reused", 0), scenario_yaml=_text(d / "scenario.yaml"))
 
     def __repr__(self) -> str:
         grid = " × ".join(f"{p} ({len(v)})" for p, v in self.params.items())
         return (f"<Sweep {self.scenario}: {grid}; {', '.join(self.policies)} × "
                 f"{self.replications} replications>")
+
+
+def _text(path: Path) -> str:
+    """A file's text, or '' where it is missing (folders saved before it was written)."""
+    return path.read_text() if path.is_file() else ""
 
 
 def sweep(scenario: str | Path | Scenario, settings: Mapping[str, Sequence[Any]],
@@ -221,7 +229,7 @@ def sweep(scenario: str | Path | Scenario, settings: Mapping[str, Sequence[Any]]
     Every combination is validated first (`SettingError` if one does not fit). Runs go to
     `run_many` (`workers`, `executor`, and `run_many_options` such as `dask`, `store_dir`).
     """
-    from sim.api import load
+    from sim.api import load, resolved_yaml
 
     s = load(scenario)
     # By default the scenario's policy against `open_market`, the baseline that prices the right.
@@ -240,4 +248,4 @@ def sweep(scenario: str | Path | Scenario, settings: Mapping[str, Sequence[Any]]
     params = {k: [_label(v) for v in values] for k, values in settings.items()}
     return Sweep(s.name, s.start.isoformat(), s.seed, params, names, baseline, replications,
                  done.metrics, table, level, done.elapsed_s, done.failures, done.simulated,
-                 done.reused)
+                 done.reused, resolved_yaml(s))

@@ -115,6 +115,10 @@ def run_and_save(args: argparse.Namespace, scenario: Any, kind: str, n: int, plo
     save_result(result, out, args)
     saved = time.perf_counter() - t1
     print(result.report())
+    if args.report:
+        from sim.cli.report import write
+
+        print(f"report: {write(out)}")
     new, reused = result.simulated, result.reused
     rate = f" ({new / elapsed:.2f} runs/s on {where(args)})" if new else ""
     again = f"; {reused} reused from the store" if reused else ""

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sim.cli import compare, plan, plot, policies, run, schema, sweep, validate
+from sim.cli import compare, plan, plot, policies, report, run, schema, sweep, validate
 from sim.cli.options import (
     EXIT_TERMINATED,
     EXIT_USER_ERROR,
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_Version,
                         help="print capsim's version and the digest of its model code")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (run, validate, schema, policies, compare, sweep, plan, plot):
+    for command in (run, validate, schema, policies, compare, sweep, plan, plot, report):
         command.add(sub)
     return parser
 

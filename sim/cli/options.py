@@ -78,6 +78,9 @@ def add_common_options(p: argparse.ArgumentParser, replications: int) -> None:
     p.add_argument("--out", metavar="DIR",
                    help="output folder (default: results/<scenario>/<command>-<time>)")
     p.add_argument("--no-plots", action="store_true", help="write the tables only")
+    p.add_argument("--report", action="store_true",
+                   help="also write report.html into the results folder: one self-contained "
+                        "page (figures, plots, scenario) to open in any browser")
 
     add_check_options(p)
     p.add_argument("--quiet", "-q", action="store_true",

@@ -59,6 +59,10 @@ def command(args: argparse.Namespace) -> int:
     plots = {} if args.no_plots else figure_makers(result)
     save_results(lambda: result.save(out, plots), out)
     print(result.report())
+    if args.report:
+        from sim.cli.report import write
+
+        print(f"report: {write(out)}")
     print(f"\n{result.simulated} engine runs simulated, {result.reused} reused, in "
           f"{elapsed:.1f} s; plan.yaml, plan.json and tables written to {out}/")
     return 0
@@ -100,6 +104,9 @@ def add(sub: Any) -> None:
     p.add_argument("--out", metavar="DIR",
                    help="output folder (default: results/<scenario>/plan-<time>)")
     p.add_argument("--no-plots", action="store_true", help="write the tables only")
+    p.add_argument("--report", action="store_true",
+                   help="also write report.html into the results folder: one self-contained "
+                        "page (figures, plots, scenario) to open in any browser")
 
     add_check_options(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

@@ -124,6 +124,10 @@ def command(args: argparse.Namespace) -> int:
     print(summary_text(result.summary))
     print(f"\nsimulated in {elapsed:.2f} s ({result.meta['events_processed']:,} events); "
           f"tables in {out}/")
+    if args.report:
+        from sim.cli.report import write
+
+        print(f"report: {write(out)}")
     return 0
 
 
@@ -135,6 +139,9 @@ def add(sub: Any) -> None:
     p.add_argument("--seed", type=int, help="random seed (default: the scenario's seed)")
     p.add_argument("--out", help="output folder (default: results/<scenario>/<policy>-seed<N>)")
     add_check_options(p)
+    p.add_argument("--report", action="store_true",
+                   help="also write report.html into the results folder: one self-contained "
+                        "page (figures, plots, scenario) to open in any browser")
     p.add_argument("--format", choices=("parquet", "csv"), default="parquet",
                    help="table format (default: parquet, read with pandas.read_parquet; csv is "
                         "about ten times larger and slower to write)")

@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from sim.about import provenance
 from sim.analysis.metrics import short_number
 from sim.planning.space import Decision, file_with_choice
 from sim.results.atomic import atomic_folder
+from sim.results.shares import format_share
 from sim.scenario.risk import risk_measure
 
 if TYPE_CHECKING:
@@ -42,7 +44,7 @@ def risk_name(result: PlanResult) -> str:
 
 def _risk_text(result: PlanResult, value: float) -> str:
     if result.risk.kind == "shortfall":
-        return f"{value:.4%}"
+        return format_share(value)
     return _money(value) if result.risk.kind == "cvar" else "–"
 
 
@@ -86,7 +88,7 @@ def plan_report(result: PlanResult) -> str:
     ev = result.evaluation
     for part in ("cost_total", "spend_total", "shortfall_cost", "delay_cost", "miss_share"):
         sub = ev[ev["figure"] == part].set_index("plan")
-        fmt = (lambda v: f"{v:.4%}") if part == "miss_share" else _money
+        fmt = format_share if part == "miss_share" else _money
 
         def cell(plan: str, sub: Any = sub, fmt: Any = fmt) -> str:
             if plan not in sub.index:
@@ -180,6 +182,7 @@ def plan_json(result: PlanResult) -> dict[str, Any]:
         "runs": {"simulated": result.simulated, "reused": result.reused},
         "candidates": [{"candidate": c.label, "note": c.note, "choice": c.choice}
                        for c in result.candidates],
+        **provenance(),
     }
 
 

@@ -103,5 +103,7 @@ def agents_served(run: Any, ax: Axes | None = None, **kwargs: Any) -> Figure:
 
 
 def _share(x: float) -> str:
-    """0.000123 -> '0.012%'; 0 -> 'none'."""
-    return "none" if x < 1e-9 else f"{x * 100:.2g}%" if x < 0.1 else f"{x:.1%}"
+    """0.000123 -> '0.01 %' (the one share format); 0 -> 'none'."""
+    from sim.results.shares import format_share
+
+    return "none" if x < 1e-9 else format_share(x)

@@ -20,6 +20,7 @@ from sim.plots.style import (
     provider_colors,
     provider_order,
 )
+from sim.results.shares import format_share
 
 
 def largest_jobs(jobs: pd.DataFrame, max_jobs: int) -> pd.DataFrame:
@@ -141,7 +142,7 @@ def wait_distribution(runs: Mapping[str, Any] | pd.DataFrame, ax: Axes | None = 
         for yi, li, vi in zip(y, left, v, strict=True):
             if vi >= 0.06:
                 dark = color != WAITING and colors.index(color) >= 4
-                ax.text(li + vi / 2, yi, f"{vi:.0%}", ha="center", va="center", fontsize=8,
+                ax.text(li + vi / 2, yi, format_share(vi), ha="center", va="center", fontsize=8,
                         color="white" if dark else "black")
         left += v
     for yi, jobs in zip(y, tables.values(), strict=True):
