@@ -48,6 +48,10 @@ class CompiledPool:
     # Units of the shared capacity the market withholds per step (availability below the tenant
     # cap): where this is above 0, capacity this customer lacks is a stockout. Empty: never.
     withheld: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # Unit failures: interruptions per unit-hour, the planned share of them, mean repair hours.
+    failure_rate: float = 0.0
+    planned_share: float = 0.0
+    repair: float = 0.0
 
 
 @dataclass(slots=True)
@@ -204,6 +208,10 @@ def compile_scenario(s: Scenario, replication: int = 0, seed: int | None = None)
               for i, (name, prog) in enumerate(s.programmes.items())}
     for cp, (pname, poolname, pool) in zip(pools, _pool_specs(s), strict=True):
         where = f"{pname}/{poolname}"
+        failures = pool.failures or s.accelerators[pool.accelerator].failures
+        if failures is not None:
+            cp.failure_rate, cp.planned_share, cp.repair = (
+                failures.rate, failures.planned_share, failures.repair)
         previous = 0.0
         for cstep in pool.capacity:
             if not clip(cstep.at, f"{where}: capacity step"):

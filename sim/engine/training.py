@@ -435,6 +435,8 @@ class TrainingQueue:
             self.job_at.append(len(self.events))
         else:  # a restart: it waited again since its interruption
             job.requeue_wait += now - job.requeued_at
+        if self.failures.active:
+            self.failures.arm(job, p.index)
         finish = now + setup + job.remaining / job.seg_speed
         if finish < self.end:  # never in the past: pushed straight onto simpy's queue
             env = self.env
@@ -531,6 +533,7 @@ class TrainingQueue:
         job.remaining -= saved_work
         job.lost += lost
         job.restarts += 1
+        job.causes[reason] = job.causes.get(reason, 0) + 1
         job.status = "waiting"
         job.requeued_at = now
         if reason in {"outage", "scheduled_outage", "spot_reclaim"}:

@@ -40,6 +40,16 @@ class Strict(BaseModel):
 # ---------------------------------------------------------------- supply
 
 
+class UnitFailures(Strict):
+    """Failures of single units: each unit fails at `rate` per unit-hour and is out for repair."""
+
+    rate: float = Field(gt=0, le=1.0, description="interruptions per unit-hour (unexpected and planned)")
+    planned_share: Share = Field(
+        default=0.0, description="share of the interruptions that are planned maintenance"
+    )
+    repair: Hours = Field(gt=0, description="mean hours a failed unit is out (exponential)")
+
+
 class Accelerator(Strict):
     """One kind of chip, with its speed relative to the reference accelerator."""
 
@@ -59,6 +69,9 @@ class Accelerator(Strict):
         default=0.3,
         description="share of power_kw an installed unit draws while idle (busy draws all of it); "
         "0.3 is typical of GPU servers with their cooling",
+    )
+    failures: UnitFailures | None = Field(
+        default=None, description="hardware failures per unit (default: units never fail)"
     )
 
 
@@ -284,6 +297,9 @@ class Pool(Strict):
     )
     spot: Spot | None = Field(default=None, description="set if this pool is reclaimable spot")
     outages: Reliability | None = Field(default=None, description="random outages")
+    failures: UnitFailures | None = Field(
+        default=None, description="unit failures here, instead of the accelerator's"
+    )
     region: str | None = Field(
         default=None, description="region of the provider it is in (shares its outages)"
     )
