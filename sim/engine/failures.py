@@ -4,15 +4,37 @@ its repair time and comes back, so rate demand loses its capacity too."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.engine.compile import CompiledPool
+from sim.engine.compile import CompiledJob, CompiledPool
 from sim.engine.state import Job, _Call
 
 if TYPE_CHECKING:
     from sim.engine.simulation import Simulation
+
+AUTO_WITHOUT_FAILURES = 24.0  # hours between checkpoints for `auto` where units never fail
+
+
+def optimal_interval(rate: float, stall: float) -> float:
+    """Hours of work between checkpoints minimising (e^{rate (tau + stall)} - 1) / tau, the
+    expected time per hour of work under exponential interruptions: the root of
+    (1 - x) e^x = e^{-rate stall}, x = rate tau (exactly 1 + W0(-e^{-1 - rate stall})), by Newton
+    from Young's sqrt(2 stall / rate). With no write cost: one hour's failures, capped at a day."""
+    a = rate * stall
+    if a <= 0.0:
+        return min(AUTO_WITHOUT_FAILURES, 1.0 / rate)
+    target = math.exp(-a)
+    x = min(math.sqrt(2.0 * a), 0.9)
+    for _ in range(60):
+        f = (1.0 - x) * math.exp(x) - target
+        step = f / (-x * math.exp(x))
+        x = min(max(x - step, 1e-12), 1.0 - 1e-12)
+        if abs(step) < 1e-14:
+            break
+    return x / rate
 
 
 class UnitFailures:
@@ -26,6 +48,13 @@ class UnitFailures:
         self.repair = [cp.repair for cp in pools]
         self.active = any(r > 0 for r in self.rate)
         self.in_repair = [0] * len(pools)  # units out for repair now, per pool
+
+    def auto_interval(self, spec: CompiledJob, pool: int) -> float:
+        """The `auto` checkpoint interval of gang `spec` in `pool` (wall hours of work)."""
+        rate = self.rate[pool] * spec.units
+        if rate <= 0.0:
+            return AUTO_WITHOUT_FAILURES
+        return optimal_interval(rate, spec.checkpoint_stall)
 
     def arm(self, job: Job, pool: int) -> None:
         """Draw when the gang `job` just (re)started in `pool` next loses a unit (memoryless:

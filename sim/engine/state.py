@@ -53,6 +53,10 @@ class Job:
     requeued_at: float = math.nan  # when it last went back to waiting after an interruption
     requeue_wait: float = 0.0  # hours waited to restart after interruptions (to the horizon)
     causes: dict[str, int] = field(default_factory=dict)  # interruptions by cause
+    seg_tau: float = 0.0  # wall hours of work between checkpoints in this segment (0: none)
+    writing: float = 0.0  # hours progress stalled writing checkpoints
+    restarting: float = 0.0  # hours spent restarting (detection, rescheduling, load, porting)
+    kept: float = 0.0  # wall hours of work kept (saved at a checkpoint or finished)
 
 
 def rate_hold(p: PoolState) -> float:

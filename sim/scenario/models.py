@@ -400,6 +400,18 @@ Distribution = Annotated[
 """A random quantity. Durations may be written with units (`30d`); sizes are plain numbers."""
 
 
+class Restart(Strict):
+    """Time from an interruption to useful work again: detection, rescheduling, loading the checkpoint."""
+
+    detection: Hours = Field(default=0.0, description="time to notice the failure")
+    reschedule: Hours = Field(default=0.0, description="time to swap units and relaunch the gang")
+    load: Hours = Field(default=0.0, description="time to load the last checkpoint")
+
+    @property
+    def hours(self) -> float:
+        return self.detection + self.reschedule + self.load
+
+
 class JobTraits(Strict):
     """What any training job needs from the capacity it runs on."""
 
@@ -412,10 +424,20 @@ class JobTraits(Strict):
     providers: list[str] | None = Field(default=None, description="only these providers")
     native_family: Family = Field(default="gpu", description="family the code is written for")
     porting: Hours = Field(default=0.0, description="extra time when run off the native family")
-    checkpoint_interval: Hours | None = Field(
-        default=None, description="time between checkpoints; none means a restart loses all work"
+    checkpoint_interval: Literal["auto"] | Hours | None = Field(
+        default=None,
+        description="hours of work between checkpoints, or auto (the optimum for the gang's unit "
+        "failure rate and checkpoint cost; once a day without a failure rate); none means a "
+        "restart loses all work",
+    )
+    checkpoint_write: Hours = Field(default=0.0, description="time to write one checkpoint")
+    checkpoint_async: Share = Field(
+        default=0.0, description="share of a checkpoint write that overlaps training (0: it stalls)"
     )
     restart_overhead: Hours = Field(default=0.0, description="time to reload after an interruption")
+    restart: Restart | None = Field(
+        default=None, description="restart time in parts (replaces restart_overhead when given)"
+    )
     priority: int = Field(default=0, ge=-MAX_INT, le=MAX_INT,
                           description="higher runs first and is preempted last")
     max_wait: Hours | None = Field(
