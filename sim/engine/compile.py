@@ -48,6 +48,10 @@ class CompiledPool:
     # Units of the shared capacity the market withholds per step (availability below the tenant
     # cap): where this is above 0, capacity this customer lacks is a stockout. Empty: never.
     withheld: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # Unit failures: interruptions per unit-hour, the planned share of them, mean repair hours.
+    failure_rate: float = 0.0
+    planned_share: float = 0.0
+    repair: float = 0.0
 
 
 @dataclass(slots=True)
@@ -71,6 +75,17 @@ class CompiledJob:
     delay_cost_per_hour: float = 0.0  # value of service: dollars per hour it finishes late
     target_finish: float = math.nan  # hour it is wanted by (explicit runs), for the credit
     value_per_day_early: float = 0.0
+    checkpoint_auto: bool = False  # interval chosen per start for the gang's failure rate
+    checkpoint_stall: float = 0.0  # hours progress stalls per checkpoint write (sync share)
+
+
+def _checkpoint(traits: JobTraits) -> dict[str, object]:
+    """The checkpoint and restart fields of a compiled job from a job's traits."""
+    auto = traits.checkpoint_interval == "auto"
+    return {"checkpoint_interval": None if auto else traits.checkpoint_interval,
+            "restart_overhead": traits.restart.hours if traits.restart else traits.restart_overhead,
+            "checkpoint_auto": auto,
+            "checkpoint_stall": traits.checkpoint_write * (1.0 - traits.checkpoint_async)}
 
 
 @dataclass
@@ -204,6 +219,10 @@ def compile_scenario(s: Scenario, replication: int = 0, seed: int | None = None)
               for i, (name, prog) in enumerate(s.programmes.items())}
     for cp, (pname, poolname, pool) in zip(pools, _pool_specs(s), strict=True):
         where = f"{pname}/{poolname}"
+        failures = pool.failures or s.accelerators[pool.accelerator].failures
+        if failures is not None:
+            cp.failure_rate, cp.planned_share, cp.repair = (
+                failures.rate, failures.planned_share, failures.repair)
         previous = 0.0
         for cstep in pool.capacity:
             if not clip(cstep.at, f"{where}: capacity step"):
@@ -438,10 +457,10 @@ def _jobs(s: Scenario, infos: list[PoolInfo], seed: int, replication: int,
         jobs.append(CompiledJob(
             0, job.name, "explicit", hours_between(s.start, job.arrival), job.units, job.duration,
             job_candidates(s, infos, job), job.native_family, job.porting,
-            job.checkpoint_interval, job.restart_overhead, job.priority, job.frontier, job.max_wait,
-            job.delay_cost_per_hour,
-            hours_between(s.start, job.target_finish) if job.target_finish else math.nan,
-            job.value_per_day_early))
+            priority=job.priority, frontier=job.frontier, max_wait=job.max_wait,
+            delay_cost_per_hour=job.delay_cost_per_hour,
+            target_finish=hours_between(s.start, job.target_finish) if job.target_finish else math.nan,
+            value_per_day_early=job.value_per_day_early, **_checkpoint(job)))  # type: ignore[arg-type]
     for g, (gname, gen) in enumerate(s.training.generators.items()):
         rng = streams.stream(seed, replication, streams.ARRIVALS, g)
         t0 = hours_between(s.start, gen.start) if gen.start else 0.0
@@ -459,9 +478,10 @@ def _jobs(s: Scenario, infos: list[PoolInfo], seed: int, replication: int,
         durations = np.maximum(sample(gen.duration, rng, len(times)), 1e-9)
         # One generator's runs share their traits: look them up once, not per run.
         candidates = job_candidates(s, infos, gen)
-        traits = (gen.native_family, gen.porting, gen.checkpoint_interval, gen.restart_overhead,
-                  gen.priority, False, gen.max_wait, gen.delay_cost_per_hour)
-        jobs.extend(CompiledJob(0, f"{gname}-{i}", gname, t, u, d, candidates, *traits)
+        traits = {"native_family": gen.native_family, "porting": gen.porting, "priority": gen.priority,
+                  "frontier": False, "max_wait": gen.max_wait,
+                  "delay_cost_per_hour": gen.delay_cost_per_hour, **_checkpoint(gen)}
+        jobs.extend(CompiledJob(0, f"{gname}-{i}", gname, t, u, d, candidates, **traits)  # type: ignore[arg-type]
                     for i, (t, u, d) in enumerate(zip(times.tolist(), units.tolist(),
                                                       durations.tolist(), strict=True), start=1))
     # In order of arrival, then name. Arrival times almost never tie: order by them with

@@ -12,6 +12,7 @@ import numpy as np
 OUTAGES, SLIPS, ARRIVALS, DEMAND, INTERRUPTS, SPOT = range(6)
 PROGRAMMES, REGIONS, AVAILABILITY, BLOCKS = range(6, 10)  # procurement: shared slips, ...
 FIRST_REFUSAL = 10  # answer delays of the right of first refusal
+FAILURES = 11  # unit failures of training gangs and their repair times
 
 
 def stream(seed: int, replication: int, source: int, index: int = 0) -> np.random.Generator:

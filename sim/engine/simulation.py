@@ -24,6 +24,7 @@ from simpy.core import NORMAL, URGENT
 
 from sim.engine import rng as streams
 from sim.engine.compile import Compiled, CompiledJob
+from sim.engine.failures import UnitFailures
 from sim.engine.first_refusal import RightOfFirstRefusal
 from sim.engine.pools import PoolState
 from sim.engine.rate_demand import RateDemand
@@ -102,6 +103,8 @@ class Simulation(SupplyEvents, TrainingQueue, RateDemand):
         self.reserve_steps = max(1, round(s.scheduling.inference_reserve / compiled.step))
         self.preempt = s.preemption.inference_preempts_training
         self.interrupt_rng = streams.stream(compiled.seed, compiled.replication, streams.INTERRUPTS)
+        self.failures = UnitFailures(self, compiled.pools, streams.stream(
+            compiled.seed, compiled.replication, streams.FAILURES))
         # Power zones: 0 is every provider, 1 + i provider i. Draw: the idle share of every
         # available unit, and the rest of its power for every unit in use.
         self.zone_cap = [math.inf] * (1 + len(self.providers))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sim.engine.compile import CompiledJob
@@ -52,6 +52,11 @@ class Job:
     first_pool: int = -1
     requeued_at: float = math.nan  # when it last went back to waiting after an interruption
     requeue_wait: float = 0.0  # hours waited to restart after interruptions (to the horizon)
+    causes: dict[str, int] = field(default_factory=dict)  # interruptions by cause
+    seg_tau: float = 0.0  # wall hours of work between checkpoints in this segment (0: none)
+    writing: float = 0.0  # hours progress stalled writing checkpoints
+    restarting: float = 0.0  # hours spent restarting (detection, rescheduling, load, porting)
+    kept: float = 0.0  # wall hours of work kept (saved at a checkpoint or finished)
 
 
 def rate_hold(p: PoolState) -> float:

@@ -435,7 +435,16 @@ class TrainingQueue:
             self.job_at.append(len(self.events))
         else:  # a restart: it waited again since its interruption
             job.requeue_wait += now - job.requeued_at
-        finish = now + setup + job.remaining / job.seg_speed
+        if spec.checkpoint_auto:
+            job.seg_tau = self.failures.auto_interval(spec, p.index)
+        else:
+            job.seg_tau = spec.checkpoint_interval or 0.0
+        if self.failures.active:
+            self.failures.arm(job, p.index)
+        run = job.remaining / job.seg_speed
+        if spec.checkpoint_stall and job.seg_tau:  # a checkpoint after each interval, the last too
+            run += math.ceil(run / job.seg_tau - 1e-9) * spec.checkpoint_stall
+        finish = now + setup + run
         if finish < self.end:  # never in the past: pushed straight onto simpy's queue
             env = self.env
             heappush(env._queue, (finish, NORMAL, next(env._eid),
@@ -497,7 +506,22 @@ class TrainingQueue:
             job.cost += units * wall * self.infos[job.pool].price_per_hour
         else:
             job.cost += units * self._list_price_hours(job.pool, job.seg_start, now)
-        productive = job.remaining if finished else max(0.0, wall - job.seg_setup) * job.seg_speed
+        if job.restarts:
+            job.restarting += min(wall, job.seg_setup)
+        stall = job.spec.checkpoint_stall
+        tau = job.seg_tau
+        if finished:
+            productive = job.remaining
+            if stall and tau:
+                job.writing += math.ceil(job.remaining / job.seg_speed / tau - 1e-9) * stall
+        else:
+            busy = max(0.0, wall - job.seg_setup)
+            if stall and tau:  # cycles of tau hours of work and a write
+                cycles = math.floor(busy / (tau + stall) + 1e-9)
+                part = busy - cycles * (tau + stall)
+                job.writing += cycles * stall + max(0.0, part - tau)
+                busy = cycles * tau + min(part, tau)
+            productive = busy * job.seg_speed
         job.productive += productive
         return productive
 
@@ -508,6 +532,7 @@ class TrainingQueue:
         now = self.env.now
         self._release(job, now)
         self._close_segment(job, now, finished=True)
+        job.kept += job.remaining / job.seg_speed
         job.remaining = 0.0
         job.end = now
         job.status = "finished"
@@ -523,14 +548,17 @@ class TrainingQueue:
         p = self._release(job, now)
         progress = self._close_segment(job, now, finished=False)
         saved_work = 0.0  # without checkpoints a restart starts from scratch
-        if spec.checkpoint_interval:
-            productive_wall = progress / job.seg_speed
-            saved = math.floor(productive_wall / spec.checkpoint_interval + 1e-9)
-            saved_work = min(saved * spec.checkpoint_interval * job.seg_speed, job.remaining)
+        tau = job.seg_tau
+        if tau:  # checkpoints whose write had finished (a cycle is tau of work and a write)
+            busy = max(0.0, now - job.seg_start - job.seg_setup)
+            saved = math.floor(busy / (tau + spec.checkpoint_stall) + 1e-9)
+            saved_work = min(saved * tau * job.seg_speed, job.remaining)
+            job.kept += saved_work / job.seg_speed
         lost = progress - saved_work
         job.remaining -= saved_work
         job.lost += lost
         job.restarts += 1
+        job.causes[reason] = job.causes.get(reason, 0) + 1
         job.status = "waiting"
         job.requeued_at = now
         if reason in {"outage", "scheduled_outage", "spot_reclaim"}:

@@ -104,6 +104,12 @@ def steps_table(raw: RawRun) -> pd.DataFrame:
     return _stamp(df, raw)
 
 
+# Interruption reasons the engine gives, by the cause a job row counts them under.
+CAUSES = {"unit_failure": "unit_failure", "planned": "planned", "outage": "outage",
+          "scheduled_outage": "outage", "provider_outage": "outage", "region_outage": "outage",
+          "inference": "preemption", "power": "power", "spot_reclaim": "reclaim", "capacity": "capacity"}
+
+
 def jobs_table(raw: RawRun) -> pd.DataFrame:
     """One row per training job: when it arrived, started, ended, where, and what it cost."""
     infos = [p.info for p in raw.pools]
@@ -132,8 +138,16 @@ def jobs_table(raw: RawRun) -> pd.DataFrame:
                            for job in jobs],
         "accelerator": [info.accelerator if info else "" for info in where],
         "restarts": [job.restarts for job in jobs],
+        **{f"interrupts_{cause}": [sum(n for r, n in job.causes.items() if CAUSES.get(r, "capacity") == cause)
+                                   for job in jobs] for cause in dict.fromkeys(CAUSES.values())},
         "work_done_h": [job.productive - job.lost for job in jobs], "work_lost_h": lost,
         "work_lost_unit_hours": [x * spec.units for x, spec in zip(lost, specs, strict=True)],
+        "hours_writing_checkpoints": [job.writing for job in jobs],
+        "hours_restarting": [job.restarting for job in jobs],
+        "checkpoint_interval_h": [job.seg_tau or math.nan for job in jobs],
+        # Effective training time ratio: hours of work kept / hours from first start to its end.
+        "ettr": [job.kept / span if (span := (job.end if job.end == job.end else horizon) - job.start) > 0
+                 else math.nan for job in jobs],
         "unit_hours": [job.held for job in jobs],
         "cost_at_list_price": [job.cost for job in jobs],
         "rofr_offer": [job.offer for job in jobs],

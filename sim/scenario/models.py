@@ -40,6 +40,16 @@ class Strict(BaseModel):
 # ---------------------------------------------------------------- supply
 
 
+class UnitFailures(Strict):
+    """Failures of single units: each unit fails at `rate` per unit-hour and is out for repair."""
+
+    rate: float = Field(gt=0, le=1.0, description="interruptions per unit-hour (unexpected and planned)")
+    planned_share: Share = Field(
+        default=0.0, description="share of the interruptions that are planned maintenance"
+    )
+    repair: Hours = Field(gt=0, description="mean hours a failed unit is out (exponential)")
+
+
 class Accelerator(Strict):
     """One kind of chip, with its speed relative to the reference accelerator."""
 
@@ -59,6 +69,9 @@ class Accelerator(Strict):
         default=0.3,
         description="share of power_kw an installed unit draws while idle (busy draws all of it); "
         "0.3 is typical of GPU servers with their cooling",
+    )
+    failures: UnitFailures | None = Field(
+        default=None, description="hardware failures per unit (default: units never fail)"
     )
 
 
@@ -284,6 +297,9 @@ class Pool(Strict):
     )
     spot: Spot | None = Field(default=None, description="set if this pool is reclaimable spot")
     outages: Reliability | None = Field(default=None, description="random outages")
+    failures: UnitFailures | None = Field(
+        default=None, description="unit failures here, instead of the accelerator's"
+    )
     region: str | None = Field(
         default=None, description="region of the provider it is in (shares its outages)"
     )
@@ -384,6 +400,18 @@ Distribution = Annotated[
 """A random quantity. Durations may be written with units (`30d`); sizes are plain numbers."""
 
 
+class Restart(Strict):
+    """Time from an interruption to useful work again: detection, rescheduling, loading the checkpoint."""
+
+    detection: Hours = Field(default=0.0, description="time to notice the failure")
+    reschedule: Hours = Field(default=0.0, description="time to swap units and relaunch the gang")
+    load: Hours = Field(default=0.0, description="time to load the last checkpoint")
+
+    @property
+    def hours(self) -> float:
+        return self.detection + self.reschedule + self.load
+
+
 class JobTraits(Strict):
     """What any training job needs from the capacity it runs on."""
 
@@ -396,10 +424,20 @@ class JobTraits(Strict):
     providers: list[str] | None = Field(default=None, description="only these providers")
     native_family: Family = Field(default="gpu", description="family the code is written for")
     porting: Hours = Field(default=0.0, description="extra time when run off the native family")
-    checkpoint_interval: Hours | None = Field(
-        default=None, description="time between checkpoints; none means a restart loses all work"
+    checkpoint_interval: Literal["auto"] | Hours | None = Field(
+        default=None,
+        description="hours of work between checkpoints, or auto (the optimum for the gang's unit "
+        "failure rate and checkpoint cost; once a day without a failure rate); none means a "
+        "restart loses all work",
+    )
+    checkpoint_write: Hours = Field(default=0.0, description="time to write one checkpoint")
+    checkpoint_async: Share = Field(
+        default=0.0, description="share of a checkpoint write that overlaps training (0: it stalls)"
     )
     restart_overhead: Hours = Field(default=0.0, description="time to reload after an interruption")
+    restart: Restart | None = Field(
+        default=None, description="restart time in parts (replaces restart_overhead when given)"
+    )
     priority: int = Field(default=0, ge=-MAX_INT, le=MAX_INT,
                           description="higher runs first and is preempted last")
     max_wait: Hours | None = Field(
