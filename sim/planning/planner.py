@@ -575,22 +575,18 @@ def _evaluation(runs: pd.DataFrame, chosen: str, risk: Risk,
             d = _paired(runs, chosen, "hand", part, weights)
             rows.append({"figure": part, "plan": "chosen - hand", "mean": d.mean, "low": d.low,
                          "high": d.high})
-    if (runs["candidate"] == WAIT_AND_SEE).any():
-        ws = weighted_mean_ci(_by_world(runs[runs["candidate"] == WAIT_AND_SEE], "cost_total"),
-                              weights)
-        rows.append({"figure": "cost_total", "plan": WAIT_AND_SEE, "mean": ws.mean,
-                     "low": ws.low, "high": ws.high})
-        d = _paired(runs, chosen, WAIT_AND_SEE, "cost_total", weights)
-        rows.append({"figure": "cost_total", "plan": f"chosen - {WAIT_AND_SEE}", "mean": d.mean,
-                     "low": d.low, "high": d.high})
-    if (runs["candidate"] == MEAN_WORLD).any():
-        eev = weighted_mean_ci(_by_world(runs[runs["candidate"] == MEAN_WORLD], "cost_total"),
-                               weights)
-        rows.append({"figure": "cost_total", "plan": MEAN_WORLD, "mean": eev.mean,
-                     "low": eev.low, "high": eev.high})
-        d = _paired(runs, MEAN_WORLD, chosen, "cost_total", weights)
-        rows.append({"figure": "cost_total", "plan": f"{MEAN_WORLD} - chosen", "mean": d.mean,
-                     "low": d.low, "high": d.high})
+    # WS and EVPI (chosen − wait-and-see), EEV and VSS (mean-world − chosen), where run
+    for extra, (a, a_name), (b, b_name) in (
+            (WAIT_AND_SEE, (chosen, "chosen"), (WAIT_AND_SEE, WAIT_AND_SEE)),
+            (MEAN_WORLD, (MEAN_WORLD, MEAN_WORLD), (chosen, "chosen"))):
+        if not (runs["candidate"] == extra).any():
+            continue
+        ci = weighted_mean_ci(_by_world(runs[runs["candidate"] == extra], "cost_total"), weights)
+        d = _paired(runs, a, b, "cost_total", weights)
+        rows += [{"figure": "cost_total", "plan": extra, "mean": ci.mean, "low": ci.low,
+                  "high": ci.high},
+                 {"figure": "cost_total", "plan": f"{a_name} - {b_name}", "mean": d.mean,
+                  "low": d.low, "high": d.high}]
     for plan_name, label in (("hand", "hand"), ("chosen", chosen)):
         rows.append({"figure": "risk", "plan": plan_name,
                      "mean": _risk_of(runs[runs["candidate"] == label], risk),
