@@ -81,16 +81,21 @@ def test_a_test_that_hangs_is_stopped_by_the_per_test_limit(tmp_path: Path) -> N
 
 
 def test_a_mutant_runs_the_tests_that_reach_its_def_and_all_tests_outside_any_def() -> None:
-    ms = {(m.line, m.kind): m for m in mutation.find_mutants(ROOT / "sim/engine/rng.py")}
-    in_stream = ms[(19, "drop")]  # `ss = ...` inside def stream (lines 17-20)
-    module_level = ms[(12, "arith")]  # range(6): run on import
-    calls = {"outside": ["sim/engine/rng.py:1"],
-             "tests": {"t::a": ["sim/engine/rng.py:17"], "t::b": ["sim/engine/other.py:17"],
-                       "t::c": ["sim/engine/rng.py:17", "sim/api.py:3"]}}
     source = (ROOT / "sim/engine/rng.py").read_text()
+    lines = source.splitlines()
+    def_line = next(i for i, t in enumerate(lines, 1) if t.startswith("def stream("))
+    ss_line = next(i for i, t in enumerate(lines, 1) if t.strip().startswith("ss = "))
+    range_line = next(i for i, t in enumerate(lines, 1) if t.endswith("= range(6)"))
+    ms = {(m.line, m.kind): m for m in mutation.find_mutants(ROOT / "sim/engine/rng.py")}
+    in_stream = ms[(ss_line, "drop")]  # `ss = ...` inside def stream
+    module_level = ms[(range_line, "arith")]  # range(6): run on import
+    d = f"sim/engine/rng.py:{def_line}"
+    calls = {"outside": ["sim/engine/rng.py:1"],
+             "tests": {"t::a": [d], "t::b": f"sim/engine/other.py:{def_line}".split(),
+                       "t::c": [d, "sim/api.py:3"]}}
     assert mutation.reaching_tests(in_stream, calls, source) == ["t::a", "t::c"]
     assert mutation.reaching_tests(module_level, calls, source) is None
-    calls["outside"].append("sim/engine/rng.py:17")  # also called on import: every test
+    calls["outside"].append(d)  # also called on import: every test
     assert mutation.reaching_tests(in_stream, calls, source) is None
 
 
