@@ -11,7 +11,7 @@ import pandas as pd
 
 
 def _num(x: float) -> float | None:
-    """JSON-friendly float: NaN and infinities become None; values rounded to 6 significant."""
+    """JSON-friendly float: NaN and infinities become None; values rounded to 10 significant."""
     x = float(x)
     if not math.isfinite(x):
         return None

@@ -34,3 +34,14 @@ class ScenarioError(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+def decoded(raw: bytes, file: str, encoding: str = "utf-8", hint: str = "") -> str:
+    """`raw` as text; a ScenarioError naming the line of the first byte that is not UTF-8
+    (`hint` is added to the message: what to do about it)."""
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ScenarioError([Problem(file, line, "", f"not UTF-8 text (byte 0x{raw[exc.start]:02x} "
+                                     f"cannot be decoded){hint}")]) from None

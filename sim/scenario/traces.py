@@ -39,7 +39,7 @@ import numpy as np
 
 from sim.scenario.limits import TRACE_MAX_BYTES, ReadError, gunzip_capped, read_capped, shown
 from sim.scenario.models import Trace, TraceColumns
-from sim.scenario.problems import Problem, ScenarioError
+from sim.scenario.problems import Problem, ScenarioError, decoded
 from sim.scenario.scenario import Scenario
 
 if TYPE_CHECKING:
@@ -125,12 +125,7 @@ def _read_bytes(file: str) -> bytes:
 def _read_cached(file: str, _mtime_ns: int, _size: int, columns: TraceColumns) -> TraceData:
     """`read_trace` of a file as it is on disk now (the key changes when the file does)."""
     raw = _read_bytes(file)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise ScenarioError([Problem(file, line, "", f"not UTF-8 text (byte 0x{raw[exc.start]:02x}"
-                                     " cannot be decoded)")]) from None
+    text = decoded(raw, file, "utf-8-sig")
     if "\0" in text[:1 << 16]:
         raise ScenarioError([Problem(file, text[:text.index("\0")].count("\n") + 1, "",
                                      "holds NUL bytes: binary data, expected a CSV text file")])

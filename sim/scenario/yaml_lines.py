@@ -20,7 +20,7 @@ from sim.scenario.limits import (
     shorten,
     shown,
 )
-from sim.scenario.problems import Problem, ScenarioError
+from sim.scenario.problems import Problem, ScenarioError, decoded
 
 
 def show(value: Any) -> str:
@@ -216,12 +216,7 @@ def read_yaml(source: str | Path) -> tuple[dict[str, Any], dict[PathT, int]]:
         raw = read_capped(source, SCENARIO_MAX_BYTES, "a scenario YAML file")
     except ReadError as exc:
         raise ScenarioError([Problem(file, None, "", str(exc))]) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise ScenarioError([Problem(file, line, "", f"not UTF-8 text (byte 0x{raw[exc.start]:02x} "
-                                     "cannot be decoded); save the file as UTF-8")]) from None
+    text = decoded(raw, file, hint="; save the file as UTF-8")
     problems: list[Problem] = []
     lines: dict[PathT, int] = {}
     loader: _Loader | None = None
