@@ -561,7 +561,7 @@ class TrainingQueue:
         job.causes[reason] = job.causes.get(reason, 0) + 1
         job.status = "waiting"
         job.requeued_at = now
-        if reason in {"outage", "scheduled_outage", "spot_reclaim"}:
+        if reason in {"outage", "scheduled_outage", "spot_reclaim", "unit_failure", "planned"}:
             # The run keeps a claim on its pool's units: it restarts there once they are back.
             job.claim = p.index
             p.claimed += spec.units
