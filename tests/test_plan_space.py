@@ -4,6 +4,7 @@ a scenario and billed by the engine, the worlds, plan.yaml, and located errors."
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from sim.planning.space import (
 )
 from sim.planning.worlds import WorldError, plan_worlds
 from sim.scenario import ScenarioError, load_scenario, scenario_from_data
+from sim.scenario.plan import commitment_key
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "scenarios" / "tiny.yaml"
@@ -430,13 +432,31 @@ def test_openai_2025_plan_includes_the_hand_written_contracts() -> None:
     assert len(worlds) == 3 and sum(w.weight for w in worlds) == pytest.approx(1)
 
 
-def test_openai_2030_plan_includes_the_aws_blocks() -> None:
+def test_openai_2030_plan_sizes_every_contract_signed_in_the_run() -> None:
+    """Issue 23, item 1: tens of decisions (>= 30), at every provider, dated in every year
+    2025-2030; every contract and block order the file signs from the start on is one of them
+    at its written size (so the hand plan is a point of the space), and only the contract
+    signed before the run (Azure's H100s from 2024) is not."""
     s = load_scenario(ROOT / "scenarios" / "openai_2030.yaml")
     ds = decision_space(s)
     hand = hand_choice(ds)
-    assert 4 <= len(ds) <= 8
+    assert len(ds) >= 30
+    assert {d.provider for d in ds} == {"azure", "oracle", "aws", "coreweave", "gcp"}
+    years = {(s.start + timedelta(hours=d.start_h)).year for d in ds}
+    assert years == set(range(2025, 2031))
     for day in ("2025-11-03", "2026-03-01", "2026-07-01"):  # one block ordered on each
         assert hand[f"aws/gb300 blocks ordered {day} for 7y"] == 1
+    signed = []
+    for pname, provider in s.providers.items():
+        for poolname, pool in provider.pools.items():
+            signed += [(pname, poolname, c.start, c.hours, c.units) for c in pool.commitments]
+    for pname, poolname, start, hours, units in signed:
+        key = commitment_key(pname, poolname, start, hours)
+        if start < s.start:
+            assert key not in hand
+            continue
+        assert hand[key] == units, key
+    assert sum(1 for _, _, start, _, _ in signed if start >= s.start) == 10
     for d in ds:
         assert d.lo <= d.hand <= d.hi and d.hand in d.values(), d.key
     assert choice_changes(s, ds, hand) == ()
