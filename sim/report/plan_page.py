@@ -34,6 +34,13 @@ def _amount(x: float) -> str:
     return f"{x:,.0f}" if float(x).is_integer() else f"{x:,}"
 
 
+def _concentration(a: dict[str, object]) -> str:
+    hhi, share = finite(a.get("committed_hhi")), finite(a.get("committed_top_share"))
+    if hhi is None or share is None:
+        return "nothing committed"
+    return f"{hhi:.2f} ({a.get('committed_top_provider', '')} {format_share(share)})"
+
+
 def plan_page(folder: Path) -> str:
     """A plan folder: the decisions, expected figures, the evaluation and the planner's text."""
     plan = read_json(folder / "plan.json")
@@ -59,6 +66,19 @@ def plan_page(folder: Path) -> str:
             row.append(cell(text, {"data-figure": figure, "data-plan": who,
                                    "data-mean": repr(e.get("mean"))}, True))
         evaluation.append(row)
+    alternatives = [[esc(a.get("reason", "")), esc(a["candidate"]),
+                     cell(f"{_money(a.get('cost_total'))} [{_money(a.get('cost_total_low'))}, "
+                          f"{_money(a.get('cost_total_high'))}]",
+                          {"data-alternative": a["candidate"],
+                           "data-cost": repr(a.get("cost_total"))}, True),
+                     cell(f"{_money(a.get('vs_chosen'))} [{_money(a.get('vs_chosen_low'))}, "
+                          f"{_money(a.get('vs_chosen_high'))}]", num=True),
+                     cell(_plan_value("risk", a.get("risk"), risk_kind), num=True),
+                     cell(_concentration(a), num=True),
+                     cell(_money(a.get("spend_committed")), num=True),
+                     esc("; ".join(f"{k}: {_amount(v['chosen'])} → {_amount(v['alternative'])}"
+                                   for k, v in a.get("differences", {}).items()))]
+                    for a in plan.get("alternatives", [])]
     worlds = ", ".join(f"{w['name']} ({w['weight']:.0%}, seed {w['seed']})"
                        for w in plan["worlds"])
     about = about_table([("command", "capsim plan"), ("scenario", plan["scenario"]),
@@ -74,6 +94,13 @@ def plan_page(folder: Path) -> str:
                   decisions, "decisions-table") +
             "<h3>Expected figures of the chosen plan</h3>" +
             table(["figure", "value"], expected, "expected-table") +
+            "<h3>Near-optimal alternatives (within 5 % of the chosen plan's expected cost; "
+            "check seeds)</h3>" +
+            (table(["picked as", "candidate", "cost_total [95 %]", "vs chosen [95 %]", "risk",
+                    "concentration (HHI of committed spend, largest share)", "committed spend",
+                    "decisions changed (chosen → alternative)"],
+                   alternatives, "alternatives-table") if alternatives
+             else "<p>None: no other checked plan is within 5 % of the chosen plan's cost.</p>") +
             "<h3>Evaluation on fresh seeds (mean [low, high])</h3>" +
             table(["figure", "hand", "chosen", "chosen − hand"], evaluation, "evaluation-table"))
     report = (folder / "report.txt").read_text() if (folder / "report.txt").is_file() else ""
