@@ -117,6 +117,12 @@ def test_the_split_plan_is_the_one_alternative_the_least_concentrated(
     from sim.report.plan_page import plan_page
 
     assert 'data-alternative="hand"' in plan_page(out)
+    # and the cost-against-risk plot marks it, at its risk and cost
+    from sim.plots.plan import plan_frontier
+
+    [marker] = [line for line in plan_frontier(planned).axes[0].get_lines()
+                if line.get_label() == "near-optimal alternative"]
+    assert list(marker.get_ydata()) == pytest.approx([row["cost_total"]])
 
 
 def test_a_wider_band_lets_in_the_least_committed_and_the_most_different(
