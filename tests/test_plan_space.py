@@ -203,6 +203,29 @@ plan:
     assert summary["committed_unit_hours"] == pytest.approx(300 * 48 + 400 * 24)
 
 
+
+def test_a_price_path_gives_each_start_its_price_and_the_engine_bills_it(tmp_path: Path) -> None:
+    """`price_per_hour: [a, b]` with two starts: the contract from the first start at a, from
+    the second at b (a list of one price, or one price, holds for every start). Catches a path
+    read in the wrong order, or one price applied to every start."""
+    plan = """
+plan:
+  buy:
+    - pool: azure/h100
+      commitment: {start: [2025-01-06, 2025-01-07], term: 1d, price_per_hour: [3.0, 1.5],
+                   units: {max: 1000, step: 100}}
+"""
+    path = tmp_path / "s.yaml"
+    path.write_text(tiny_text(pool=ORIGINAL, plan=plan, **{"horizon: 7d": "horizon: 2d"}))
+    s = load_scenario(path)
+    ds = decision_space(s)
+    assert [(d.start_h, d.price_per_hour) for d in ds] == [(0, 3.0), (24, 1.5)]
+    summary = run(apply_choice(s, ds, {ds[0].key: 200, ds[1].key: 400})).summary
+    # the file's own 600 units at 2.0 over 48 h, 200 × 3.0 over hours 0-24, 400 × 1.5 over 24-48
+    assert summary["spend_committed"] == pytest.approx(600 * 2.0 * 48 + 200 * 3.0 * 24
+                                                       + 400 * 1.5 * 24)
+
+
 # ---------------------------------------------------------------- the worlds
 
 
