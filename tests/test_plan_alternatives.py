@@ -116,7 +116,9 @@ def test_the_split_plan_is_the_one_alternative_the_least_concentrated(
     assert "least concentrated: hand" in planned.report()
     from sim.report.plan_page import plan_page
 
-    assert 'data-alternative="hand"' in plan_page(out)
+    page = plan_page(out)
+    assert 'data-alternative="hand"' in page
+    assert '<td class="num" data-expected="committed_hhi" data-value="1.0">1.000</td>' in page
     # and the cost-against-risk plot marks it, at its risk and cost
     from sim.plots.plan import plan_frontier
 

@@ -25,6 +25,8 @@ def _plan_value(name: str, value: object, risk_kind: str) -> str:
         return format_share(figure) if risk_kind == "shortfall" else _money(figure)
     if name.startswith("vs_chosen"):
         return _money(figure)
+    if name == "committed_hhi":  # an index from 1/providers to 1
+        return f"{figure:.3f}"
     m = describe(name.removesuffix("_low").removesuffix("_high"))
     return value_text(m, figure, None) if m.kind != "count" else f"{figure:,.0f}"
 
