@@ -96,8 +96,7 @@ def test_the_split_plan_is_the_one_alternative_the_least_concentrated(
         planned: sim.PlanResult, tmp_path: Path) -> None:
     """Catches: the band read in the wrong direction or as an absolute sum (the 50 % moves
     listed), the chosen plan offered as its own alternative, concentration taken the wrong way
-    round (most concentrated first) or over all spend instead of committed spend (the (500, 0)
-    move, half on demand at `a`, would then look as concentrated as the chosen plan, not 1)."""
+    round (most concentrated first) or shares of the wrong provider (b holds 505 of 1005)."""
     alt = planned.alternatives
     assert list(alt["candidate"]) == ["hand"] and list(alt["reason"]) == ["least concentrated"]
     row = alt.iloc[0]
