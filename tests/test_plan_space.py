@@ -4,6 +4,7 @@ a scenario and billed by the engine, the worlds, plan.yaml, and located errors."
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from sim.planning.space import (
 )
 from sim.planning.worlds import WorldError, plan_worlds
 from sim.scenario import ScenarioError, load_scenario, scenario_from_data
+from sim.scenario.plan import commitment_key
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "scenarios" / "tiny.yaml"
@@ -199,6 +201,29 @@ plan:
     # 300 units × 2.0 $/h over the whole 48 h run, and 400 × 2.5 $/h from hour 24 to 48.
     assert summary["spend_committed"] == pytest.approx(300 * 2.0 * 48 + 400 * 2.5 * 24)
     assert summary["committed_unit_hours"] == pytest.approx(300 * 48 + 400 * 24)
+
+
+
+def test_a_price_path_gives_each_start_its_price_and_the_engine_bills_it(tmp_path: Path) -> None:
+    """`price_per_hour: [a, b]` with two starts: the contract from the first start at a, from
+    the second at b (a list of one price, or one price, holds for every start). Catches a path
+    read in the wrong order, or one price applied to every start."""
+    plan = """
+plan:
+  buy:
+    - pool: azure/h100
+      commitment: {start: [2025-01-06, 2025-01-07], term: 1d, price_per_hour: [3.0, 1.5],
+                   units: {max: 1000, step: 100}}
+"""
+    path = tmp_path / "s.yaml"
+    path.write_text(tiny_text(pool=ORIGINAL, plan=plan, **{"horizon: 7d": "horizon: 2d"}))
+    s = load_scenario(path)
+    ds = decision_space(s)
+    assert [(d.start_h, d.price_per_hour) for d in ds] == [(0, 3.0), (24, 1.5)]
+    summary = run(apply_choice(s, ds, {ds[0].key: 200, ds[1].key: 400})).summary
+    # the file's own 600 units at 2.0 over 48 h, 200 × 3.0 over hours 0-24, 400 × 1.5 over 24-48
+    assert summary["spend_committed"] == pytest.approx(600 * 2.0 * 48 + 200 * 3.0 * 24
+                                                       + 400 * 1.5 * 24)
 
 
 # ---------------------------------------------------------------- the worlds
@@ -430,13 +455,31 @@ def test_openai_2025_plan_includes_the_hand_written_contracts() -> None:
     assert len(worlds) == 3 and sum(w.weight for w in worlds) == pytest.approx(1)
 
 
-def test_openai_2030_plan_includes_the_aws_blocks() -> None:
+def test_openai_2030_plan_sizes_every_contract_signed_in_the_run() -> None:
+    """Issue 23, item 1: tens of decisions (>= 30), at every provider, dated in every year
+    2025-2030; every contract and block order the file signs from the start on is one of them
+    at its written size (so the hand plan is a point of the space), and only the contract
+    signed before the run (Azure's H100s from 2024) is not."""
     s = load_scenario(ROOT / "scenarios" / "openai_2030.yaml")
     ds = decision_space(s)
     hand = hand_choice(ds)
-    assert 4 <= len(ds) <= 8
+    assert len(ds) >= 30
+    assert {d.provider for d in ds} == {"azure", "oracle", "aws", "coreweave", "gcp"}
+    years = {(s.start + timedelta(hours=d.start_h)).year for d in ds}
+    assert years == set(range(2025, 2031))
     for day in ("2025-11-03", "2026-03-01", "2026-07-01"):  # one block ordered on each
         assert hand[f"aws/gb300 blocks ordered {day} for 7y"] == 1
+    signed = []
+    for pname, provider in s.providers.items():
+        for poolname, pool in provider.pools.items():
+            signed += [(pname, poolname, c.start, c.hours, c.units) for c in pool.commitments]
+    for pname, poolname, start, hours, units in signed:
+        key = commitment_key(pname, poolname, start, hours)
+        if start < s.start:
+            assert key not in hand
+            continue
+        assert hand[key] == units, key
+    assert sum(1 for _, _, start, _, _ in signed if start >= s.start) == 10
     for d in ds:
         assert d.lo <= d.hand <= d.hi and d.hand in d.values(), d.key
     assert choice_changes(s, ds, hand) == ()

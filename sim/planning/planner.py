@@ -11,7 +11,8 @@
    ("moves"), and the moves that lowered cost are then checked together: the fast model
    ignores gangs, queues and the policy's rankings, so the engine says which directions hold.
 3. *Choose*: among candidates whose risk is within the bound (by default: no riskier than the
-   hand-written plan), the lowest expected cost_total.
+   hand-written plan), the lowest expected cost_total; and up to three near-optimal
+   alternatives, checked plans within 5 % of its cost that differ from it most (alternatives.py).
 4. *Evaluate*: the chosen plan and the hand plan run again on a third seed, which neither the
    proposal nor the choice saw, so the reported saving carries no selection bias.
 
@@ -33,6 +34,7 @@ import pandas as pd
 
 from sim.analysis.stats import Interval
 from sim.errors import UserError
+from sim.planning.alternatives import COMMITTED, committed_by_provider, concentration, near_optimal
 from sim.planning.space import Decision, choice_changes, decision_space, hand_choice, zeroed
 from sim.planning.stats import cvar, weighted_mean_ci
 from sim.planning.worlds import World, plan_worlds
@@ -98,6 +100,8 @@ class PlanResult:
     hindsight: dict[str, dict[str, float]] = field(default_factory=dict)  # world -> its own plan
     hindsight_predicted: float = math.nan  # the fast model's WS: sum of weight x own-plan cost
     mean_world_plan: dict[str, float] = field(default_factory=dict)  # planned for the mean world
+    alternatives: pd.DataFrame = field(default_factory=pd.DataFrame)  # near-optimal, see
+    # sim/planning/alternatives.py: one row per plan, its reason and the table's figures
 
     @property
     def choice(self) -> dict[str, float]:
@@ -197,6 +201,8 @@ def _engine_runs(worlds: list[World], decisions: list[Decision], candidates: lis
                    "weight": w.weight, "replication": spec.replication, "seed": seed}
             row.update({k: outcome.metrics.get(k, math.nan) for k in COST_PARTS})
             row["miss_share"] = miss_share(outcome.metrics)
+            row.update({COMMITTED + p: v
+                        for p, v in committed_by_provider(outcome.metrics).items()})
             rows.append(row)
         if failures:
             first = failures[0]
@@ -242,6 +248,11 @@ def _summarise(runs: pd.DataFrame, candidates: list[Candidate], risk: Risk,
                 row["cost_total_low"], row["cost_total_high"] = ci.low, ci.high
         row["miss_share"] = weighted_mean_ci(_by_world(mine, "miss_share"), weights).mean
         row["risk"] = _risk_of(mine, risk)
+        spend = {col.removeprefix(COMMITTED): weighted_mean_ci(
+            _by_world(mine.fillna({col: 0.0}), col), weights).mean
+            for col in runs.columns if col.startswith(COMMITTED)}
+        row["committed_hhi"], row["committed_top_provider"], row["committed_top_share"] = \
+            concentration(spend)
         pred = c.predicted
         row["predicted_cost_total"] = pred.expected.get("cost_total", math.nan) if pred else math.nan
         row["predicted_risk"] = (pred.cvar if pred and risk.kind != "shortfall"
@@ -340,6 +351,8 @@ def plan(scenario: str | Path | Scenario, *, source: str | Path | None = None,
     rows = _check(ctx, chosen_set, moves)
     runs = pd.DataFrame(rows)
     table, chosen, bound = _choose_plan(ctx, runs, chosen_set)
+    alternatives = near_optimal(table, {c.label: c.choice for c in chosen_set}, ctx.decisions,
+                                chosen)
     eval_runs = _evaluate(ctx, [c for c in chosen_set if c.label in {chosen, "hand"}], len(rows))
     hindsight, ws_predicted, ws_runs = _hindsight(ctx, runs, chosen_set,
                                                   len(rows) + len(eval_runs))
@@ -359,7 +372,7 @@ def plan(scenario: str | Path | Scenario, *, source: str | Path | None = None,
     return PlanResult(ctx.s, ctx.source, ctx.decisions, ctx.worlds, ctx.risk, ctx.policy,
                       chosen_set, runs, table, chosen, bound, evaluation, ctx.timings, settings,
                       ctx.counts["simulated"], ctx.counts["reused"], hindsight, ws_predicted,
-                      mean_plan)
+                      mean_plan, alternatives)
 
 
 def _setup(scenario: str | Path | Scenario, source: str | Path | None,

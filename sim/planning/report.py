@@ -55,6 +55,45 @@ def model_error(result: PlanResult, label: str) -> float:
     return (fluid - engine) / engine if engine else math.nan
 
 
+def _concentration_text(row: Any) -> str:
+    hhi = row.get("committed_hhi", math.nan)
+    if not isinstance(hhi, float) or not math.isfinite(hhi):
+        return "nothing committed"
+    return (f"HHI {hhi:.2f}, {row['committed_top_provider']} "
+            f"{format_share(float(row['committed_top_share']))}")
+
+
+def alternatives_lines(result: PlanResult) -> list[str]:
+    """The near-optimal alternatives as report lines: cost, interval, risk, concentration and
+    the decisions each changes against the chosen plan."""
+    from sim.planning.alternatives import BAND, differences
+
+    lines = ["", f"near-optimal alternatives (checked plans within {BAND:.0%} of the chosen "
+             "plan's expected cost that differ from it most; check seeds, 95% intervals; "
+             "concentration: HHI of committed spend by provider, and the largest share):"]
+    chosen_row = result.table[result.table["candidate"] == result.chosen].iloc[0]
+    lines.append(f"  chosen {result.chosen}: {_money(chosen_row['cost_total'])}, "
+                 f"{_concentration_text(chosen_row.to_dict())}, committed "
+                 f"{_money(chosen_row['spend_committed'])}")
+    if result.alternatives.empty:
+        lines.append("  none: no other checked plan is within the band")
+        return lines
+    choices = {c.label: c.choice for c in result.candidates}
+    units = {d.key: ("units" if d.kind == "commitment" else "blocks") for d in result.decisions}
+    for _, row in result.alternatives.iterrows():
+        r = row.to_dict()
+        bound = "" if r["within_bound"] else " (outside the risk bound)"
+        lines.append(f"  {r['reason']}: {r['candidate']}, {_money(r['cost_total'])} "
+                     f"[{_money(r['cost_total_low'])}, {_money(r['cost_total_high'])}], vs chosen "
+                     f"{_money(r['vs_chosen'])} [{_money(r['vs_chosen_low'])}, "
+                     f"{_money(r['vs_chosen_high'])}], risk {_risk_text(result, r['risk'])}{bound}, "
+                     f"{_concentration_text(r)}, committed {_money(r['spend_committed'])}")
+        for key, (was, now) in differences(result.decisions, choices[r["candidate"]],
+                                           result.choice).items():
+            lines.append(f"      {key}: {was:,.0f} -> {now:,.0f} {units[key]}")
+    return lines
+
+
 def plan_report(result: PlanResult) -> str:
     """The decision, the candidates the engine checked and the evaluation, as text."""
     lines = [f"capsim plan — {result.scenario.name}, policy {result.policy}, "
@@ -83,6 +122,7 @@ def plan_report(result: PlanResult) -> str:
     for c in result.candidates:
         if c.note:
             lines.append(f"  {c.label}: {c.note}")
+    lines += alternatives_lines(result)
     lines.append("")
     lines.append("evaluation on fresh seeds (neither the proposal nor the choice saw them):")
     ev = result.evaluation
@@ -166,6 +206,7 @@ def plan_json(result: PlanResult) -> dict[str, Any]:
         "expected": {c: _json_number(chosen_row[c]) for c in table.columns
                      if c not in {"candidate", "note", "within_bound"}},
         "runner_up": [{k: _json_number(v) for k, v in row.items()} for _, row in runners.iterrows()],
+        "alternatives": alternatives_json(result),
         "evaluation": {f: {p: ev(f, p) for p in ("hand", "chosen", "chosen - hand")}
                        for f in figures},
         "value_of_information": {
@@ -184,6 +225,26 @@ def plan_json(result: PlanResult) -> dict[str, Any]:
                        for c in result.candidates],
         **provenance(),
     }
+
+
+def alternatives_json(result: PlanResult) -> list[dict[str, Any]]:
+    """The near-optimal alternatives: each one's figures (check seeds), why it was picked and the
+    decisions where it differs from the chosen plan (chosen value, its value)."""
+    from sim.planning.alternatives import differences
+
+    choices = {c.label: c.choice for c in result.candidates}
+    keep = ("candidate", "reason", "note", "cost_total", "cost_total_low", "cost_total_high",
+            "vs_chosen", "vs_chosen_low", "vs_chosen_high", "risk", "within_bound",
+            "spend_committed", "committed_hhi", "committed_top_provider", "committed_top_share",
+            "distance", "changed")
+    out = []
+    for _, row in result.alternatives.iterrows():
+        item = {k: _json_number(row[k]) for k in keep if k in row.index}
+        item["differences"] = {k: {"chosen": a, "alternative": b} for k, (a, b) in differences(
+            result.decisions, choices[str(row["candidate"])], result.choice).items()}
+        item["choice"] = choices[str(row["candidate"])]
+        out.append(item)
+    return out
 
 
 def save_plan(result: PlanResult, directory: Path,

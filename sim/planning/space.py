@@ -107,14 +107,14 @@ def decision_space(scenario: Scenario) -> list[Decision]:
         pool = scenario.providers[provider].pools[poolname]
         if item.commitment is not None:
             c = item.commitment
-            for start in c.start:
+            for i, start in enumerate(c.start):
                 for term in c.term:
                     d = Decision(
                         key=commitment_key(provider, poolname, start, term), provider=provider,
                         pool=poolname, kind="commitment", lo=c.units.min, hi=c.units.max,
                         step=c.units.step, hand=0.0,
                         start_h=hours_between(scenario.start, start), term_h=term,
-                        price_per_hour=c.price_per_hour, on_end=c.on_end)
+                        price_per_hour=c.price_at(i), on_end=c.on_end)
                     hand = sum(k.units for k in pool.commitments
                                if _matches_commitment(scenario, k, d))
                     out.append(replace(d, hand=float(hand)))

@@ -16,7 +16,8 @@ from sim.scenario.risk import risk_measure
 
 def plan_frontier(result: Any) -> Figure:
     """Expected cost_total (with its 95% interval) against risk, one point per candidate the
-    engine checked; the hand plan and the chosen one marked, the risk bound dashed."""
+    engine checked; the hand plan, the chosen one and its near-optimal alternatives marked,
+    the risk bound dashed."""
     table = result.table
     fig = Figure(figsize=(8, 5), layout="constrained")
     ax = fig.subplots()
@@ -34,6 +35,14 @@ def plan_frontier(result: Any) -> Figure:
             zorder=3)
     chosen = table["candidate"] == result.chosen
     ax.plot(x[chosen], y[chosen], "*", color="#D55E00", markersize=16, label="chosen", zorder=4)
+    alternatives = result.alternatives
+    if not alternatives.empty:
+        alt = table["candidate"].isin(alternatives["candidate"])
+        ax.plot(x[alt], y[alt], "D", markerfacecolor="none", markeredgecolor="#009E73",
+                markersize=12, markeredgewidth=2, label="near-optimal alternative", zorder=3)
+        for _, row in alternatives.iterrows():
+            ax.annotate(str(row["reason"]), (float(row["risk"]), float(row["cost_total"])),
+                        textcoords="offset points", xytext=(5, -12), fontsize=8, color="#009E73")
     if math.isfinite(result.bound):
         ax.axvline(result.bound, color="#D62728", linestyle="--", label="risk bound")
     ax.set_xlabel(risk_measure(result.risk) + ("" if result.risk.kind == "shortfall" else " ($)"))

@@ -25,6 +25,8 @@ def _plan_value(name: str, value: object, risk_kind: str) -> str:
         return format_share(figure) if risk_kind == "shortfall" else _money(figure)
     if name.startswith("vs_chosen"):
         return _money(figure)
+    if name == "committed_hhi":  # an index from 1/providers to 1
+        return f"{figure:.3f}"
     m = describe(name.removesuffix("_low").removesuffix("_high"))
     return value_text(m, figure, None) if m.kind != "count" else f"{figure:,.0f}"
 
@@ -32,6 +34,13 @@ def _plan_value(name: str, value: object, risk_kind: str) -> str:
 def _amount(x: float) -> str:
     """A decision's size: whole numbers without decimals, with thousands separators."""
     return f"{x:,.0f}" if float(x).is_integer() else f"{x:,}"
+
+
+def _concentration(a: dict[str, object]) -> str:
+    hhi, share = finite(a.get("committed_hhi")), finite(a.get("committed_top_share"))
+    if hhi is None or share is None:
+        return "nothing committed"
+    return f"{hhi:.2f} ({a.get('committed_top_provider', '')} {format_share(share)})"
 
 
 def plan_page(folder: Path) -> str:
@@ -59,6 +68,19 @@ def plan_page(folder: Path) -> str:
             row.append(cell(text, {"data-figure": figure, "data-plan": who,
                                    "data-mean": repr(e.get("mean"))}, True))
         evaluation.append(row)
+    alternatives = [[esc(a.get("reason", "")), esc(a["candidate"]),
+                     cell(f"{_money(a.get('cost_total'))} [{_money(a.get('cost_total_low'))}, "
+                          f"{_money(a.get('cost_total_high'))}]",
+                          {"data-alternative": a["candidate"],
+                           "data-cost": repr(a.get("cost_total"))}, True),
+                     cell(f"{_money(a.get('vs_chosen'))} [{_money(a.get('vs_chosen_low'))}, "
+                          f"{_money(a.get('vs_chosen_high'))}]", num=True),
+                     cell(_plan_value("risk", a.get("risk"), risk_kind), num=True),
+                     cell(_concentration(a), num=True),
+                     cell(_money(a.get("spend_committed")), num=True),
+                     esc("; ".join(f"{k}: {_amount(v['chosen'])} → {_amount(v['alternative'])}"
+                                   for k, v in a.get("differences", {}).items()))]
+                    for a in plan.get("alternatives", [])]
     worlds = ", ".join(f"{w['name']} ({w['weight']:.0%}, seed {w['seed']})"
                        for w in plan["worlds"])
     about = about_table([("command", "capsim plan"), ("scenario", plan["scenario"]),
@@ -74,6 +96,13 @@ def plan_page(folder: Path) -> str:
                   decisions, "decisions-table") +
             "<h3>Expected figures of the chosen plan</h3>" +
             table(["figure", "value"], expected, "expected-table") +
+            "<h3>Near-optimal alternatives (within 5 % of the chosen plan's expected cost; "
+            "check seeds)</h3>" +
+            (table(["picked as", "candidate", "cost_total [95 %]", "vs chosen [95 %]", "risk",
+                    "concentration (HHI of committed spend, largest share)", "committed spend",
+                    "decisions changed (chosen → alternative)"],
+                   alternatives, "alternatives-table") if alternatives
+             else "<p>None: no other checked plan is within 5 % of the chosen plan's cost.</p>") +
             "<h3>Evaluation on fresh seeds (mean [low, high])</h3>" +
             table(["figure", "hand", "chosen", "chosen − hand"], evaluation, "evaluation-table"))
     report = (folder / "report.txt").read_text() if (folder / "report.txt").is_file() else ""

@@ -3,7 +3,8 @@ judged in.
 
 Each item of `buy` is one pool's purchase whose size is chosen: a take-or-pay `commitment`
 (units, from a start, for a term) or `blocks` ordered from the pool's `blocks` offer. A list of
-dates or terms gives one decision per date (and term). `worlds` is the what-if portfolio: the
+dates or terms gives one decision per date (and term); a commitment's price may be a list, one
+price per start (a price path). `worlds` is the what-if portfolio: the
 scenario itself, changed by dotted paths, with scripted outages added, or another scenario file.
 References (pools, change paths, policies) are checked with the rest of the file (loader).
 """
@@ -13,7 +14,14 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from sim.fields import DATE_SCHEMA, DURATION_SCHEMA
 from sim.scenario.models import (
@@ -64,6 +72,15 @@ Durations = Annotated[
                     "description": "a duration, or a list of durations (one decision each)"}),
 ]
 """One duration or a list of durations (hours); always a list once read."""
+Price = Annotated[float, Field(ge=0, le=MAX_PRICE)]
+Prices = Annotated[
+    list[Price], BeforeValidator(_one_or_list(lambda v: v)),
+    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0, "maximum": MAX_PRICE},
+                              {"type": "array", "minItems": 1,
+                               "items": {"type": "number", "minimum": 0, "maximum": MAX_PRICE}}],
+                    "description": "a price, or a list of prices (one per start)"}),
+]
+"""One price per unit-hour or a list of them (one per start); always a list once read."""
 
 
 class UnitsRange(Strict):
@@ -99,7 +116,9 @@ class CommitmentChoice(Strict):
     start: Dates = Field(description="contract start, or a list of starts (one decision each)")
     term: Durations = Field(
         description="contract length, e.g. 5y, or a list of lengths (one decision each)")
-    price_per_hour: float = Field(ge=0, le=MAX_PRICE, description="price per committed unit-hour")
+    price_per_hour: Prices = Field(
+        description="price per committed unit-hour, or a list of prices, one per start (a "
+        "price path)")
     units: UnitsRange = Field(description="the units the plan may commit")
     on_end: EndRule = Field(
         default="lapse", description="lapse, or renew for the same term at the then price")
@@ -110,6 +129,19 @@ class CommitmentChoice(Strict):
         if any(t <= 0 for t in value):
             raise ValueError("a contract's term must be longer than 0")
         return value
+
+    @field_validator("price_per_hour")
+    @classmethod
+    def _one_per_start(cls, value: list[float], info: ValidationInfo) -> list[float]:
+        starts = info.data.get("start")
+        if len(value) > 1 and starts is not None and len(value) != len(starts):
+            raise ValueError(f"give one price, or one per start: {len(starts)} start(s), "
+                             f"{len(value)} prices")
+        return value
+
+    def price_at(self, index: int) -> float:
+        """The price of the contract from the `index`-th start."""
+        return self.price_per_hour[index if len(self.price_per_hour) > 1 else 0]
 
 
 class BlocksChoice(Strict):
