@@ -83,6 +83,9 @@ class RightOfFirstRefusal:
         self.gated = [any(i in self.holder_pools for i in sv.candidates)
                       and any(i not in self.holder_pools for i in sv.candidates)
                       for sv in services]
+        # Each service's candidate pools at the holder, in candidate order.
+        self.holder_candidates = [tuple(i for i in sv.candidates if i in self.holder_pools)
+                                  for sv in services]
         n = len(services)
         self.grandfathered = [0.0] * n
         self.grants: list[list[Grant]] = [[] for _ in range(n)]
@@ -174,7 +177,7 @@ class RightOfFirstRefusal:
             if g.until > now + TOL or self._renewing(si, g):
                 total += g.amount
         if self.terms.failover:
-            total += self.sim.holder_outage_units(self.sim.c.services[si], self.holder_pools)
+            total += self.sim.holder_outage_units(self.holder_candidates[si])
         return total
 
     def after_serve(self, svc: CompiledService, k: int, unmet: float, overflow: float) -> None:
@@ -189,7 +192,7 @@ class RightOfFirstRefusal:
             return
         used = overflow - self.grandfathered[si]
         if self.terms.failover:
-            used -= sim.holder_outage_units(svc, self.holder_pools)
+            used -= sim.holder_outage_units(self.holder_candidates[si])
         grants = self.grants[si]
         if grants:
             live = [g for g in grants if g.until > now + TOL or self._renewing(si, g)]
@@ -280,4 +283,4 @@ class RightOfFirstRefusal:
     def holder_spare(self, svc: CompiledService) -> float:
         """Reference units the holder could give `svc` for a whole term: room in its pools
         after training, claims and their recent peak rate use (so not a night-time low)."""
-        return self.sim.spare_for_term(svc, self.holder_pools)
+        return self.sim.spare_for_term(self.holder_candidates[svc.index])

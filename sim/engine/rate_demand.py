@@ -9,6 +9,7 @@ import numpy as np
 from sim.engine.compile import CompiledService
 from sim.engine.pools import PoolState
 from sim.engine.state import (
+    _Call,
     claim_on_rate,
     could_ever_hold,
     eviction_order,
@@ -21,10 +22,15 @@ class RateDemand:
     """Part of `Simulation`: serves each step's rate demand in priority order, preempts training
     where allowed, and explains what goes unmet (state lives on the simulation)."""
 
+    def _tick_ev(self, ev: _Call) -> None:
+        self._tick(ev.args)
+
     def _tick(self, k: int) -> None:
-        now = self.env.now
+        """Serve step `k`'s rate demand: clear the last step's, serve each service in priority
+        order, record the step and the reserve window, then let waiting training runs try."""
+        now = self.env._now
         if k + 1 < self.c.n_steps:
-            self.at((k + 1) * self.step, lambda: self._tick(k + 1), urgent=True)
+            self.push((k + 1) * self.step, self._tick_ev, k + 1, urgent=True)
         pools = self.pools
         m = len(pools)
         new_infer = [0.0] * m
@@ -34,11 +40,7 @@ class RateDemand:
         # whether that changed.
         kept = [(rate_hold(p), p.infer + p.agents) for p in pools] if self.queue else None
         drawn = list(self.zone_kw)
-        for p in pools:
-            p.flush(now)
-            if p.infer or p.agents:
-                self._draw(p, -(p.infer + p.agents) * p.kw_busy)
-                p.infer = p.agents = 0.0
+        self._clear_rate(now)
         # (Any test here is equivalent: _power already wrote the ceiling from its step on.)
         if self.zone_cap[0] < math.inf:  # pragma: no mutate
             self.power_steps[k] = self.zone_cap[0]
@@ -68,6 +70,33 @@ class RateDemand:
         if self.desk is not None:
             self.desk.recheck_rate()
             self.desk.recheck()
+
+    def _clear_rate(self, now: float) -> None:
+        """Integrate every pool's use up to `now` (a step boundary) and take the last step's
+        rate demand, and the power it drew, out of the pools. (`PoolState.flush` written out
+        for the usual case, the last change in the step before: one call per pool and step.)"""
+        step = self.step
+        z = self.zone_kw
+        for p in self.pools:
+            t0 = p.last_t
+            if t0 < now:
+                j = int(t0 / step + 1e-9)
+                if now <= (j + 1) * step + 1e-9:
+                    p.last_t = now
+                    train = p.train
+                    over = train + p.infer + p.agents - p.committed
+                    dt = now - t0
+                    if train:  # (adding 0.0 changes nothing)
+                        p.train_acc[j] += train * dt
+                    if over > 0.0:
+                        p.over_acc[j] += over * dt
+                else:
+                    p.flush(now)
+            if p.infer or p.agents:
+                kw = -(p.infer + p.agents) * p.kw_busy
+                z[0] += kw
+                z[p.zone] += kw
+                p.infer = p.agents = 0.0
 
     def _window_peaks(self, k: int, lo: int, row: np.ndarray, window: np.ndarray) -> list[float]:
         """Each pool's peak rate use over the reserve window ending at step `k` (`window`): the
@@ -116,7 +145,11 @@ class RateDemand:
         now = self.env._now
         si = svc.index
         demand = float(svc.demand[k])
-        ranked = self.rank(svc.section, svc.name, demand, svc.priority, svc.candidates)
+        ranked = self._service_ranks[si]  # a static ranking, worked out once
+        if ranked is None:
+            ranked = self.rank(svc.section, svc.name, demand, svc.priority, svc.candidates)
+            if self.policy.static_ranking:
+                self._service_ranks[si] = ranked
         by_provider = [0.0] * len(self.providers)  # served this step, per provider
         desk = self.desk
         gated = desk is not None and desk.gated[si]
@@ -262,27 +295,29 @@ class RateDemand:
 
     # What the first-refusal desk asks of the rate-demand side.
 
-    def holder_outage_units(self, svc: CompiledService, holder_pools: frozenset[int]) -> float:
-        """Reference units `svc` lost to outages in the holder's pools (failover may replace)."""
+    def holder_outage_units(self, holder_candidates: tuple[int, ...]) -> float:
+        """Reference units lost to outages in a service's pools at the holder (failover may
+        replace them); `holder_candidates`: those pools, in the service's candidate order."""
         total = 0.0
-        for i in svc.candidates:
-            if i in holder_pools:
-                p = self.pools[i]
-                if p.lost:
-                    total += min(p.lost, p.installed) * p.infer_speed
+        pools = self.pools
+        for i in holder_candidates:
+            p = pools[i]
+            if p.lost:
+                total += min(p.lost, p.installed) * p.infer_speed
         return total
 
-    def spare_for_term(self, svc: CompiledService, holder_pools: frozenset[int]) -> float:
-        """Reference units the holder's pools could give `svc` at every hour of a term: room
-        after training, claims and the larger of their recent peak and current rate use."""
+    def spare_for_term(self, holder_candidates: tuple[int, ...]) -> float:
+        """Reference units a service's pools at the holder (`holder_candidates`, in candidate
+        order) could give it at every hour of a term: room after training, claims and the
+        larger of their recent peak and current rate use."""
         total = 0.0
-        for i in svc.candidates:
-            if i in holder_pools:
-                p = self.pools[i]
-                rate = self._rate_now(p)
-                spare = p.avail - p.train - p.claimed - (p.reserve if p.reserve > rate else rate)
-                if spare > 0:
-                    total += spare * p.infer_speed
+        pools = self.pools
+        for i in holder_candidates:
+            p = pools[i]
+            rate = self._rate_now(p)
+            spare = p.avail - p.train - p.claimed - (p.reserve if p.reserve > rate else rate)
+            if spare > 0:
+                total += spare * p.infer_speed
         return total
 
     def _explain_unmet(self, svc: CompiledService, k: int, unmet: float, barred: bool) -> None:

@@ -125,6 +125,8 @@ class Simulation(SupplyEvents, TrainingQueue, RateDemand):
         self.n_pools = len(self.pools)
         self._rank_cache: dict[tuple[str, tuple[int, ...]], list[int]] = {}
         self._train_rank: dict[tuple[int, ...], list[int]] = {}  # the same, for training only
+        # Each service's ranking, by service index, once known (static rankings only).
+        self._service_ranks: list[list[int] | None] = [None] * len(compiled.services)
         n, m = compiled.n_steps, len(self.pools)
         ns = len(compiled.services)
         self.infer_steps = np.zeros((n, m))
@@ -268,7 +270,7 @@ class Simulation(SupplyEvents, TrainingQueue, RateDemand):
         if c.jobs:
             self.push(c.jobs[0].arrival, self._arrive_ev, 0)
         if c.services:
-            self.at(0.0, lambda: self._tick(0), urgent=True)
+            self.push(0.0, self._tick_ev, 0, urgent=True)
         self.env.run(until=self.end)
         for p in self.pools:
             p.flush(self.end)

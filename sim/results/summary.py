@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,9 +49,20 @@ def installed_mw_by_year(steps: pd.DataFrame, start: datetime, step_h: float) ->
     per_step = steps.groupby("step", sort=True)["installed_mw"].sum()
     if per_step.empty:
         return {}
-    years = pd.Series([(start + timedelta(hours=float(k) * step_h)).year for k in per_step.index],
-                      index=per_step.index)
-    return {str(y): _num(per_step[years == y].iloc[-1]) for y in sorted(set(years))}
+    steps = per_step.index.to_numpy()
+
+    def year(i: int) -> int:
+        return (start + timedelta(hours=float(steps[i]) * step_h)).year
+
+    # Steps are in time order, so years only grow: the last step of each year is found by
+    # bisection, not by dating every step.
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(steps):
+        y = year(i)
+        i = bisect_right(range(len(steps)), y, lo=i, key=year)
+        out[str(y)] = _num(per_step.iloc[i - 1])
+    return out
 
 
 def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
