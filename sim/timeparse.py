@@ -1,4 +1,4 @@
-"""Durations (`90d`, `6h`, `2w`, `1y`) and calendar dates, turned into simulation hours."""
+"""Durations (`20s`, `90d`, `6h`, `2w`, `1y`) and calendar dates, turned into simulation hours."""
 
 from __future__ import annotations
 
@@ -6,19 +6,19 @@ import math
 import re
 from datetime import date, datetime, time
 
-_UNIT_HOURS = {"m": 1 / 60, "min": 1 / 60, "h": 1.0, "d": 24.0, "w": 168.0, "mo": 730.0, "y": 8760.0}
+_UNIT_HOURS = {"s": 1 / 3600, "sec": 1 / 3600, "m": 1 / 60, "min": 1 / 60, "h": 1.0, "d": 24.0, "w": 168.0, "mo": 730.0, "y": 8760.0}
 _NUMBER = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
-_DURATION = re.compile(rf"^\s*{_NUMBER}\s*(min|mo|m|h|d|w|y)\s*$")
+_DURATION = re.compile(rf"^\s*{_NUMBER}\s*(sec|min|mo|m|h|d|w|y|s)\s*$")
 _WORDY = re.compile(rf"^\s*{_NUMBER}\s*([A-Za-z]+)\s*$")
 _WORDS = {"minute": "min", "minutes": "min", "mins": "min", "hour": "h", "hours": "h", "hr": "h",
           "hrs": "h", "day": "d", "days": "d", "week": "w", "weeks": "w", "month": "mo",
-          "months": "mo", "year": "y", "years": "y", "yr": "y", "yrs": "y", "s": "", "sec": "",
-          "second": "", "seconds": ""}
-_EXPECTED = "expected a duration such as 30min, 6h, 90d, 2w, 3mo, 1y or a number of hours"
+          "months": "mo", "year": "y", "years": "y", "yr": "y", "yrs": "y", "secs": "s",
+          "second": "s", "seconds": "s"}
+_EXPECTED = "expected a duration such as 20s, 30min, 6h, 90d, 2w, 3mo, 1y or a number of hours"
 
 
 def parse_duration(value: object) -> float:
-    """Hours in a duration: a number (already hours) or a string like `90d`, `6h`, `2w`, `3mo`, `1y`.
+    """Hours in a duration: a number (already hours) or a string like `20s`, `90d`, `6h`, `2w`, `3mo`, `1y`.
 
     Raises ValueError with a message meant for the person who wrote the value.
     """
@@ -38,7 +38,7 @@ def parse_duration(value: object) -> float:
     else:
         hours = float(value)
     if math.isnan(hours):
-        raise ValueError("a duration must be a finite number of hours, got nan (not a number)")
+        raise ValueError(f"a duration must be a finite number of hours, got {value!r} (not a number)")
     if hours < 0:
         raise ValueError(f"a duration cannot be negative, got {value!r}")
     if not math.isfinite(hours):
@@ -55,8 +55,6 @@ def _hint(text: str) -> str:
     unit = _WORDS.get(word, word if word in _UNIT_HOURS else None)
     if unit is None:
         return ""
-    if not unit:
-        return " (seconds are not supported; the smallest unit is min)"
     return f" (write {match.group(1)}{unit})"
 
 

@@ -11,13 +11,14 @@ from hypothesis import strategies as st
 
 from sim.timeparse import format_hours, hours_between, parse_datetime, parse_duration
 
-UNIT_HOURS = {"min": 1 / 60, "m": 1 / 60, "h": 1.0, "d": 24.0, "w": 168.0, "mo": 730.0, "y": 8760.0}
+UNIT_HOURS = {"s": 1 / 3600, "sec": 1 / 3600, "min": 1 / 60, "m": 1 / 60, "h": 1.0, "d": 24.0, "w": 168.0, "mo": 730.0, "y": 8760.0}
 
 
 @pytest.mark.parametrize(("text", "hours"), [
     ("30min", 0.5), ("90m", 1.5), ("6h", 6.0), ("2d", 48.0), ("2w", 336.0), ("3mo", 2190.0),
     ("1y", 8760.0), ("1.5d", 36.0), (".5h", 0.5), ("1e2h", 100.0), (" 6h ", 6.0), ("6 h", 6.0),
-    ("+3d", 72.0), ("0d", 0.0), ("12", 12.0), ("2.5", 2.5),
+    ("+3d", 72.0), ("0d", 0.0), ("12", 12.0), ("2.5", 2.5), ("36s", 0.01), ("90 sec", 0.025),
+    ("3600s", 1.0),
 ])
 def test_durations_with_each_unit(text: str, hours: float) -> None:
     assert parse_duration(text) == pytest.approx(hours)
@@ -38,13 +39,13 @@ def test_negative_durations_are_rejected(value: object) -> None:
 @pytest.mark.parametrize(("value", "hint"), [
     ("5 days", " (write 5d)"), ("6 hours", " (write 6h)"), ("1 year", " (write 1y)"),
     ("2 weeks", " (write 2w)"), ("3 months", " (write 3mo)"), ("45 minutes", " (write 45min)"),
-    ("5D", " (write 5d)"), ("10s", " (seconds are not supported; the smallest unit is min)"),
+    ("5D", " (write 5d)"), ("10 seconds", " (write 10s)"), ("10S", " (write 10s)"),
     ("soon", ""), ("", ""), ("6x", ""), ("d5", ""), ("6h30min", ""), ("1,5d", ""),
 ])
 def test_bad_strings_say_what_was_expected_and_what_was_found(value: str, hint: str) -> None:
     with pytest.raises(ValueError) as info:
         parse_duration(value)
-    assert str(info.value) == ("expected a duration such as 30min, 6h, 90d, 2w, 3mo, 1y or a number "
+    assert str(info.value) == ("expected a duration such as 20s, 30min, 6h, 90d, 2w, 3mo, 1y or a number "
                                f"of hours, got {value!r}{hint}")
 
 
