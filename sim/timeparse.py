@@ -6,7 +6,8 @@ import math
 import re
 from datetime import date, datetime, time
 
-_UNIT_HOURS = {"s": 1 / 3600, "sec": 1 / 3600, "m": 1 / 60, "min": 1 / 60, "h": 1.0, "d": 24.0, "w": 168.0, "mo": 730.0, "y": 8760.0}
+_UNIT_HOURS = {"s": 1 / 3600, "sec": 1 / 3600, "m": 1 / 60, "min": 1 / 60, "h": 1.0, "d": 24.0,
+               "w": 168.0, "mo": 730.0, "y": 8760.0}
 _NUMBER = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 _DURATION = re.compile(rf"^\s*{_NUMBER}\s*(sec|min|mo|m|h|d|w|y|s)\s*$")
 _WORDY = re.compile(rf"^\s*{_NUMBER}\s*([A-Za-z]+)\s*$")

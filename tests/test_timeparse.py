@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from sim.timeparse import format_hours, hours_between, parse_datetime, parse_duration
 
-UNIT_HOURS = {"s": 1 / 3600, "sec": 1 / 3600, "min": 1 / 60, "m": 1 / 60, "h": 1.0, "d": 24.0, "w": 168.0, "mo": 730.0, "y": 8760.0}
+UNIT_HOURS = {"s": 1 / 3600, "sec": 1 / 3600, "min": 1 / 60, "m": 1 / 60, "h": 1.0, "d": 24.0,
+              "w": 168.0, "mo": 730.0, "y": 8760.0}
 
 
 @pytest.mark.parametrize(("text", "hours"), [

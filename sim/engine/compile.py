@@ -48,10 +48,11 @@ class CompiledPool:
     # Units of the shared capacity the market withholds per step (availability below the tenant
     # cap): where this is above 0, capacity this customer lacks is a stockout. Empty: never.
     withheld: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    # Unit failures: interruptions per unit-hour, the planned share of them, mean repair hours.
+    # Unit failures: interruptions per unit-hour, the planned share of them, repair hours (a
+    # mean, exponential, or a distribution).
     failure_rate: float = 0.0
     planned_share: float = 0.0
-    repair: float = 0.0
+    repair: float | Distribution = 0.0
 
 
 @dataclass(slots=True)
@@ -77,6 +78,11 @@ class CompiledJob:
     value_per_day_early: float = 0.0
     checkpoint_auto: bool = False  # interval chosen per start for the gang's failure rate
     checkpoint_stall: float = 0.0  # hours progress stalls per checkpoint write (sync share)
+    spares: int = 0  # spare units held idle beside the gang
+    hold: int = field(init=False, default=0)  # units it asks for and holds: gang and spares
+
+    def __post_init__(self) -> None:
+        self.hold = self.units + self.spares
 
 
 def _checkpoint(traits: JobTraits) -> dict[str, object]:
@@ -85,7 +91,8 @@ def _checkpoint(traits: JobTraits) -> dict[str, object]:
     return {"checkpoint_interval": None if auto else traits.checkpoint_interval,
             "restart_overhead": traits.restart.hours if traits.restart else traits.restart_overhead,
             "checkpoint_auto": auto,
-            "checkpoint_stall": traits.checkpoint_write * (1.0 - traits.checkpoint_async)}
+            "checkpoint_stall": traits.checkpoint_write * (1.0 - traits.checkpoint_async),
+            "spares": traits.spares}
 
 
 @dataclass
@@ -222,7 +229,7 @@ def compile_scenario(s: Scenario, replication: int = 0, seed: int | None = None)
         failures = pool.failures or s.accelerators[pool.accelerator].failures
         if failures is not None:
             cp.failure_rate, cp.planned_share, cp.repair = (
-                failures.rate, failures.planned_share, failures.repair)
+                failures.per_unit_hour, failures.planned_share, failures.repair)
         previous = 0.0
         for cstep in pool.capacity:
             if not clip(cstep.at, f"{where}: capacity step"):

@@ -57,6 +57,9 @@ class Job:
     writing: float = 0.0  # hours progress stalled writing checkpoints
     restarting: float = 0.0  # hours spent restarting (detection, rescheduling, load, porting)
     kept: float = 0.0  # wall hours of work kept (saved at a checkpoint or finished)
+    hold_now: int = 0  # units it holds while running: the gang and the spares not in repair
+    spares_now: int = 0  # spares it holds now (one fewer for each swapped in and in repair)
+    spare_cost: float = 0.0  # dollars (list price) for its spares while they sat idle
 
 
 def rate_hold(p: PoolState) -> float:

@@ -57,7 +57,7 @@ class TrainingQueue:
         spec = job.spec
         for k in self._ranking(spec, spec.candidates):
             p = self.pools[k]
-            if self._committed_room(p) + 1e-9 >= spec.units and self._has_room(p, False, spec.units):
+            if self._committed_room(p) + 1e-9 >= spec.hold and self._has_room(p, False, spec.hold):
                 self._start(job, p)
                 return True
         return False
@@ -66,7 +66,7 @@ class TrainingQueue:
         """The first holder pool (in the policy's order) that could start `job` now, or -1."""
         spec = job.spec
         for k in self._ranking(spec, spec.candidates):
-            if k in holder_pools and self._has_room(self.pools[k], False, spec.units):
+            if k in holder_pools and self._has_room(self.pools[k], False, spec.hold):
                 return k
         return -1
 
@@ -76,7 +76,7 @@ class TrainingQueue:
     def set_aside(self, job: Job, pool: int) -> None:
         """Keep `job`'s units in `pool` for it (a claim) until it starts there."""
         job.claim = pool
-        self.pools[pool].claimed += job.spec.units
+        self.pools[pool].claimed += job.spec.hold
 
     def start_set_aside(self, job: Job) -> None:
         """Start `job` on the units set aside for it; if they are gone (an outage), it waits
@@ -120,7 +120,7 @@ class TrainingQueue:
         blocked, failed, complete, block_sizes = last
         group = (spec.candidates, job.claim)
         smallest_failed = failed.get(group)
-        if smallest_failed is None or spec.units < smallest_failed:
+        if smallest_failed is None or spec.hold < smallest_failed:
             if not self.backfill:  # the head is stuck: nobody passes it
                 self._queue_add(job)
                 self._queue_changed = False  # pragma: no mutate (skip flag: _join_after_pass)
@@ -129,9 +129,9 @@ class TrainingQueue:
                 return False  # blocks of runs after where the pass stopped are not known
             if self._place(job, spec.candidates, blocked):
                 return True  # placing takes room only: every waiting run still fails
-            failed[group] = spec.units
+            failed[group] = spec.hold
             ranked = self._ranked
-        elif spec.units == smallest_failed:
+        elif spec.hold == smallest_failed:
             self._queue_add(job)  # same request as one that failed: same answer, same block
             self._queue_changed = False  # pragma: no mutate (skip flag: _join_after_pass)
             return True
@@ -140,7 +140,7 @@ class TrainingQueue:
         k = self._block(spec.candidates, spec, ranked)
         if k >= 0:
             blocked.add(k)
-            block_sizes.append((k, spec.units))
+            block_sizes.append((k, spec.hold))
         self._queue_add(job)
         self._queue_changed = False  # pragma: no mutate (skip flag: _join_after_pass)
         return True
@@ -165,7 +165,7 @@ class TrainingQueue:
     def _place(self, job: Job, candidates: tuple[int, ...],
                blocked: frozenset[int] | set[int] | tuple[()]) -> bool:
         spec = job.spec
-        units = spec.units
+        units = spec.hold
         pools = self.pools
         claim = job.claim
         ranked = self._ranking(spec, candidates)
@@ -208,7 +208,7 @@ class TrainingQueue:
         """The policy's order of `candidates` for a training run (kept for static rankings)."""
         ranked = self._train_rank.get(candidates)  # filled only for static rankings
         if ranked is None:
-            ranked = self.rank("training", spec.name, spec.units, spec.priority, candidates, spec)
+            ranked = self.rank("training", spec.name, spec.hold, spec.priority, candidates, spec)
             if self.policy.static_ranking:
                 self._train_rank[candidates] = ranked
         return ranked
@@ -242,7 +242,7 @@ class TrainingQueue:
         (stockout); else no candidate pool with room for it (capacity)."""
         if job.offer == "pending" and job.claim < 0:
             return "first_refusal"
-        units = job.spec.units
+        units = job.spec.hold
         last = min(int(self.end / self.step) - 1, self.c.n_steps - 1)
         reason = "capacity"
         for k in job.spec.candidates:
@@ -278,7 +278,7 @@ class TrainingQueue:
         """The pool a blocked run keeps first claim on: the first it ranks that it could ever
         fit in with this moment's capacity and rate demand (-1 if none). `ranked`: the
         ranking a failed placement of the same run just made, with nothing changed since."""
-        units = spec.units
+        units = spec.hold
         if ranked is None:
             ranked = self.rank("training", spec.name, units, spec.priority, candidates, spec)
         pools = self.pools
@@ -411,9 +411,11 @@ class TrainingQueue:
         now = self.env.now
         spec = job.spec
         p.flush(now)
-        p.train += spec.units
+        p.train += spec.hold
+        job.hold_now = spec.hold
+        job.spares_now = spec.spares
         if p.kw_busy:
-            self._draw(p, spec.units * p.kw_busy)
+            self._draw(p, spec.units * p.kw_busy)  # spares sit idle: their idle share only
         p.running[spec.index] = job
         if job.restarts or job.claim >= 0 or p.family != spec.native_family or spec.frontier:
             setup = self._setup(job, p)
@@ -422,11 +424,6 @@ class TrainingQueue:
         if job.first_pool < 0:
             job.first_pool = p.index
         job.pool = p.index
-        job.seg_start = now
-        job.seg_setup = setup
-        job.seg_speed = p.train_speed
-        # Defensive, equivalent: _release already moved the token on since any earlier start.
-        job.token += 1  # pragma: no mutate
         job.status = "running"
         if job.start != job.start:  # NaN: first start
             job.start = now
@@ -435,20 +432,64 @@ class TrainingQueue:
             self.job_at.append(len(self.events))
         else:  # a restart: it waited again since its interruption
             job.requeue_wait += now - job.requeued_at
+        self._begin(job, p, setup)
+
+    def _begin(self, job: Job, p: PoolState, setup: float) -> None:
+        """Start a segment of running `job` in `p` now: its checkpoint interval, and the
+        earlier of its end and its next unit failure pushed (a later one never happens)."""
+        now = self.env.now
+        spec = job.spec
+        job.seg_start = now
+        job.seg_setup = setup
+        job.seg_speed = p.train_speed
+        # Defensive, equivalent: _release already moved the token on since any earlier start.
+        job.token += 1  # pragma: no mutate
+        failures = self.failures
         if spec.checkpoint_auto:
-            job.seg_tau = self.failures.auto_interval(spec, p.index)
+            tau = job.seg_tau = failures.auto_interval(spec, p.index)
         else:
-            job.seg_tau = spec.checkpoint_interval or 0.0
-        if self.failures.active:
-            self.failures.arm(job, p.index)
+            tau = job.seg_tau = spec.checkpoint_interval or 0.0
         run = job.remaining / job.seg_speed
-        if spec.checkpoint_stall and job.seg_tau:  # a checkpoint after each interval, the last too
-            run += math.ceil(run / job.seg_tau - 1e-9) * spec.checkpoint_stall
-        finish = now + setup + run
-        if finish < self.end:  # never in the past: pushed straight onto simpy's queue
+        if spec.checkpoint_stall and tau:  # a checkpoint after each interval, the last too
+            run += math.ceil(run / tau - 1e-9) * spec.checkpoint_stall
+        at = now + setup + run
+        callback = self._finish_ev
+        if failures.active:
+            fail = failures.next_failure(spec, p.index, now)
+            if fail < at:
+                at, callback = fail, failures.fail_ev
+        if at < self.end:  # never in the past: pushed straight onto simpy's queue
             env = self.env
-            heappush(env._queue, (finish, NORMAL, next(env._eid),
-                                  _Call(self._finish_ev, (job, job.token))))
+            heappush(env._queue, (at, NORMAL, next(env._eid), _Call(callback, (job, job.token))))
+
+    def restart_in_place(self, job: Job, reason: str, spare: bool) -> None:
+        """A unit of running `job` failed and another takes its place at once (one of its
+        spares, or else a free unit of its pool): it goes back to its last checkpoint and
+        restarts where it is, without waiting for the repair."""
+        now = self.env.now
+        p = self.pools[job.pool]
+        p.flush(now)
+        self._roll_back(job, now, reason, p.index)
+        if spare:  # the failed unit leaves the run's hold for repair
+            job.hold_now -= 1
+            job.spares_now -= 1
+            p.train -= 1
+        self.log("job_restart", p.index, job.spec.name, job.spec.units, f"restart {job.restarts}")
+        self._begin(job, p, job.spec.restart_overhead)
+
+    def spare_back(self, job: Job) -> None:
+        """A repaired unit rejoins running `job`'s spares; its idle hours are billed from now
+        (the segment's bill at its end counts the units held then over the whole segment)."""
+        now = self.env.now
+        p = self.pools[job.pool]
+        p.flush(now)
+        p.train += 1
+        job.hold_now += 1
+        job.spares_now += 1
+        dollars = self._unit_dollars(job.pool, job.seg_start, now)
+        job.held -= now - job.seg_start
+        job.cost -= dollars
+        job.spare_cost -= dollars
 
     def _setup(self, job: Job, p: PoolState) -> float:
         """Hours before a (re)started run does useful work: restart overhead, porting to a
@@ -460,7 +501,7 @@ class TrainingQueue:
             setup += spec.porting
             job.ported = {family} if job.ported is None else job.ported | {family}
         if job.claim >= 0:
-            self.pools[job.claim].claimed -= spec.units
+            self.pools[job.claim].claimed -= spec.hold
             if job.claim != p.index:  # restarted elsewhere: the claimed units are free now
                 self._claim_freed = True
             # Any negative claim means none (every test of it is >= 0, < 0 or == a pool index):
@@ -473,7 +514,7 @@ class TrainingQueue:
     def _release(self, job: Job, now: float) -> PoolState:
         p = self.pools[job.pool]
         p.flush(now)
-        p.train -= job.spec.units
+        p.train -= job.hold_now
         if p.train < 1e-9:
             p.train = 0.0
         if p.kw_busy:
@@ -497,15 +538,21 @@ class TrainingQueue:
         inner = float(schedule[k0 + 1:k1].sum()) * step
         return ((k0 + 1) * step - t0) * float(schedule[k0]) + inner + (t1 - k1 * step) * float(schedule[k1])
 
+    def _unit_dollars(self, pool: int, t0: float, t1: float) -> float:
+        """Dollars for holding one unit of `pool` from `t0` to `t1` at its list price."""
+        if self._price_schedule[pool] is None:  # the common case: one list price
+            return (t1 - t0) * self.infos[pool].price_per_hour
+        return self._list_price_hours(pool, t0, t1)
+
     def _close_segment(self, job: Job, now: float, finished: bool) -> float:
         """Account a segment's held hours, cost and useful work; returns work done in it."""
         wall = now - job.seg_start
-        units = job.spec.units
-        job.held += units * wall
-        if self._price_schedule[job.pool] is None:  # the common case: one list price
-            job.cost += units * wall * self.infos[job.pool].price_per_hour
-        else:
-            job.cost += units * self._list_price_hours(job.pool, job.seg_start, now)
+        held = job.hold_now
+        job.held += held * wall
+        dollars = self._unit_dollars(job.pool, job.seg_start, now)
+        job.cost += held * dollars
+        if job.spares_now:
+            job.spare_cost += job.spares_now * dollars
         if job.restarts:
             job.restarting += min(wall, job.seg_setup)
         stall = job.spec.checkpoint_stall
@@ -546,6 +593,19 @@ class TrainingQueue:
         now = self.env.now
         spec = job.spec
         p = self._release(job, now)
+        self._roll_back(job, now, reason, p.index)
+        job.status = "waiting"
+        job.requeued_at = now
+        if reason in {"outage", "scheduled_outage", "spot_reclaim", "unit_failure", "planned"}:
+            # The run keeps a claim on its pool's units: it restarts there once they are back.
+            job.claim = p.index
+            p.claimed += spec.hold
+        self._queue_add(job)
+        self._queue_soon()  # it restarts at once wherever it can, rate demand or not
+
+    def _roll_back(self, job: Job, now: float, reason: str, pool: int) -> None:
+        """Close an interrupted segment: the work since the last written checkpoint is lost."""
+        spec = job.spec
         progress = self._close_segment(job, now, finished=False)
         saved_work = 0.0  # without checkpoints a restart starts from scratch
         tau = job.seg_tau
@@ -559,13 +619,5 @@ class TrainingQueue:
         job.lost += lost
         job.restarts += 1
         job.causes[reason] = job.causes.get(reason, 0) + 1
-        job.status = "waiting"
-        job.requeued_at = now
-        if reason in {"outage", "scheduled_outage", "spot_reclaim", "unit_failure", "planned"}:
-            # The run keeps a claim on its pool's units: it restarts there once they are back.
-            job.claim = p.index
-            p.claimed += spec.units
-        self.log("preemption" if reason == "inference" else "job_interrupted", p.index, spec.name,
+        self.log("preemption" if reason == "inference" else "job_interrupted", pool, spec.name,
                  spec.units, f"{reason}; lost {lost:.1f} ref-h")
-        self._queue_add(job)
-        self._queue_soon()  # it restarts at once wherever it can, rate demand or not

@@ -59,9 +59,9 @@ class WaitingRuns(list[Entry]):
         sizes = self.by_group.get(group)
         if sizes is None:
             sizes = self.by_group[group] = {}
-        same = sizes.get(spec.units)
+        same = sizes.get(spec.hold)
         if same is None:
-            sizes[spec.units] = [entry]
+            sizes[spec.hold] = [entry]
         else:
             _insort(same, entry)
 
@@ -77,10 +77,10 @@ class WaitingRuns(list[Entry]):
         assert group is not None
         job.group = None
         sizes = self.by_group[group]
-        same = sizes[spec.units]
+        same = sizes[spec.hold]
         j = 0 if same[0][1] is job else bisect.bisect_left(same, key, key=entry_key)
         del same[j]
         if not same:
-            del sizes[spec.units]
+            del sizes[spec.hold]
             if not sizes:
                 del self.by_group[group]

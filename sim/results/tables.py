@@ -133,6 +133,7 @@ def jobs_table(raw: RawRun) -> pd.DataFrame:
         "job": [spec.name for spec in specs], "source": [spec.source for spec in specs],
         "frontier": [spec.frontier for spec in specs],
         "priority": [spec.priority for spec in specs], "units": [spec.units for spec in specs],
+        "spares": [spec.spares for spec in specs],
         "duration_h": [spec.duration for spec in specs], "arrival_h": arrival,
         "start_h": start, "end_h": end, "status": [job.status for job in jobs],
         # Until it started, gave up or was turned away; still waiting: until the horizon.
@@ -158,6 +159,7 @@ def jobs_table(raw: RawRun) -> pd.DataFrame:
                  else math.nan for job in jobs],
         "unit_hours": [job.held for job in jobs],
         "cost_at_list_price": [job.cost for job in jobs],
+        "spare_idle_cost": [job.spare_cost for job in jobs],
         "rofr_offer": [job.offer for job in jobs],
         "rofr_holder_free_units": [job.holder_free_at_placement for job in jobs],
         "waiting_for": [job.waiting_for for job in jobs],

@@ -28,7 +28,8 @@ COLUMN_UNITS: dict[str, dict[str, str]] = {
     },
     "jobs": {
         **_IDS, "job": "", "source": "", "frontier": "true | false", "priority": "",
-        "units": "units (accelerators held by the gang)",
+        "units": "units (accelerators in the gang)",
+        "spares": "units (held idle beside the gang, paid for)",
         "duration_h": "h of work on reference accelerators", "arrival_h": "h since start",
         "arrival": "date-time", "start_h": "h since start", "start": "date-time",
         "end_h": "h since start", "end": "date-time", "status": "", "wait_h": "h",
@@ -41,8 +42,9 @@ COLUMN_UNITS: dict[str, dict[str, str]] = {
         "work_lost_unit_hours": "reference unit-h", "hours_writing_checkpoints": "h",
         "hours_restarting": "h", "checkpoint_interval_h": "h of work between checkpoints (last start)",
         "ettr": "fraction 0-1 (work kept / h from first start to end)",
-        "unit_hours": "unit-h (units held × h)",
-        "cost_at_list_price": "$", "rofr_offer": "", "rofr_holder_free_units": POOL_UNITS,
+        "unit_hours": "unit-h (units held × h, spares included)",
+        "cost_at_list_price": "$ (spares included)", "spare_idle_cost": "$ (spares while idle)",
+        "rofr_offer": "", "rofr_holder_free_units": POOL_UNITS,
         "waiting_for": "capacity | power | stockout | first_refusal",
     },
     "services": {

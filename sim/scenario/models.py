@@ -40,14 +40,70 @@ class Strict(BaseModel):
 # ---------------------------------------------------------------- supply
 
 
-class UnitFailures(Strict):
-    """Failures of single units: each unit fails at `rate` per unit-hour and is out for repair."""
+class Fixed(Strict):
+    dist: Literal["fixed"]
+    value: Hours = Field(gt=0)
 
-    rate: float = Field(gt=0, le=1.0, description="interruptions per unit-hour (unexpected and planned)")
+
+class Exponential(Strict):
+    dist: Literal["exponential"]
+    mean: Hours = Field(gt=0)
+
+
+class LogNormal(Strict):
+    dist: Literal["lognormal"]
+    median: Hours = Field(gt=0)
+    sigma: float = Field(ge=0, le=5)
+
+
+class Uniform(Strict):
+    dist: Literal["uniform"]
+    low: Hours = Field(ge=0)
+    high: Hours = Field(gt=0)
+
+
+class Choice(Strict):
+    dist: Literal["choice"]
+    values: list[Hours] = Field(min_length=1)
+    weights: list[float] | None = Field(default=None, description="default: equal weights")
+
+
+Distribution = Annotated[
+    Fixed | Exponential | LogNormal | Uniform | Choice, Field(discriminator="dist")
+]
+"""A random quantity. Durations may be written with units (`30d`); sizes are plain numbers."""
+
+
+
+
+class UnitFailures(Strict):
+    """Failures of single units: each unit fails at `rate` per unit-hour (or once per `mtbf`
+    hours) and is out for a repair time; a share of the interruptions is planned maintenance."""
+
+    rate: float | None = Field(
+        default=None, gt=0, le=1.0,
+        description="interruptions per unit-hour, unexpected and planned (or give mtbf)")
+    mtbf: Hours | None = Field(
+        default=None, gt=0,
+        description="mean hours between interruptions of one unit, e.g. 5.7y (or give rate)")
     planned_share: Share = Field(
         default=0.0, description="share of the interruptions that are planned maintenance"
     )
-    repair: Hours = Field(gt=0, description="mean hours a failed unit is out (exponential)")
+    repair: Hours | Distribution = Field(
+        description="hours a failed unit is out: a mean (exponential) or a distribution")
+
+    @model_validator(mode="after")
+    def _rate_or_mtbf(self) -> UnitFailures:
+        if (self.rate is None) == (self.mtbf is None):
+            raise ValueError("give exactly one of `rate` (per unit-hour) or `mtbf` (hours per unit)")
+        if self.mtbf is not None and self.mtbf < 1.0:
+            raise ValueError("`mtbf` is per unit: at least 1 hour (a gang's rate is units / mtbf)")
+        return self
+
+    @property
+    def per_unit_hour(self) -> float:
+        """Interruptions per unit-hour, whichever way they were given."""
+        return self.rate if self.rate is not None else 1.0 / self.mtbf  # type: ignore[operator]
 
 
 class Accelerator(Strict):
@@ -366,38 +422,6 @@ class Power(Strict):
 # ---------------------------------------------------------------- demand
 
 
-class Fixed(Strict):
-    dist: Literal["fixed"]
-    value: Hours = Field(gt=0)
-
-
-class Exponential(Strict):
-    dist: Literal["exponential"]
-    mean: Hours = Field(gt=0)
-
-
-class LogNormal(Strict):
-    dist: Literal["lognormal"]
-    median: Hours = Field(gt=0)
-    sigma: float = Field(ge=0, le=5)
-
-
-class Uniform(Strict):
-    dist: Literal["uniform"]
-    low: Hours = Field(ge=0)
-    high: Hours = Field(gt=0)
-
-
-class Choice(Strict):
-    dist: Literal["choice"]
-    values: list[Hours] = Field(min_length=1)
-    weights: list[float] | None = Field(default=None, description="default: equal weights")
-
-
-Distribution = Annotated[
-    Fixed | Exponential | LogNormal | Uniform | Choice, Field(discriminator="dist")
-]
-"""A random quantity. Durations may be written with units (`30d`); sizes are plain numbers."""
 
 
 class Restart(Strict):
@@ -437,6 +461,11 @@ class JobTraits(Strict):
     restart_overhead: Hours = Field(default=0.0, description="time to reload after an interruption")
     restart: Restart | None = Field(
         default=None, description="restart time in parts (replaces restart_overhead when given)"
+    )
+    spares: int = Field(
+        default=0, ge=0, le=MAX_UNITS,
+        description="spare units held idle beside the gang in its pool (paid for): a unit "
+        "failure swaps one in and the run restarts without waiting for the repair",
     )
     priority: int = Field(default=0, ge=-MAX_INT, le=MAX_INT,
                           description="higher runs first and is preempted last")
