@@ -6,7 +6,10 @@ Each test names the plausible one-line modelling bug it is there to catch.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pandas as pd
 import pytest
 from scenario_edit import at, job, scenario
 from scipy import stats
@@ -78,31 +81,57 @@ def test_inference_does_not_preempt_training_of_equal_priority() -> None:
     assert lower.services.set_index("step").unmet.loc[10:20].max() == pytest.approx(0.0, abs=1e-9)
 
 
-def test_gang_is_hit_with_probability_one_minus_survival_of_all_its_units() -> None:
-    """An outage of share s hits a running gang of u units with probability 1 − (1 − s)^u.
+def _outage_hits(units: float, gangs: dict[str, int], share: float, n: int
+                 ) -> tuple[dict[str, set[float]], set[float], pd.DataFrame]:
+    """Gangs (name: units) run all the time in a pool of `units` (long runs with checkpoints;
+    a hit one restarts as soon as it fits); `n` scripted outages of `share`, one every 10 h
+    for 1 h. Per gang the hours of the outages that hit it, the outage hours, all interruptions."""
+    s = scenario(units, horizon=10 * n + 10,
+                 jobs=[job(name, 0, g, 1e7, checkpoint_interval=1) for name, g in gangs.items()],
+                 outages=[{"provider": "cloud", "start": at(10 * i + 5), "duration": 1,
+                           "share": share} for i in range(n)])
+    ev = sim.run(s).events
+    starts = set(ev[ev.kind == "scheduled_outage_start"].hour)
+    assert len(starts) == n
+    stops = ev[ev.kind == "job_interrupted"]
+    hit = stops[stops.detail.str.startswith("scheduled_outage")]
+    return {name: set(hit[hit.subject == name].hour) for name in gangs}, starts, stops
 
-    100 units; outages of share 0.1 about every 10 h for 1 h; gangs of 1, 4 and 16 units run
-    all the time (long runs with checkpoints restart on their claim at once). For each gang,
-    hits ~ Binomial(n outages, p) with p = 0.1, 0.3439, 0.8147. Each count must fall in the
-    central 99.9% binomial interval (fails wrongly with probability < 0.1% per gang, any seed).
-    Catches: p taken as `share` (0.1 for every gang), or as share × units.
+
+def test_an_outage_hits_a_gang_if_it_takes_one_of_its_units() -> None:
+    """An outage takes k of a pool's N units, drawn among all N (busy and idle) without
+    replacement: a gang of g is hit with probability 1 − C(N − g, k) / C(N, k).
+
+    N = 10, share 0.4 (k = 4), gangs of 2 and 4 (4 idle units: the gangs fit beside the outage
+    and restart at once): p = 1 − C(8,4)/C(10,4) = 2/3 and 1 − C(6,4)/C(10,4) = 13/14. Over
+    1000 outages each gang's hits must fall in the central 99.9% binomial interval (fails
+    wrongly with probability < 0.1% per gang, on any seed).
+    Catches: the old independent 1 − (1 − share)^g (0.870 for the 4-gang: caught with
+    probability ~1), drawing with replacement 1 − (1 − g/N)^k (0.590, 0.870: ~0.95, ~1), or
+    drawing among busy units only (0.933, 1: ~1).
     """
-    s = scenario(100, horizon=3000,
-                 jobs=[job(f"gang{u}", 0, u, 1e6, checkpoint_interval=1) for u in (1, 4, 16)],
-                 pool={"outages": {"mtbf": 10, "mttr": 1, "share": 0.1}})
-    r = sim.run(s)
-    ev = r.events
-    starts = ev[ev.kind == "outage_start"].hour.to_numpy()
-    assert len(starts) > 150
-    hits = ev[ev.kind == "job_interrupted"]
-    for u in (1, 4, 16):
-        mine = hits[hits.subject == f"gang{u}"]
-        assert mine.detail.str.startswith("outage").all()
-        assert set(mine.hour) <= set(starts)  # only outages hit runs
-        p = 1 - (1 - 0.1) ** u
-        n = len(starts)
+    n, total, k = 1000, 10, 4
+    hits, starts, stops = _outage_hits(total, {"two": 2, "four": 4}, 0.4, n)
+    assert set(stops.hour) <= starts  # only outages stop runs
+    for name, g in (("two", 2), ("four", 4)):
+        p = 1 - math.comb(total - g, k) / math.comb(total, k)
         lo, hi = stats.binom.ppf([0.0005, 0.9995], n, p)
-        assert lo <= len(mine) <= hi, (u, len(mine), n, p, lo, hi)
+        assert lo <= len(hits[name]) <= hi, (name, len(hits[name]), n, p, lo, hi)
+
+
+def test_an_outage_hits_a_gang_that_fills_the_pool_and_one_of_two_that_do() -> None:
+    """Every unit of the pool belongs to a gang, so every outage hits one, exactly:
+    a gang of 20 in a pool of 20 is hit by each of 200 outages of 1.4 units (share 0.07: one
+    whole unit to hit); gangs of 12 and 8 in a pool of 20 are never both missed by an outage
+    of 2 units (share 0.1), and none is stopped for capacity (what a missed gang would be).
+    Catches: the old independent 1 − (1 − share)^g (0.77 for the full gang; 0.12 that both
+    of the two are missed), or a fractional outage that hits nothing (k rounded down to 0)."""
+    n = 200
+    hits, starts, stops = _outage_hits(20, {"all": 20}, 0.07, n)
+    assert hits["all"] == starts and len(stops) == n
+    hits, starts, stops = _outage_hits(20, {"a": 12, "b": 8}, 0.1, n)
+    assert hits["a"] | hits["b"] == starts
+    assert stops.detail.str.startswith("scheduled_outage").all()
 
 
 def test_outages_last_mttr_and_come_every_mtbf() -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 from sim.engine.pools import PoolState
 from sim.engine.state import (
+    Job,
     _Call,
     eviction_order,
 )
@@ -45,12 +48,32 @@ class SupplyEvents:
         p.lost += units
         self._set_avail(p)
         self.log(f"{kind}_start", p.index, "", units, f"share {share:g}")
-        # A gang fails if any of its units is in the failed share.
-        for job in sorted(p.running.values(), key=lambda j: j.spec.index):  # type: ignore[attr-defined]
-            hit = 1.0 - (1.0 - share) ** job.spec.units  # type: ignore[attr-defined]
-            if self.interrupt_rng.random() < hit:
-                self._interrupt(job, kind)  # type: ignore[arg-type]
+        gangs: list[Job] = sorted(p.running.values(), key=lambda j: j.spec.index)  # type: ignore[attr-defined]
+        for job, hit in zip(gangs, self._outage_hits(p, units, gangs), strict=True):
+            if hit:
+                self._interrupt(job, kind)  # type: ignore[attr-defined]
         self._after_supply(p, increased=False)
+
+    def _outage_hits(self, p: PoolState, units: float, gangs: list[Job]) -> list[bool]:
+        """Which of `gangs` (in job order) hold one of the units lost: the lost units are drawn
+        among all of the pool's installed units, busy and idle, without replacement, jointly."""
+        if not gangs:
+            return []
+        # Capacity loses `units` exactly (fractional); the draw needs whole units, so the units
+        # lost and installed are rounded to the nearest whole unit, halves up (an outage of 0.4
+        # of a unit hits no gang, one of 0.5 hits one unit). Gangs never hold more than is
+        # installed; if they seemed to, the idle colour is clipped to 0 and the gangs fill it.
+        sizes = [int(job.spec.units) for job in gangs]  # whole units (the scenario's ints)
+        total = max(math.floor(p.installed + 0.5 + 1e-9), sum(sizes))
+        lost = math.floor(units + 0.5 + 1e-9)
+        if lost <= 0:
+            return [False] * len(gangs)
+        if lost >= total:
+            return [True] * len(gangs)
+        # One joint draw over the colours [g_1, ..., g_m, idle], gangs in job order; no draw when
+        # no unit or every unit is lost.
+        taken = self.interrupt_rng.multivariate_hypergeometric([*sizes, total - sum(sizes)], lost)
+        return [bool(t > 0) for t in taken[:-1]]
 
     def _recover(self, p: PoolState, n: int, kind: str) -> None:
         p.flush(self.env.now)

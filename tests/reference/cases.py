@@ -178,10 +178,11 @@ def to_world(case: Case) -> World:
 
 
 def interrupt_draws(seed: int) -> Any:
-    """The uniform draws capsim uses for outage hits: the INTERRUPTS stream (source 4) of
-    replication 0, derived as sim/engine/rng.py documents: SeedSequence(seed, (rep, source, 0))."""
+    """The joint draws capsim uses for outage hits: multivariate hypergeometric draws from the
+    INTERRUPTS stream (source 4) of replication 0, derived as sim/engine/rng.py documents:
+    SeedSequence(seed, (rep, source, 0))."""
     ss = np.random.SeedSequence(entropy=seed, spawn_key=(0, 4, 0))
-    return np.random.Generator(np.random.PCG64(ss)).random
+    return np.random.Generator(np.random.PCG64(ss)).multivariate_hypergeometric
 
 
 @st.composite

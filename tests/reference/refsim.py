@@ -11,9 +11,13 @@ README.md, MODEL.md and the scenario docs:
   capacity, then tenant cap, then outage starts and ends in order of start), then the step's
   rate demand, then everything else in the order it was scheduled.
 - A pool offers max(0, min(installed - outage losses, tenant cap)) units. An outage takes
-  share x installed units until it ends; each running gang there is hit with probability
-  1 - (1 - share)^units, one uniform draw per running gang in job order. Runs that no longer
-  fit after a supply cut are evicted, lowest priority first, then the most recently started.
+  share x installed units until it ends. It hits the gangs whose units it takes: of the pool's
+  N installed units (busy or idle, to the nearest whole unit) it takes k (share x installed to
+  the nearest whole unit, halves up), drawn without replacement, jointly for every running
+  gang there: one multivariate hypergeometric draw over (units of each gang in job order, the
+  rest of the N); a gang with a unit drawn is hit. No draw when no gang runs there, k = 0 (none
+  hit) or k >= N (all hit). Runs that no longer fit after a supply cut are evicted, lowest
+  priority first, then the most recently started.
 - Training runs queue by priority, then arrival. A queue pass walks the queue in order: a run
   starts in the first pool of its ranking with room that is not blocked; with backfill a run
   that cannot start blocks the first pool of its ranking that could ever hold it (capacity
@@ -37,7 +41,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,10 +183,20 @@ def _eviction_key(run: _Run) -> tuple[int, float, int]:
     return (run.spec.priority, -run.seg_start, run.order)
 
 
-class ReferenceSim:
-    """One run of a `World`; `draw()` gives the uniform draws that decide outage hits."""
+# Units taken of each colour when `k` units are drawn without replacement from urns of these
+# sizes (numpy's Generator.multivariate_hypergeometric is one).
+Hypergeometric = Callable[[list[int], int], Sequence[int]]
 
-    def __init__(self, world: World, draw: Callable[[], float],
+
+def _whole(units: float) -> int:
+    """To the nearest whole unit, halves up."""
+    return int(units + 0.5 + 1e-9)
+
+
+class ReferenceSim:
+    """One run of a `World`; `draw(colours, k)` is the joint draw that decides outage hits."""
+
+    def __init__(self, world: World, draw: Hypergeometric,
                  pass_on_interrupt: bool = True) -> None:
         self.w = world
         # False: the rule before issue 12 (no pass when a supply change interrupts a run; the
@@ -264,14 +278,26 @@ class ReferenceSim:
         p = self.pools[o.pool]
         p.outage_units[n] = o.share * p.installed
         p.lost += p.outage_units[n]
-        hit_any = False
-        for run in sorted(p.running, key=lambda r: r.index):
-            if self.draw() < 1.0 - (1.0 - o.share) ** run.spec.units:
-                self.interrupt(run, claim=True)
-                hit_any = True
+        hit = self.outage_hits(p, p.outage_units[n])
+        for run in hit:
+            self.interrupt(run, claim=True)
+        hit_any = bool(hit)
         if hit_any and self.pass_on_interrupt:
             self.pass_soon()
         self.after_supply(o.pool, gained=False)
+
+    def outage_hits(self, p: _PoolState, lost: float) -> list[_Run]:
+        """The running gangs of `p` that hold one of the `lost` units, in job order."""
+        gangs = sorted(p.running, key=lambda r: r.index)
+        k = _whole(lost)
+        if not gangs or k == 0:
+            return []
+        busy = [r.spec.units for r in gangs]
+        idle = max(0, _whole(p.installed) - sum(busy))  # gangs cannot hold more than is there
+        if k >= sum(busy) + idle:
+            return gangs
+        taken = self.draw([*busy, idle], k)
+        return [r for r, t in zip(gangs, taken, strict=False) if t > 0]
 
     def outage_end(self, n: int) -> None:
         o = self.w.outages[n]
@@ -474,6 +500,6 @@ class ReferenceSim:
         return remaining - units * speed
 
 
-def simulate(world: World, draw: Callable[[], float], pass_on_interrupt: bool = True) -> Result:
-    """Run `world`; `draw` returns the next uniform [0, 1) number for an outage hit."""
+def simulate(world: World, draw: Hypergeometric, pass_on_interrupt: bool = True) -> Result:
+    """Run `world`; `draw(colours, k)` gives the units an outage takes of each colour."""
     return ReferenceSim(world, draw, pass_on_interrupt).run()

@@ -190,19 +190,52 @@ def test_run_the_size_of_a_pool_blocks_it() -> None:
     assert [(r.start, r.end) for r in res.jobs] == [(0.0, 4.0), (4.0, 6.0), (6.0, 7.0)]
 
 
-@pytest.mark.parametrize(("seed", "hit"), [(5, True), (0, False)])
-def test_outage_hits_a_gang_with_one_minus_survival_of_all_its_units(seed: int, hit: bool) -> None:
-    """A 4-unit run; 10% of its pool fails at 5 h: it is hit with p = 1 - 0.9^4 = 0.344, so a
-    first draw of 0.185 (seed 5) hits it, though it is above the share, and 0.491 (seed 0)
-    does not. Hit, it loses its 5 h (no checkpoints) and restarts at once on its claim (the
-    7.2 units left hold it beside 0.5 of inference): it ends at 15 h, else at 10 h."""
-    draw = interrupt_draws(seed)()
-    assert (0.1 <= draw < 1 - 0.9**4) if hit else draw >= 1 - 0.9**4
-    svc = ServiceCase(0.5, 0.0, 0, 0, None)
-    _, res = _hand((_job(0, 4, 10, 1),), units=8, outages=(OutageCase("p0", None, 5, 1, 0.1),),
-                   service=svc, preempt=False, seed=seed)
-    (run,) = res.jobs
-    assert (run.restarts, run.work_lost, run.end) == ((1, 5.0, 15.0) if hit else (0, 0.0, 10.0))
+def test_outage_hits_the_gangs_whose_units_it_takes() -> None:
+    """10 units: a (5u) and b (4u) run from 0 h, one unit idle; 10% of the pool (1 unit) fails
+    at 5 h. The unit lost is one of the 10: a's (p 0.5), b's (0.4) or the idle one (0.1), so
+    never both. Hit, a run loses its 5 h (no checkpoints) and restarts at once on its claim (the
+    9 units left hold both): it ends at 15 h, else at 10 h. Over seeds 0-19 each case occurs.
+    Catches: independent draws per gang (both hit, P 0.14 a seed under 1 - 0.9^u), or the draw
+    made among busy units only (the idle unit never lost: no seed where neither is hit)."""
+    seen = set()
+    for seed in range(20):
+        _, res = _hand((_job(0, 5, 10, 1), _job(0, 4, 10, 1)), outages=(
+            OutageCase("p0", None, 5, 1, 0.1),), seed=seed)
+        hit = {r.name for r in res.jobs if r.restarts}
+        assert len(hit) <= 1, (seed, hit)
+        for r in res.jobs:
+            assert (r.restarts, r.work_lost, r.end) == ((1, 5.0, 15.0) if r.restarts else
+                                                        (0, 0.0, 10.0)), (seed, r)
+        seen.add(next(iter(hit), ""))
+    assert seen == {"j00", "j01", ""}
+
+
+def test_an_outage_hits_a_gang_that_fills_the_pool_and_all_gangs_if_it_takes_it_all() -> None:
+    """A 10-unit run fills its pool of 10; an outage of 10% (1 unit) hits it on every seed, as
+    an outage (capsim logs it so; a capacity eviction would give the same times): it loses 5 h
+    and is back at 6 h when the outage ends. One of 100% hits runs of 6 and 4 units without a
+    draw (k >= N). Catches: capsim leaving the full gang to capacity eviction (as the old
+    1 - 0.9^10 = 0.65 did on about a third of outages), or the reference drawing (or crashing)
+    when every unit is lost."""
+    for seed in range(5):
+        case, res = _hand((_job(0, 10, 10, 1),), outages=(OutageCase("p0", None, 5, 1, 0.1),),
+                          seed=seed)
+        (run,) = res.jobs
+        assert (run.restarts, run.work_lost, run.end) == (1, 5.0, 16.0)
+        ev = sim.run(scenario_from_data(to_scenario(case)), policy="cheapest_first").events
+        reasons = ev[ev.kind == "job_interrupted"].detail.str.split(";").str[0]
+        assert list(reasons) == ["scheduled_outage"]  # not "capacity"
+
+    def no_draw(colours: list[int], k: int) -> list[int]:
+        raise AssertionError(f"a draw of {k} from {colours}: every gang is hit, no draw")
+
+    case = Case(0, 1.0, 30, {"g": (1.0, 1.0), "t": (1.0, 1.0)},
+                (PoolCase("p0", "g", 1.0, ((0, 10),), ()),),
+                (_job(0, 6, 10, 1), _job(0, 4, 10, 1)), (OutageCase("p0", None, 5, 1, 1.0),),
+                None, True, True, 1)
+    res = simulate(to_world(case), no_draw)
+    assert [(r.restarts, r.end) for r in res.jobs] == [(1, 16.0), (1, 16.0)]
+    assert differences(case) == []
 
 
 def test_eviction_takes_the_most_recently_started_of_the_lowest_priority() -> None:
