@@ -20,6 +20,10 @@ Sections:
             processes and on a Dask LocalCluster of 2 workers.
   memory    peak resident memory of a one-year run and of a 200-run compare (parent and workers),
             each in a fresh process.
+  trace     trace reading in MB/s: pyarrow column reader against the row-by-row reader.
+  failures  the one-year run with unit failures of training gangs off (every accelerator's
+            `failures` removed) and on (the file's rates, or FAILURES on every accelerator if
+            it sets none): seconds, engine events and training interruptions of each.
 """
 
 from __future__ import annotations
@@ -296,11 +300,13 @@ def timed_run(s: Scenario) -> dict[str, Any]:
 
     result = RunResult.from_raw(raw)
     t3 = time.perf_counter()
+    interrupts = {c.removeprefix("interrupts_"): int(result.jobs[c].sum())
+                  for c in result.jobs.columns if c.startswith("interrupts_")}
     return {"seconds": t3 - t0, "compile_s": t1 - t0, "engine_s": t2 - t1, "tables_s": t3 - t2,
             "events": raw.event_count, "events_per_s": raw.event_count / (t3 - t0),
             "engine_events_per_s": raw.event_count / (t2 - t1), "jobs": len(result.jobs),
             "jobs_waiting_at_end": result.summary["jobs_waiting_at_end"],
-            "engine_s_per_simulated_year": per_year}
+            "engine_s_per_simulated_year": per_year, "interrupts": interrupts}
 
 
 def bench_year(quick: bool) -> dict[str, Any]:
@@ -366,6 +372,53 @@ def bench_growth(quick: bool, timeout_s: float = 120.0) -> dict[str, Any]:
         r["time_ratio"] = r["seconds"] / t1
         r["time_ratio_per_scale"] = r["time_ratio"] / r["scale"]  # 1.0 = linear
     return out
+
+
+# ---------------------------------------------------------------- unit failures
+
+# Stated unit failures for a scenario that sets none, on every accelerator: Llama 3's
+# unexpected interruption rate on H100s (419 in 54 days on 16,384 GPUs, 2e-5 per GPU-hour),
+# a tenth of them planned maintenance, two days out for repair.
+FAILURES = {"rate": 2.0e-5, "planned_share": 0.1, "repair": 48.0}
+FAILURES_TARGET_S = 0.5  # issue 21: the one-year run with unit failures on
+
+
+def failure_scenarios(s: Scenario) -> tuple[Scenario, Scenario, str]:
+    """`s` with unit failures off (every accelerator's removed) and on (the file's if it sets
+    any, else FAILURES on every accelerator), and where the rates on came from."""
+    off = with_changes(s, {f"accelerators.{name}.failures": None for name in s.accelerators})
+    if any(a.failures is not None for a in s.accelerators.values()):
+        return off, s, "file"
+    on = with_changes(s, {f"accelerators.{name}.failures": FAILURES for name in s.accelerators})
+    return off, on, "stated"
+
+
+def bench_failures(quick: bool) -> dict[str, Any]:
+    """Off and on each timed once per round, rounds interleaved, best kept (as in mmc)."""
+    path = TINY if quick else OPENAI
+    off, on, source = failure_scenarios(load(path))
+    repeat = 1 if quick else 3
+    runs: dict[str, dict[str, Any]] = {}
+    for _ in range(repeat):
+        for name, s in (("off", off), ("on", on)):
+            r = timed_run(s)
+            if name not in runs or r["seconds"] < runs[name]["seconds"]:
+                runs[name] = r
+    total = {name: sum(r["interrupts"].values()) for name, r in runs.items()}
+    extra = total["on"] - total["off"]
+    return {
+        "scenario": path.name, "repeat": repeat, "rates": source,
+        "failures_on": {name: a.failures.model_dump() if a.failures else None
+                        for name, a in on.accelerators.items()},
+        **{name: {**r, "interruptions": total[name]} for name, r in runs.items()},
+        "extra_interruptions": extra,
+        "events_per_extra_interruption": ((runs["on"]["events"] - runs["off"]["events"]) / extra
+                                          if extra else None),
+        "engine_s_per_extra_interruption": ((runs["on"]["engine_s"] - runs["off"]["engine_s"])
+                                            / extra if extra else None),
+        "on_vs_off_time": runs["on"]["seconds"] / runs["off"]["seconds"],
+        "target_on_s": FAILURES_TARGET_S,
+    }
 
 
 # ---------------------------------------------------------------- parallel
@@ -513,7 +566,7 @@ def bench_trace(quick: bool) -> dict[str, Any]:
 
 SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "mmc": bench_mmc, "year": bench_year, "growth": bench_growth, "parallel": bench_parallel,
-    "memory": bench_memory, "trace": bench_trace,
+    "memory": bench_memory, "trace": bench_trace, "failures": bench_failures,
 }
 
 
@@ -600,6 +653,35 @@ def table(results: dict[str, Any]) -> str:
         rows.append((f"trace reading ({t['mb']:.0f} MB, {t['requests']:,} requests), MB/s",
                      f"{t['fast_mb_s']:.0f}", f"{t['fast_mb_s'] / t['slow_mb_s']:.0f}× the "
                      f"row-by-row reader ({t['slow_mb_s']:.1f} MB/s)", "≥ 100 MB/s"))
+    if "failures" in results:
+        f = results["failures"]
+        off, on = f["off"], f["on"]
+        where = ("one-year " if f["scenario"] == OPENAI.name else "") + Path(f["scenario"]).stem
+        best = f"best of {f['repeat']}"
+        if f["rates"] == "stated":
+            rates = (f"rate {FAILURES['rate']:.1e}/unit-h, planned {FAILURES['planned_share']:.0%},"
+                     f" repair {FAILURES['repair']:.0f} h, every accelerator")
+        else:
+            rates = "the file's rates"
+        per = f["events_per_extra_interruption"]
+        rows += [
+            (f"unit failures off: {where} seconds ({best})", f"{off['seconds']:.2f}",
+             f"engine {off['engine_s'] / off['seconds']:.0%}, "
+             f"tables {off['tables_s'] / off['seconds']:.0%}", ""),
+            (f"unit failures on ({rates}): seconds ({best})", f"{on['seconds']:.2f}",
+             f"{f['on_vs_off_time']:.2f}× off, engine {on['engine_s'] / on['seconds']:.0%}",
+             f"≤ {f['target_on_s']} s (issue 21)"),
+            ("unit failures off / on: engine events", f"{off['events']:,} / {on['events']:,}",
+             f"{on['events'] - off['events']:+,}", ""),
+            ("unit failures off / on: training interruptions",
+             f"{off['interruptions']:,} / {on['interruptions']:,}",
+             f"on: {on['interrupts'].get('unit_failure', 0):,} unit failure, "
+             f"{on['interrupts'].get('planned', 0):,} planned", ""),
+            ("unit failures: engine events per extra interruption",
+             f"{per:,.1f}" if per is not None else "no extra interruption",
+             f"engine {f['engine_s_per_extra_interruption'] * 1e6:,.0f} µs per extra interruption"
+             if per is not None else "", ""),
+        ]
     widths = [max(len(r[i]) for r in [("figure", "value", "ratio", "goal"), *rows])
               for i in range(4)]
     lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(("figure", "value", "ratio", "goal"),

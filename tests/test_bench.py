@@ -1,21 +1,32 @@
 """The benchmark script still runs (small sizes) and its three M/M/c models agree: the same
-jobs through capsim, bare simpy and the heapq loop give the same starts and mean wait. No
-timing is asserted: speed is for the bench's own report."""
+jobs through capsim, bare simpy and the heapq loop give the same starts and mean wait; its
+unit-failures section times the scenario it says, with failures off and on. No timing is
+asserted: speed is for the bench's own report."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+from sim.api import load, with_changes
+
 ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("capsim_bench", ROOT / "bench" / "bench.py")
+assert _spec is not None and _spec.loader is not None
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+STATED = {"rate": 2.0e-5, "planned_share": 0.1, "repair": 48.0}  # the rates the brief states
 
 
 def test_bench_quick_runs_and_models_agree(tmp_path: Path) -> None:
+    """Catches a section that no longer runs, M/M/c models that drift apart, a failures-off run
+    that still fails units or is not the plain scenario, and stated rates not applied."""
     out = tmp_path / "bench.json"
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "bench.py"), "--quick",
-                           "--only", "mmc,year,growth", "--out", str(out)],
+                           "--only", "mmc,year,growth,failures", "--out", str(out)],
                           capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "engine jobs/s" in done.stdout
@@ -29,3 +40,31 @@ def test_bench_quick_runs_and_models_agree(tmp_path: Path) -> None:
         assert not g["timed_out"], case
         years = g["engine_s_per_simulated_year"]
         assert years and all(y > 0 for y in years) and sum(years) <= g["engine_s"], case
+    failures = results["failures"]
+    off, on = failures["off"], failures["on"]
+    assert off["interrupts"]["unit_failure"] == off["interrupts"]["planned"] == 0
+    # tiny.yaml sets no unit failures, so its run without them is growth's "horizon x1" run
+    assert off["events"] == results["growth"]["horizon x1"]["events"]
+    assert failures["rates"] == "stated"
+    assert failures["failures_on"] == dict.fromkeys(load(bench.TINY).accelerators, STATED)
+    assert on["interruptions"] == sum(on["interrupts"].values())
+    assert "unit failures on" in done.stdout and "≤ 0.5 s (issue 21)" in done.stdout
+
+
+def test_failure_scenarios_keep_the_files_rates_or_state_them() -> None:
+    """Catches rates set over a file's own, an accelerator left without the stated rate, and a
+    failures-off run that keeps one accelerator's failures."""
+    tiny = load(bench.TINY)
+    off, on, source = bench.failure_scenarios(tiny)
+    assert source == "stated"
+    assert all(a.failures is None for a in off.accelerators.values())
+    assert {n: a.failures.model_dump() if a.failures else None
+            for n, a in on.accelerators.items()} == dict.fromkeys(tiny.accelerators, STATED)
+    own = {"rate": 1e-4, "planned_share": 0.5, "repair": 10.0}
+    with_own = with_changes(tiny, {"accelerators.h100.failures": own})
+    off, on, source = bench.failure_scenarios(with_own)
+    assert source == "file"
+    assert all(a.failures is None for a in off.accelerators.values())
+    assert on.accelerators["h100"].failures is not None
+    assert on.accelerators["h100"].failures.model_dump() == own
+    assert on.accelerators["tpu-v5"].failures is None
