@@ -69,3 +69,20 @@ def test_every_command_and_option_the_readme_names_exists() -> None:
         options = sub.choices[cmd]._option_string_actions
         for opt in re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", text):
             assert opt in options, f"README: {text!r}: capsim {cmd} has no option {opt}"
+
+
+def test_training_reliability_section_names_only_fields_and_columns_that_exist() -> None:
+    """Every `snake_case` name in docs/model.md's "Training reliability at scale" is a scenario
+    field (unit failures, restart, job traits, accelerator, pool) or a jobs column. Catches: the
+    docs naming a field or column that was renamed or never built (e.g. `restart_time`)."""
+    from sim.results.units import COLUMN_UNITS
+    from sim.scenario.models import Accelerator, JobTraits, Pool, Restart, UnitFailures
+
+    text = (ROOT / "docs" / "model.md").read_text()
+    section = text.split("## Training reliability at scale", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`([a-z][a-z0-9_]*)(?::[^`]*)?`", section))
+    known = {name for model in (UnitFailures, Restart, JobTraits, Accelerator, Pool)
+             for name in model.model_fields} | set(COLUMN_UNITS["jobs"]) | {"auto"}
+    assert {"failures", "mtbf", "planned_share", "checkpoint_write", "checkpoint_async",
+            "restart", "spares", "ettr", "spare_idle_cost"} <= named
+    assert named <= known, f"docs/model.md names what does not exist: {sorted(named - known)}"
