@@ -8,6 +8,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_hex
@@ -231,6 +232,57 @@ def test_wait_distribution_bars_are_shares_of_jobs(run: sim.RunResult,
         ((wait > 0) & (wait <= 6)).mean())
     assert widths[buckets.index("not started by the end"), 1] == pytest.approx(
         jobs["start_h"].isna().mean())
+
+
+def test_ettr_by_gang_size_puts_each_started_run_at_its_units_and_ettr(run: sim.RunResult) -> None:
+    """Every run that started is a dot at (its units, its table ETTR), the frontier run a star
+    of its own; runs that never started are not drawn; the mean bar of a gang size is the mean of
+    its dots. Catches: never-started runs drawn at ETTR 0, the frontier run among the dots (or
+    left out), another column plotted (work lost, restarts), a linear x axis."""
+    ax = plots.ettr_by_gang_size(run.jobs).axes[0]
+    drawn = {c.get_label(): np.asarray(c.get_offsets()) for c in ax.collections}
+    jobs = run.jobs
+    started = jobs[jobs["start_h"].notna()]
+    assert started["ettr"].notna().all() and jobs.loc[jobs["start_h"].isna(), "ettr"].isna().all()
+    rest = started[~started["frontier"]]
+    want = sorted(zip(rest["units"].astype(float), rest["ettr"], strict=True))
+    assert np.array(sorted(map(tuple, drawn["training runs"]))) == pytest.approx(np.array(want))
+    big = jobs.set_index("job").loc["big-run"]
+    assert drawn["frontier runs"].tolist() == [[512.0, pytest.approx(big["ettr"])]]
+    for units, mean in drawn["mean per gang size"]:
+        assert mean == pytest.approx(np.mean([e for u, e in want if u == units]))
+    assert {u for u, _ in drawn["mean per gang size"]} == {u for u, _ in want}
+    assert ax.get_xscale() == "log" and ax.get_ylim() == (0.0, 1.0)
+    assert "ettr-by-gang-size" in plots.run_figures(run)
+
+
+def test_ettr_by_gang_size_per_policy_is_the_mean_over_runs_of_every_replication(
+        cmp: Comparison) -> None:
+    """One line per policy in its colour: at each gang size, the mean ETTR of the non-frontier
+    runs that started in any of the 3 replications (read here from each replication's own jobs
+    table), and a star at the frontier run's mean. Catches: replication 0 alone, a mean of
+    per-replication means (unequal counts), frontier runs in the line, policies swapped."""
+    ax = plots.ettr_by_gang_size_per_policy(cmp).axes[0]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    assert set(lines) == {*POLICIES, *(f"{p}: frontier runs" for p in POLICIES)}
+    s = sim.with_changes(sim.load(TINY), {"horizon": "3d", "outages": []})
+    colours = plots.policy_colors(POLICIES)
+    for policy in POLICIES:
+        jobs = pd.concat([sim.run(s, policy=policy, replication=r).jobs for r in range(3)])
+        started = jobs[jobs["start_h"].notna()]
+        rest = started[~started["frontier"]]
+        sizes = sorted(set(rest["units"]))
+        line = lines[policy]
+        assert list(line.get_xdata()) == pytest.approx(sizes)
+        assert list(line.get_ydata()) == pytest.approx(
+            [rest.loc[rest["units"] == u, "ettr"].mean() for u in sizes], rel=1e-9)
+        assert to_hex(line.get_color()) == colours[policy].lower()
+        star = lines[f"{policy}: frontier runs"]
+        front = started[started["frontier"]]
+        assert list(star.get_xdata()) == [512.0]
+        assert star.get_ydata()[0] == pytest.approx(front["ettr"].mean(), rel=1e-9)
+    assert "3 replications" in ax.get_title()
+    assert "ettr-by-gang-size" in plots.comparison_figure_makers(cmp)
 
 
 def test_power_stacks_providers_under_the_ceiling(run: sim.RunResult) -> None:

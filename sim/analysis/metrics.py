@@ -82,6 +82,9 @@ KEY_METRICS: tuple[Metric, ...] = (
     Metric("training_wait_p95_h", "Training wait, p95", "hours", "lower"),
     Metric("jobs_finished", "Training jobs finished", "count", "higher"),
     Metric("frontier_end_h", "Frontier run finishes", "date", "lower"),
+    # Effective training time ratio: hours of work kept / hours from first start to end, the
+    # mean over the frontier runs that started.
+    Metric("frontier_ettr", "Frontier run ETTR (work kept / time)", "share", "higher"),
     Metric("inference.served_share", "Inference demand served", "share", "higher"),
     Metric("inference.slo_attainment", "Inference steps meeting SLO", "share", "higher"),
     Metric("inference.unmet_unit_hours", "Inference demand unmet", "unit_hours", "lower",

@@ -27,6 +27,16 @@ def fmt(value: Any, unit: str = "") -> str:
     return f"{text}{unit}"
 
 
+def main_causes(counts: dict[str, int], most: int = 3) -> str:
+    """The `most` commonest causes with their counts, the rest summed: 'unit_failure 412 ·
+    planned 47 · outage 5 · other 2'."""
+    ranked = sorted(((n, c) for c, n in counts.items() if n), key=lambda x: (-x[0], x[1]))
+    parts = [f"{c} {n:,}" for n, c in ranked[:most]]
+    if len(ranked) > most:
+        parts.append(f"other {sum(n for n, _ in ranked[most:]):,}")
+    return " · ".join(parts)
+
+
 def summary_text(summary: dict[str, Any]) -> str:
     """The summary as a readable table, grouped by the planner's questions."""
     from sim.results.shares import format_share  # here: sim.results loads pandas
@@ -80,6 +90,11 @@ def summary_text(summary: dict[str, Any]) -> str:
     for f in s["frontier"]:
         row(f"frontier {f['job']} ({f['units']:,} units)",
             f"start {f['start'] or '—'} · end {f['end'] or '—'} · {f['provider'] or '—'}")
+        if "ettr" in f:  # summaries saved before unit failures have no ETTR
+            row("  ETTR / interruptions / MTTI", f"{format_share(f['ettr'])} / "
+                f"{f['interruptions']:,} / {fmt(f['mtti_h'], ' h')}")
+            if f["interruptions"]:
+                row("  interruptions by cause", main_causes(f["interruptions_by_cause"]))
     for kind in ("inference", "agents"):
         k = s[kind]
         if k["demand_unit_hours"]:

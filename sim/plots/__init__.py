@@ -26,7 +26,12 @@ from sim.plots.power import power_use
 from sim.plots.spend import cost_by_policy, spend_by_provider
 from sim.plots.style import policy_colors, provider_colors
 from sim.plots.sweep import sweep_figure, sweep_metric
-from sim.plots.training import training_timeline, wait_distribution
+from sim.plots.training import (
+    ettr_by_gang_size,
+    ettr_by_gang_size_per_policy,
+    training_timeline,
+    wait_distribution,
+)
 
 
 def per_policy(runs: Mapping[str, Any], draw: Callable[..., Figure], title: str,
@@ -51,6 +56,7 @@ def run_figures(run: Any) -> dict[str, Figure]:
         "inference": inference_served(run),
         "training": training_timeline(run),
         "waits": wait_distribution({run.meta.get("policy", "run"): run}),
+        "ettr-by-gang-size": ettr_by_gang_size(run.jobs),
         "power": power_use(run),
     }
     if (run.services["kind"] == "agents").any():
@@ -68,6 +74,8 @@ def comparison_figure_makers(cmp: Any) -> dict[str, Callable[[], Figure]]:
                                                "spend": lambda: spend_by_provider(cmp)}
     if len(cmp.policies) > 1:
         makers["differences"] = lambda: policy_differences(cmp)
+    if cmp.metrics["metric"].astype(str).str.contains("_ettr_by_gang_size.", regex=False).any():
+        makers["ettr-by-gang-size"] = lambda: ettr_by_gang_size_per_policy(cmp)
     runs = {p: cmp.runs[p] for p in cmp.policies if p in cmp.runs}
     if not runs:
         return makers
@@ -127,7 +135,8 @@ def figure_makers(result: Any) -> dict[str, Callable[[], Figure]]:
 
 __all__ = [
     "agents_served", "capacity_by_family", "capacity_use", "comparison_figure_makers",
-    "comparison_figures", "cost_by_policy", "figure_makers",
+    "comparison_figures", "cost_by_policy", "ettr_by_gang_size", "ettr_by_gang_size_per_policy",
+    "figure_makers",
     "first_refusal", "first_refusal_by_request", "first_refusal_delays", "first_refusal_offers",
     "inference_served", "latency_over_time", "latency_services", "per_policy", "policy_colors",
     "policy_differences", "power_use",

@@ -90,6 +90,11 @@ def date_axis(ax: Axes) -> None:
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
+def si_label(x: float) -> str:
+    """150000 -> '150k', 1200000 -> '1.2M'."""
+    return _si(x)
+
+
 def _si(x: float, _pos: object = None) -> str:
     a = abs(x)
     for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):

@@ -1,13 +1,16 @@
-"""Training jobs: a timeline of waiting and running, and the distribution of waits per policy."""
+"""Training jobs: a timeline of waiting and running, the distribution of waits per policy, and
+effective training time (ETTR) by gang size, of a run and per policy."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -17,8 +20,10 @@ from sim.plots.style import (
     legend_outside,
     new_axes,
     no_data,
+    policy_colors,
     provider_colors,
     provider_order,
+    si_label,
 )
 from sim.results.shares import format_share
 
@@ -160,4 +165,116 @@ def wait_distribution(runs: Mapping[str, Any] | pd.DataFrame, ax: Axes | None = 
                    fontsize=8)
     else:
         legend_outside(ax, fontsize=8, title="wait")
+    return fig
+
+
+RUNS_COLOR = "#4C72B0"
+FRONTIER_COLOR = "#D55E00"
+
+
+def _ettr_axes(ax: Axes) -> None:
+    """Gang size on a log x axis (1k, 10k, 100k), ETTR 0-100% on y."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _p: si_label(v)))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.set_ylim(0, 1)
+    ax.yaxis.set_major_formatter(lambda v, _p: f"{v:.0%}")
+    ax.set_xlabel("gang size (units held at once, log scale)")
+    ax.set_ylabel("ETTR (work kept / time from first start to end)")
+    ax.grid(alpha=0.3)
+    ax.set_axisbelow(True)
+
+
+def ettr_by_gang_size(jobs: pd.DataFrame, ax: Axes | None = None, title: str | None = None,
+                      legend: bool = True) -> Figure:
+    """ETTR of each training run that started against its gang size (a jobs table): one dot
+    per run, the mean per gang size as a bar, frontier runs as named stars."""
+    fig, ax = new_axes(ax, (10, 5))
+    started = jobs[np.isfinite(jobs["ettr"].to_numpy(float))] if "ettr" in jobs else jobs[:0]
+    if started.empty:
+        no_data(ax, "no training run started")
+        return fig
+    frontier = started["frontier"].to_numpy(bool)
+    rest = started[~frontier]
+    if len(rest):
+        ax.scatter(rest["units"].to_numpy(float), rest["ettr"].to_numpy(float), s=14, alpha=0.4,
+                   color=RUNS_COLOR, linewidths=0, clip_on=False, label="training runs",
+                   zorder=2)
+        mean = rest.groupby("units")["ettr"].mean()
+        ax.scatter(mean.index.to_numpy(float), mean.to_numpy(float), marker="_", s=400,
+                   color="black", linewidths=1.5, clip_on=False, label="mean per gang size",
+                   zorder=3)
+    if frontier.any():
+        front = started[frontier]
+        ax.scatter(front["units"].to_numpy(float), front["ettr"].to_numpy(float), marker="*",
+                   s=180, color=FRONTIER_COLOR, edgecolors="black", linewidths=0.6,
+                   clip_on=False, label="frontier runs", zorder=4)
+        for name, x, y in zip(front["job"], front["units"], front["ettr"], strict=True):
+            ax.annotate(str(name), (float(x), float(y)), xytext=(6, -12),
+                        textcoords="offset points", fontsize=8)
+    _ettr_axes(ax)
+    ax.set_title(title or f"Effective training time ratio by gang size: {len(started):,} runs "
+                          f"that started")
+    if legend:
+        legend_outside(ax, fontsize=8)
+    return fig
+
+
+_ETTR_BIN = re.compile(r"^(training|frontier)_ettr_by_gang_size\.(\d+)\."
+                       r"(jobs_started|units_mean|ettr_mean)$")
+
+
+def ettr_by_gang_size_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per policy, group (training | frontier) and gang-size bin: runs started over all
+    replications, and their mean gang size and mean ETTR (each run counted once), from tidy
+    metrics (policy, replication, metric, value)."""
+    parts = metrics["metric"].astype(str).str.extract(_ETTR_BIN)
+    m = metrics.assign(group=parts[0], bin=parts[1], figure=parts[2]).dropna(subset=["figure"])
+    cols = ["policy", "group", "bin", "jobs_started", "units", "ettr"]
+    if m.empty:
+        return pd.DataFrame(columns=cols)
+    wide = m.pivot_table(index=["policy", "replication", "group", "bin"], columns="figure",
+                         values="value", aggfunc="first").reset_index().rename_axis(columns=None)
+    wide = wide[wide["jobs_started"] > 0]
+    n = wide["jobs_started"]
+    wide = wide.assign(units=wide["units_mean"] * n, ettr=wide["ettr_mean"] * n)
+    out = wide.groupby(["policy", "group", "bin"], sort=False)[["jobs_started", "units", "ettr"]].sum()
+    out["units"] /= out["jobs_started"]
+    out["ettr"] /= out["jobs_started"]
+    return out.reset_index()[cols].sort_values(["policy", "group", "units"], kind="stable")
+
+
+def ettr_by_gang_size_per_policy(source: Any, ax: Axes | None = None,
+                                 title: str | None = None) -> Figure:
+    """Mean ETTR by gang size, one colour per policy, over every replication of a `Comparison`
+    (or its tidy `metrics` table): a line through the other runs' gang-size bins, a star per
+    frontier run's."""
+    metrics = source.metrics if hasattr(source, "metrics") else source
+    policies = list(source.policies) if hasattr(source, "policies") else \
+        list(dict.fromkeys(metrics["policy"]))
+    reps = metrics["replication"].nunique() if len(metrics) else 0
+    table = ettr_by_gang_size_table(metrics)
+    fig, ax = new_axes(ax, (10, 5))
+    if table.empty:
+        no_data(ax, "no training run started")
+        return fig
+    colors = policy_colors(policies)
+    for policy in policies:
+        rows = table[table["policy"] == policy]
+        runs = rows[rows["group"] == "training"]
+        if len(runs):
+            ax.plot(runs["units"].to_numpy(float), runs["ettr"].to_numpy(float), marker="o",
+                    markersize=5, color=colors[policy], linewidth=1.2, clip_on=False,
+                    label=policy)
+        front = rows[rows["group"] == "frontier"]
+        if len(front):
+            ax.plot(front["units"].to_numpy(float), front["ettr"].to_numpy(float), marker="*",
+                    markersize=14, linestyle="none", color=colors[policy],
+                    markeredgecolor="black", markeredgewidth=0.6, clip_on=False,
+                    label=f"{policy}: frontier runs")
+    _ettr_axes(ax)
+    ax.set_title(title or f"Effective training time ratio by gang size per policy: mean per run "
+                          f"over {reps} replication{'s' if reps != 1 else ''} "
+                          f"(★ frontier runs)")
+    legend_outside(ax, fontsize=8)
     return fig

@@ -29,7 +29,7 @@ KINDS = {"compare.json": "compare", "sweep.json": "sweep", "plan.json": "plan",
          "summary.json": "run"}
 RUN_HEADLINE = ("cost_total", "spend_total", "shortfall_cost", "delay_cost", "spend_committed_used",
                 "committed_idle_cost", "spend_on_demand", "spend_spot", "committed_utilisation",
-                "training_wait_mean_h", "training_wait_p95_h", "frontier_end_h",
+                "training_wait_mean_h", "training_wait_p95_h", "frontier_end_h", "frontier_ettr",
                 "inference.served_share", "inference.slo_attainment", "inference.unmet_unit_hours",
                 "agents.served_share", "agents.unmet_unit_hours", "peak_power_mw", "hhi_spend")
 

@@ -65,6 +65,44 @@ def installed_mw_by_year(steps: pd.DataFrame, start: datetime, step_h: float) ->
     return out
 
 
+GANG_BINS_PER_OCTAVE = 4
+"""Gang sizes are grouped for ETTR by size in bins a quarter-octave wide (sizes within 19% of
+each other), so a run's summary has a bounded number of them whatever its size distribution."""
+
+
+def gang_bin(units: np.ndarray) -> np.ndarray:
+    """The bin of each gang size: floor(4 log2 units) (a power of two starts its bin)."""
+    return np.floor(np.log2(np.maximum(units, 1)) * GANG_BINS_PER_OCTAVE + 1e-9).astype(np.int64)
+
+
+def ettr_figures(jobs: pd.DataFrame) -> dict[str, Any]:
+    """ETTR of the runs that started: the frontier runs' mean, their interruptions, and the
+    mean ETTR and gang size per gang-size bin (keyed by the bin's smallest size), of the other
+    runs and of the frontier runs apart."""
+    ettr = jobs["ettr"].to_numpy(dtype=float)
+    started = np.isfinite(ettr)
+    is_frontier = jobs["frontier"].to_numpy(dtype=bool)
+    units = jobs["units"].to_numpy(dtype=float)
+    bins = gang_bin(units)
+    front = started & is_frontier
+
+    def by_size(mask: np.ndarray) -> dict[str, dict[str, Any]]:
+        out = {}
+        for b in np.unique(bins[mask]):
+            m = mask & (bins == b)
+            out[str(round(2 ** (b / GANG_BINS_PER_OCTAVE)))] = {
+                "jobs_started": int(m.sum()), "units_mean": _num(units[m].mean()),
+                "ettr_mean": _num(ettr[m].mean())}
+        return out
+
+    return {
+        "frontier_ettr": _num(ettr[front].mean()) if front.any() else None,
+        "frontier_interruptions": int(jobs["restarts"].to_numpy()[is_frontier].sum()),
+        "training_ettr_by_gang_size": by_size(started & ~is_frontier),
+        "frontier_ettr_by_gang_size": by_size(front),
+    }
+
+
 def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
               events: pd.DataFrame, meta: dict[str, Any],
               latency: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -127,16 +165,21 @@ def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
     out["training_restarts"] = int(jobs["restarts"].sum())
     out["training_work_lost_unit_hours"] = _num(jobs["work_lost_unit_hours"].sum())
     frontier = jobs[jobs["frontier"]] if len(jobs) else jobs
+    causes = [c.removeprefix("interrupts_") for c in jobs.columns if c.startswith("interrupts_")]
     out["frontier"] = [
         {"job": r.job, "units": int(r.units), "arrival": when(r.arrival_h),
          "start": when(r.start_h), "end": when(r.end_h), "provider": r.provider or None,
          "first_provider": r.first_provider or None,
-         "wait_h": _num(r.wait_h), "status": r.status}
+         "wait_h": _num(r.wait_h), "status": r.status,
+         "ettr": _num(r.ettr), "interruptions": int(r.restarts),
+         "interruptions_by_cause": {c: int(getattr(r, f"interrupts_{c}")) for c in causes},
+         "mtti_h": _num(r.mtti_h)}
         for r in frontier.itertuples()
     ]
     done = frontier["end_h"].to_numpy(dtype=float)
     out["frontier_start_h"] = _num(frontier["start_h"].max()) if len(frontier) else None
     out["frontier_end_h"] = _num(done.max()) if len(done) and np.isfinite(done).all() else None
+    out.update(ettr_figures(jobs))
 
     for kind in ("inference", "agents"):
         svc = services[services["kind"] == kind]

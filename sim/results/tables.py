@@ -129,6 +129,9 @@ def jobs_table(raw: RawRun) -> pd.DataFrame:
     end = [job.end for job in jobs]
     horizon = raw.compiled.end
     lost = [job.lost for job in jobs]
+    # Hours from first start to its end (the horizon if unfinished): the span ETTR and MTTI
+    # are taken over; NaN for a run that never started.
+    span = [(job.end if job.end == job.end else horizon) - job.start for job in jobs]
     df = pd.DataFrame({  # built column by column: one dict per row costs 4 us a job
         "job": [spec.name for spec in specs], "source": [spec.source for spec in specs],
         "frontier": [spec.frontier for spec in specs],
@@ -155,8 +158,10 @@ def jobs_table(raw: RawRun) -> pd.DataFrame:
         "hours_restarting": [job.restarting for job in jobs],
         "checkpoint_interval_h": [job.seg_tau or math.nan for job in jobs],
         # Effective training time ratio: hours of work kept / hours from first start to its end.
-        "ettr": [job.kept / span if (span := (job.end if job.end == job.end else horizon) - job.start) > 0
-                 else math.nan for job in jobs],
+        "ettr": [job.kept / h if h > 0 else math.nan for job, h in zip(jobs, span, strict=True)],
+        # Mean time to interrupt: that span per interruption; NaN with none (or never started).
+        "mtti_h": [h / job.restarts if job.restarts and h > 0 else math.nan
+                   for job, h in zip(jobs, span, strict=True)],
         "unit_hours": [job.held for job in jobs],
         "cost_at_list_price": [job.cost for job in jobs],
         "spare_idle_cost": [job.spare_cost for job in jobs],
