@@ -13,9 +13,9 @@ from sim.timeparse import parse_datetime, parse_duration
 DURATION_SCHEMA = {
     "anyOf": [
         {"type": "number", "minimum": 0},
-        {"type": "string", "pattern": r"^\s*[0-9]*\.?[0-9]+\s*(min|mo|m|h|d|w|y)\s*$"},
+        {"type": "string", "pattern": r"^\s*[0-9]*\.?[0-9]+\s*(sec|min|mo|m|h|d|w|y|s)\s*$"},
     ],
-    "description": "hours, or a duration with a unit: 30min, 6h, 90d, 2w, 3mo, 1y",
+    "description": "hours, or a duration with a unit: 20s, 30min, 6h, 90d, 2w, 3mo, 1y",
 }
 DATE_SCHEMA = {
     "type": "string",
