@@ -18,7 +18,7 @@ _spec = importlib.util.spec_from_file_location("capsim_bench", ROOT / "bench" / 
 assert _spec is not None and _spec.loader is not None
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
-STATED = {"rate": 2.0e-5, "planned_share": 0.1, "repair": 48.0}  # the rates the brief states
+STATED = {"rate": 2.0e-5, "mtbf": None, "planned_share": 0.1, "repair": 48.0}  # the brief's rates
 
 
 def test_bench_quick_runs_and_models_agree(tmp_path: Path) -> None:
@@ -43,10 +43,12 @@ def test_bench_quick_runs_and_models_agree(tmp_path: Path) -> None:
     failures = results["failures"]
     off, on = failures["off"], failures["on"]
     assert off["interrupts"]["unit_failure"] == off["interrupts"]["planned"] == 0
-    # tiny.yaml sets no unit failures, so its run without them is growth's "horizon x1" run
-    assert off["events"] == results["growth"]["horizon x1"]["events"]
-    assert failures["rates"] == "stated"
-    assert failures["failures_on"] == dict.fromkeys(load(bench.TINY).accelerators, STATED)
+    # tiny.yaml sets its own unit failures, so its run with them is growth's "horizon x1" run
+    assert on["events"] == results["growth"]["horizon x1"]["events"]
+    assert failures["rates"] == "file"
+    tiny = load(bench.TINY)
+    assert failures["failures_on"] == {n: a.failures.model_dump() if a.failures else None
+                                       for n, a in tiny.accelerators.items()}
     assert on["interruptions"] == sum(on["interrupts"].values())
     assert "unit failures on" in done.stdout and "≤ 0.5 s (issue 21)" in done.stdout
 
@@ -54,7 +56,8 @@ def test_bench_quick_runs_and_models_agree(tmp_path: Path) -> None:
 def test_failure_scenarios_keep_the_files_rates_or_state_them() -> None:
     """Catches rates set over a file's own, an accelerator left without the stated rate, and a
     failures-off run that keeps one accelerator's failures."""
-    tiny = load(bench.TINY)
+    tiny = with_changes(load(bench.TINY), {f"accelerators.{n}.failures": None
+                                          for n in load(bench.TINY).accelerators})
     off, on, source = bench.failure_scenarios(tiny)
     assert source == "stated"
     assert all(a.failures is None for a in off.accelerators.values())
@@ -66,5 +69,5 @@ def test_failure_scenarios_keep_the_files_rates_or_state_them() -> None:
     assert source == "file"
     assert all(a.failures is None for a in off.accelerators.values())
     assert on.accelerators["h100"].failures is not None
-    assert on.accelerators["h100"].failures.model_dump() == own
+    assert on.accelerators["h100"].failures.model_dump() == {**own, "mtbf": None}
     assert on.accelerators["tpu-v5"].failures is None

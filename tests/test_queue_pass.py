@@ -31,14 +31,15 @@ class PlainWalk(Simulation):
         blocks: dict[tuple[tuple[int, ...], int], int] = {}
         for job in list(self.queue.jobs()):
             spec = job.spec
-            if self._place(job, spec.candidates, blocked):
+            candidates = job.candidates or spec.candidates  # fewer: accepted, units gone
+            if self._place(job, candidates, blocked):
                 self.queue.remove(job)
                 continue
             if not self.backfill:
                 break
-            key = (spec.candidates, spec.units)
+            key = (candidates, spec.hold)
             if key not in blocks:
-                blocks[key] = self._block(spec.candidates, spec)
+                blocks[key] = self._block(candidates, spec)
             if blocks[key] >= 0:
                 blocked.add(blocks[key])
         self._queue_changed = self._room_changed = False

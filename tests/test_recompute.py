@@ -43,32 +43,43 @@ def rebuilt_use(path: Path, policy: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def segments(r: sim.RunResult) -> pd.DataFrame:
-    """(job, provider, pool, units, t0, t1): when each run held units where, from jobs + events."""
+    """(job, provider, pool, units, t0, t1): how many units each run held where and when, from
+    jobs + events. A run holds its gang and its spares from each start; a restart in place keeps
+    what it holds, less a spare swapped in for a failed unit (`spare_swap`) until that unit is
+    back (`spare_back`); any other restart takes the gang and all its spares again."""
     horizon = r.meta["horizon_h"]
     ev = r.events
-    stops = ev[ev.kind.isin(INTERRUPTIONS)]
-    restarts = ev[ev.kind == "job_restart"]
-    stops_by = {k: g for k, g in stops.groupby("subject")}
-    restarts_by = {k: g for k, g in restarts.groupby("subject")}
+    kinds = {*INTERRUPTIONS, "job_restart", "spare_swap", "spare_back"}
+    mine_by = {k: g for k, g in ev[ev.kind.isin(kinds)].groupby("subject")}
     rows = []
     for j in r.jobs[r.jobs.start_h.notna()].itertuples():
-        mine_stop = stops_by.get(j.job, stops.iloc[:0])
-        mine_restart = restarts_by.get(j.job, restarts.iloc[:0])
-        assert len(mine_stop) == j.restarts, (j.job, "interruptions in the log != restarts")
-        begins = [(j.start_h, None)] + [(h, (pv, pl)) for h, pv, pl in
-                                         zip(mine_restart.hour, mine_restart.provider,
-                                             mine_restart.pool, strict=True)]
-        ends = [(h, (pv, pl)) for h, pv, pl in zip(mine_stop.hour, mine_stop.provider,
-                                                    mine_stop.pool, strict=True)]
-        final = j.end_h if j.status == "finished" else horizon
-        if j.status == "running" or j.status == "finished":
-            ends.append((final, (j.provider, j.pool)))
-        assert len(ends) == len(begins), (j.job, begins, ends)
-        for (t0, where0), (t1, where1) in zip(begins, ends, strict=True):
-            assert where0 is None or where0 == where1, (j.job, where0, where1)
-            assert t1 >= t0 - EPS, (j.job, t0, t1)
-            rows.append((j.job, where1[0], where1[1], j.units, t0, t1))
-    return pd.DataFrame(rows, columns=["job", "provider", "pool", "units", "t0", "t1"])
+        mine = mine_by.get(j.job, ev.iloc[:0])
+        assert mine.kind.isin(INTERRUPTIONS).sum() == j.restarts, (j.job, "log != restarts")
+        full = j.units + j.spares
+        hold, t0, where, running = full, j.start_h, None, True
+        for e in mine.itertuples():
+            if (running and e.hour > t0 + EPS) or e.kind in INTERRUPTIONS:
+                assert running, (j.job, e)
+                rows.append((j.job, e.provider, e.pool, hold, t0, e.hour))
+                assert where is None or where == (e.provider, e.pool), (j.job, where, e)
+                where, t0 = (e.provider, e.pool), e.hour
+            if e.kind in INTERRUPTIONS:
+                running = False
+            elif e.kind == "job_restart":
+                running, t0 = True, e.hour
+                if not e.detail.endswith("in place"):
+                    hold, where = full, None
+            elif e.kind == "spare_swap":
+                hold -= 1
+            else:
+                hold += 1
+        if running:
+            final = j.end_h if j.status == "finished" else horizon
+            assert where is None or where == (j.provider, j.pool), (j.job, where)
+            rows.append((j.job, j.provider, j.pool, hold, t0, final))
+    out = pd.DataFrame(rows, columns=["job", "provider", "pool", "units", "t0", "t1"])
+    assert (out.t1 >= out.t0 - EPS).all()
+    return out
 
 
 def training_per_step(r: sim.RunResult, segs: pd.DataFrame) -> pd.DataFrame:

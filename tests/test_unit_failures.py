@@ -128,3 +128,15 @@ def test_no_failure_rate_no_unit_failures() -> None:
     jobs = sim.run(scenario(8, horizon=200, jobs=[job("a", 0, 8, 100, checkpoint_interval=1)])).jobs
     assert jobs["restarts"].tolist() == [0]
     assert jobs["end_h"].tolist() == [100.0]
+
+
+def test_a_run_still_going_at_the_horizon_keeps_its_work() -> None:
+    """A run that never fails and is cut by the horizon lost nothing: ETTR 1 (its work since
+    the last checkpoint goes on past the horizon). With a checkpoint write stalling 0.5 h after
+    every 2 h of work, 30 h hold 12 cycles of 2.5 h: 24 h of work, ETTR 0.8. Catches: only
+    saved checkpoints counted at the horizon (ETTR 0 without interruptions), stalls as work."""
+    jobs = sim.run(scenario(8, horizon=30, jobs=[
+        job("plain", 0, 4, 100, checkpoint_interval=2),
+        job("writes", 0, 4, 100, checkpoint_interval=2, checkpoint_write=0.5)])).jobs
+    assert jobs["status"].tolist() == ["running", "running"]
+    assert jobs["ettr"].tolist() == [1.0, 0.8]

@@ -97,7 +97,7 @@ class UnitFailures:
             sim.restart_in_place(job, cause, spare)
         else:
             sim._interrupt(job, cause)
-        p.lost += 1.0
+        p.repairing += 1.0
         self.in_repair[k] += 1
         sim._set_avail(p)
         sim._after_supply(p, increased=False)
@@ -112,7 +112,7 @@ class UnitFailures:
         sim = self.sim
         p = sim.pools[k]
         p.flush(sim.env.now)
-        p.lost = max(0.0, p.lost - 1.0)
+        p.repairing = max(0.0, p.repairing - 1.0)
         self.in_repair[k] -= 1
         if (job is not None and job.status == "running" and job.pool == k
                 and job.spares_now < job.spec.spares):

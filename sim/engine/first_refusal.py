@@ -138,7 +138,7 @@ class RightOfFirstRefusal:
             job.offer = "accepted"
             sim.log("rofr_answer", None, job.spec.name, job.spec.units, "accepted",
                     sim.now - made, provider=self.holder)
-            sim.start_set_aside(job)
+            sim.start_set_aside(job, tuple(k for k in job.spec.candidates if k in self.holder_pools))
 
         sim.at(sim.now + delay, answer)
 

@@ -18,8 +18,9 @@ class PoolState:
     __slots__ = (
         "agents", "avail", "cap", "claimed", "commit_rate", "committed", "family", "family_cpu", "index",
         "infer", "infer_speed", "info", "installed", "kw", "kw_busy", "kw_idle", "last_t", "lost",
-        "n_steps", "outage_units", "over_acc", "price", "provider_index", "rate_mean", "reserve",
-        "running", "step", "supply_log", "train", "train_acc", "train_speed", "zone",
+        "n_steps", "outage_units", "over_acc", "price", "provider_index", "rate_mean", "repair_acc",
+        "repairing", "reserve", "running", "step", "supply_log", "train", "train_acc", "train_speed",
+        "zone",
     )
 
     def __init__(self, compiled: CompiledPool, step: float, n_steps: int) -> None:
@@ -39,7 +40,8 @@ class PoolState:
         self.step = step
         self.n_steps = n_steps
         self.installed = 0.0
-        self.lost = 0.0
+        self.lost = 0.0  # units lost to outages
+        self.repairing = 0.0  # failed units out for repair (changes inside a step: integrated)
         self.outage_units: dict[int, float] = {}
         self.cap = math.inf
         self.avail = 0.0
@@ -54,6 +56,7 @@ class PoolState:
         self.last_t = 0.0
         self.train_acc = [0.0] * n_steps
         self.over_acc = [0.0] * n_steps
+        self.repair_acc = [0.0] * n_steps
         self.running: dict[int, object] = {}
         # (step index, installed, lost, cap, committed, commit $/h), one row per supply change.
         self.supply_log: list[tuple[int, float, float, float, float, float]] = []
@@ -62,7 +65,8 @@ class PoolState:
         return self.train + self.infer + self.agents
 
     def flush(self, t: float) -> None:
-        """Integrate training use and on-demand overage from the last change up to `t`."""
+        """Integrate training use, on-demand overage and units in repair from the last change
+        up to `t`."""
         t0 = self.last_t
         if t <= t0:
             return
@@ -74,25 +78,34 @@ class PoolState:
         step = self.step
         k = int(t0 / step + 1e-9)
         boundary = (k + 1) * step
+        rep = self.repairing
         if t <= boundary + 1e-9:
             dt = t - t0
             self.train_acc[k] += train * dt
             self.over_acc[k] += over * dt
+            if rep:
+                self.repair_acc[k] += rep * dt
             return
         # The interval spans step boundaries (only when nothing ticks each step).
         self.train_acc[k] += train * (boundary - t0)
         self.over_acc[k] += over * (boundary - t0)
+        if rep:
+            self.repair_acc[k] += rep * (boundary - t0)
         last = min(int(t / step + 1e-9), self.n_steps)
         for j in range(k + 1, last):
             self.train_acc[j] += train * step
             self.over_acc[j] += over * step
+            if rep:
+                self.repair_acc[j] += rep * step
         if last < self.n_steps and t > last * step:
             self.train_acc[last] += train * (t - last * step)
             self.over_acc[last] += over * (t - last * step)
+            if rep:
+                self.repair_acc[last] += rep * (t - last * step)
 
     def update_avail(self, t: float) -> None:
         """Recompute available units after a supply change at step boundary `t`."""
-        self.avail = max(0.0, min(self.installed - self.lost, self.cap))
+        self.avail = max(0.0, min(self.installed - self.lost - self.repairing, self.cap))
         k = int(t / self.step + 1e-9)
         if k >= self.n_steps:
             return  # at the horizon: no step of the run sees it (the last row stays as it was)

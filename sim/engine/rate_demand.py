@@ -88,6 +88,8 @@ class RateDemand:
                     dt = now - t0
                     if train:  # (adding 0.0 changes nothing)
                         p.train_acc[j] += train * dt
+                    if p.repairing:
+                        p.repair_acc[j] += p.repairing * dt
                     if over > 0.0:
                         p.over_acc[j] += over * dt
                 else:

@@ -276,7 +276,9 @@ class Simulation(SupplyEvents, TrainingQueue, RateDemand):
             p.flush(self.end)
         for job in self.jobs:
             if job.status == "running":
-                self._close_segment(job, self.end, finished=False)
+                # Still running at the horizon: its work so far is not lost (the run goes on
+                # past the horizon), so it counts as kept for ETTR, saved or not.
+                job.kept += self._close_segment(job, self.end, finished=False) / job.seg_speed
             elif job.status == "waiting":
                 job.waiting_for = self._waiting_for(job)
                 if job.restarts:  # interrupted and not restarted: it waited again until the end

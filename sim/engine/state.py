@@ -60,6 +60,7 @@ class Job:
     hold_now: int = 0  # units it holds while running: the gang and the spares not in repair
     spares_now: int = 0  # spares it holds now (one fewer for each swapped in and in repair)
     spare_cost: float = 0.0  # dollars (list price) for its spares while they sat idle
+    candidates: tuple[int, ...] | None = None  # pools it may wait for, if fewer than its spec's
 
 
 def rate_hold(p: PoolState) -> float:

@@ -78,10 +78,12 @@ class TrainingQueue:
         job.claim = pool
         self.pools[pool].claimed += job.spec.hold
 
-    def start_set_aside(self, job: Job) -> None:
-        """Start `job` on the units set aside for it; if they are gone (an outage), it waits
-        in the queue with its claim like an interrupted run."""
+    def start_set_aside(self, job: Job, holder_pools: tuple[int, ...]) -> None:
+        """Start `job` on the units set aside for it; if they are gone (an outage, failed
+        units), it waits in the queue with its claim like an interrupted run, for the holder's
+        pools only: the holder accepted it, so it is the holder's to supply."""
         if not self._place(job, (job.claim,), ()):  # tries its own claim's room
+            job.candidates = holder_pools
             self._enqueue(job)
 
     def enqueue(self, job: Job) -> None:
@@ -92,7 +94,7 @@ class TrainingQueue:
             if not self._join_after_pass(job):
                 self._queue_add(job)
                 self._schedule_queue()
-        elif not self._place(job, job.spec.candidates, ()):
+        elif not self._place(job, job.candidates or job.spec.candidates, ()):
             self._queue_add(job)
             self._schedule_queue()
         max_wait = job.spec.max_wait
@@ -118,7 +120,8 @@ class TrainingQueue:
                 or (-spec.priority, spec.arrival, spec.index) < self.queue.last_key()):
             return False
         blocked, failed, complete, block_sizes = last
-        group = (spec.candidates, job.claim)
+        candidates = job.candidates or spec.candidates
+        group = (candidates, job.claim)
         smallest_failed = failed.get(group)
         if smallest_failed is None or spec.hold < smallest_failed:
             if not self.backfill:  # the head is stuck: nobody passes it
@@ -127,7 +130,7 @@ class TrainingQueue:
                 return True
             if not complete:
                 return False  # blocks of runs after where the pass stopped are not known
-            if self._place(job, spec.candidates, blocked):
+            if self._place(job, candidates, blocked):
                 return True  # placing takes room only: every waiting run still fails
             failed[group] = spec.hold
             ranked = self._ranked
@@ -137,7 +140,7 @@ class TrainingQueue:
             return True
         else:
             ranked = None
-        k = self._block(spec.candidates, spec, ranked)
+        k = self._block(candidates, spec, ranked)
         if k >= 0:
             blocked.add(k)
             block_sizes.append((k, spec.hold))
@@ -245,7 +248,7 @@ class TrainingQueue:
         units = job.spec.hold
         last = min(int(self.end / self.step) - 1, self.c.n_steps - 1)
         reason = "capacity"
-        for k in job.spec.candidates:
+        for k in job.candidates or job.spec.candidates:
             p = self.pools[k]
             if self._has_room(p, k == job.claim, units):
                 return "capacity"  # it fits now: held back by a block or the queue order
@@ -424,6 +427,7 @@ class TrainingQueue:
         if job.first_pool < 0:
             job.first_pool = p.index
         job.pool = p.index
+        job.candidates = None  # once started, an interrupted run may restart on any it may use
         job.status = "running"
         if job.start != job.start:  # NaN: first start
             job.start = now
@@ -474,7 +478,9 @@ class TrainingQueue:
             job.hold_now -= 1
             job.spares_now -= 1
             p.train -= 1
-        self.log("job_restart", p.index, job.spec.name, job.spec.units, f"restart {job.restarts}")
+            self.log("spare_swap", p.index, job.spec.name, 1.0, "a spare takes the failed unit's place")
+        self.log("job_restart", p.index, job.spec.name, job.spec.units,
+                 f"restart {job.restarts} in place")
         self._begin(job, p, job.spec.restart_overhead)
 
     def spare_back(self, job: Job) -> None:
@@ -486,6 +492,7 @@ class TrainingQueue:
         p.train += 1
         job.hold_now += 1
         job.spares_now += 1
+        self.log("spare_back", p.index, job.spec.name, 1.0, "a repaired unit rejoins the spares")
         dollars = self._unit_dollars(job.pool, job.seg_start, now)
         job.held -= now - job.seg_start
         job.cost -= dollars

@@ -54,7 +54,7 @@ class WaitingRuns(list[Entry]):
         """Queue `job` in order: higher priority first, then earlier arrival."""
         spec = job.spec
         entry = ((-spec.priority, spec.arrival, spec.index), job)
-        job.group = group = (spec.candidates, job.claim)
+        job.group = group = (job.candidates or spec.candidates, job.claim)
         _insort(self, entry)
         sizes = self.by_group.get(group)
         if sizes is None:

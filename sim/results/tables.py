@@ -53,11 +53,11 @@ def steps_table(raw: RawRun) -> pd.DataFrame:
 
     # The numbers are written straight into one (columns x steps x pools) block that pandas
     # keeps as it is: few temporaries, as fresh memory is what a long run's table costs most.
-    names = ["installed", "outage_lost", "tenant_cap", "capacity", "training", "inference",
+    names = ["installed", "outage_lost", "in_repair", "tenant_cap", "capacity", "training", "inference",
              "agents", "in_use", "idle", "committed", "committed_used", "price_per_hour",
              "spend_on_demand", "spend_committed", "spend", "power_mw", "installed_mw"]
     block = np.zeros((len(names), n * m))  # zeros: rows before a pool's first log entry
-    (installed, outage_lost, cap, capacity, training, inference, agents, in_use, idle,
+    (installed, outage_lost, in_repair, cap, capacity, training, inference, agents, in_use, idle,
      committed, committed_used, price, spend_on_demand, spend_committed, spend,
      power_mw, installed_mw) = (row.reshape(n, m) for row in block)
     lost = np.zeros((n, m))
@@ -69,7 +69,13 @@ def steps_table(raw: RawRun) -> pd.DataFrame:
             (installed[k:k_end, i], lost[k:k_end, i], cap[k:k_end, i], committed[k:k_end, i],
              commit_rate[k:k_end, i]) = values
     np.minimum(lost, installed, out=outage_lost)
-    np.subtract(installed, lost, out=capacity)  # max(0, min(installed - lost, cap))
+    # Failed units out for repair: the step's mean (they come and go inside a step).
+    np.divide(np.array([p.repair_acc for p in pools], dtype=float).reshape(m, n).T, step,
+              out=in_repair)
+    # max(0, min(installed - lost - in repair, cap)): with the cap binding, the cap applied to
+    # the step's mean, never below the mean of what was available.
+    np.subtract(installed, lost, out=capacity)
+    np.subtract(capacity, in_repair, out=capacity)
     np.minimum(capacity, cap, out=capacity)
     np.maximum(0.0, capacity, out=capacity)
     np.divide(np.array([p.train_acc for p in pools], dtype=float).reshape(m, n).T, step,

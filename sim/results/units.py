@@ -18,7 +18,8 @@ COLUMN_UNITS: dict[str, dict[str, str]] = {
     "steps": {
         **_IDS, "step": "step index", "hour": "h since start", "time": "date-time",
         "provider": "", "pool": "", "accelerator": "", "family": "gpu | tpu | cpu",
-        "installed": POOL_UNITS, "outage_lost": POOL_UNITS, "tenant_cap": POOL_UNITS,
+        "installed": POOL_UNITS, "outage_lost": POOL_UNITS,
+        "in_repair": "units (failed units out for repair, step mean)", "tenant_cap": POOL_UNITS,
         "capacity": POOL_UNITS, "training": POOL_UNITS, "inference": POOL_UNITS,
         "agents": POOL_UNITS, "in_use": POOL_UNITS, "idle": POOL_UNITS,
         "committed": POOL_UNITS, "committed_used": POOL_UNITS,
