@@ -136,3 +136,15 @@ def test_rate_or_mtbf_exactly_one(failures: dict[str, Any]) -> None:
                                                 "capacity": [{"at": "2025-01-01", "units": 1}]}}}}}
     with pytest.raises(ScenarioError, match=r"accelerators\.acc\.failures.*exactly one of `rate`"):
         scenario_from_data(data)
+
+
+def test_summary_and_cli_show_a_frontier_runs_spares_and_their_idle_cost() -> None:
+    """A frontier run of 8 units with 2 spares runs 10 h without a failure at $1 a unit-hour:
+    its spares sat idle 2 x 10 unit-hours, $20, shown beside the count in `capsim run`.
+    Catches: the spares' cost left out, or their count shown as the gang's."""
+    from sim.cli.run import summary_text
+
+    s = scenario(10, horizon=50, jobs=[job("f", 0, 8, 10, spares=2, frontier=True)])
+    front = sim.run(s).summary["frontier"][0]
+    assert (front["spares"], front["spare_idle_cost"]) == (2, pytest.approx(20.0))
+    assert "  spares / their idle cost             2 / 20 $" in summary_text(sim.run(s).summary)

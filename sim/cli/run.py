@@ -95,6 +95,8 @@ def summary_text(summary: dict[str, Any]) -> str:
                 f"{f['interruptions']:,} / {fmt(f['mtti_h'], ' h')}")
             if f["interruptions"]:
                 row("  interruptions by cause", main_causes(f["interruptions_by_cause"]))
+        if f.get("spares"):
+            row("  spares / their idle cost", f"{f['spares']:,} / {fmt(f['spare_idle_cost'])} $")
     for kind in ("inference", "agents"):
         k = s[kind]
         if k["demand_unit_hours"]:

@@ -173,7 +173,8 @@ def summarise(steps: pd.DataFrame, jobs: pd.DataFrame, services: pd.DataFrame,
          "wait_h": _num(r.wait_h), "status": r.status,
          "ettr": _num(r.ettr), "interruptions": int(r.restarts),
          "interruptions_by_cause": {c: int(getattr(r, f"interrupts_{c}")) for c in causes},
-         "mtti_h": _num(r.mtti_h)}
+         "mtti_h": _num(r.mtti_h), "spares": int(r.spares),
+         "spare_idle_cost": _num(r.spare_idle_cost)}
         for r in frontier.itertuples()
     ]
     done = frontier["end_h"].to_numpy(dtype=float)
