@@ -148,3 +148,24 @@ def test_summary_and_cli_show_a_frontier_runs_spares_and_their_idle_cost() -> No
     front = sim.run(s).summary["frontier"][0]
     assert (front["spares"], front["spare_idle_cost"]) == (2, pytest.approx(20.0))
     assert "  spares / their idle cost             2 / 20 $" in summary_text(sim.run(s).summary)
+
+
+def test_units_in_repair_are_the_steps_mean_on_a_six_hour_step() -> None:
+    """Six-hour steps, a gang filling its pool of 8, fixed 5 h repairs: each failure at t keeps
+    one unit out over [t, t + 5], so a step's `in_repair` is that overlap summed over failures,
+    divided by 6 h, and its capacity is 8 minus it. Worked out from the failure times. Catches:
+    the step length left out (a one-hour step cannot tell), the last value in the step instead
+    of its mean, repairs not ending."""
+    s = scenario(8, horizon=2000, step="6h", accelerators=_failing(0.01),
+                 jobs=[job("full", 0, 8, 1e9, checkpoint_interval=1)])
+    r = sim.run(s)
+    down, _ = _down_up(r, "full")
+    assert len(down) > 20
+    steps = r.steps.sort_values("step")
+    starts = steps["step"].to_numpy() * 6.0
+    expected = np.zeros(len(starts))
+    for t in down:
+        expected += np.clip(np.minimum(starts + 6.0, t + REPAIR) - np.maximum(starts, t), 0, None)
+    expected /= 6.0
+    assert np.allclose(steps["in_repair"].to_numpy(), expected, atol=1e-9)
+    assert np.allclose(steps["capacity"].to_numpy(), 8.0 - expected, atol=1e-9)
